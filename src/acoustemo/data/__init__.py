@@ -1,0 +1,1 @@
+"""Manifests, corpus builders and batch collation."""

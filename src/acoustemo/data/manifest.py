@@ -1,0 +1,157 @@
+"""Dataset manifests: JSONL, one sample a line.
+
+A line looks like::
+
+    {"id": "d0001", "media": "audio/d0001.wav",
+     "utterances": [{"start": 0.42, "end": 2.10, "text": "I left the keys on the table."}],
+     "labels": ["anxious", "nervous"], "description": "optional free text"}
+
+``media`` is a video or audio file; a relative path resolves against the manifest's folder and may
+not escape it. ``utterances`` (seconds, in the media's time axis), ``labels`` (an open-vocabulary
+list) and ``description`` are optional. :func:`read_manifest` checks every line and reports every
+problem at once, each with the line number, the sample id and the field.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..errors import InputError
+from ..io import atomic_open
+
+FIELDS = ("id", "media", "utterances", "labels", "description")
+
+
+@dataclass(frozen=True)
+class Utterance:
+    start: float  # seconds from the start of the media
+    end: float  # seconds, > start
+    text: str = ""
+
+
+@dataclass
+class Sample:
+    id: str
+    media: str  # as written in the manifest (relative to the manifest's folder, or absolute)
+    utterances: list[Utterance] | None = None
+    labels: list[str] | None = None
+    description: str | None = None
+    root: Path | None = field(default=None, repr=False, compare=False)  # the manifest's folder
+
+    @property
+    def media_path(self) -> Path:
+        """The media file's absolute path."""
+        p = Path(self.media)
+        return p if p.is_absolute() else (self.root or Path(".")).resolve() / p
+
+    def to_json(self) -> dict:
+        d = {"id": self.id, "media": self.media}
+        if self.utterances is not None:
+            d["utterances"] = [asdict(u) for u in self.utterances]
+        if self.labels is not None:
+            d["labels"] = list(self.labels)
+        if self.description is not None:
+            d["description"] = self.description
+        return d
+
+
+def _check_sample(obj, root: Path) -> tuple[Sample | None, list[str]]:
+    """Validate one decoded JSON line; return the sample (or None) and a list of "field: problem"."""
+    problems: list[str] = []
+    if not isinstance(obj, dict):
+        return None, ["line: not a JSON object"]
+    unknown = sorted(set(obj) - set(FIELDS))
+    if unknown:
+        problems.append(f"field {unknown[0]!r}: unknown field (allowed: {', '.join(FIELDS)})")
+    sid = obj.get("id")
+    if not isinstance(sid, str) or not sid:
+        problems.append("field 'id': missing or not a non-empty string")
+    media = obj.get("media")
+    if not isinstance(media, str) or not media:
+        problems.append("field 'media': missing or not a non-empty string")
+    elif not Path(media).is_absolute():
+        resolved = (root / media).resolve()
+        if os.path.commonpath([resolved, root.resolve()]) != str(root.resolve()):
+            problems.append(f"field 'media': {media!r} escapes the manifest's folder")
+    utterances = None
+    if obj.get("utterances") is not None:
+        raw = obj["utterances"]
+        if not isinstance(raw, list):
+            problems.append("field 'utterances': not a list")
+        else:
+            utterances = []
+            for i, u in enumerate(raw):
+                if not isinstance(u, dict) or not {"start", "end"} <= set(u):
+                    problems.append(f"field 'utterances[{i}]': needs 'start' and 'end'")
+                    continue
+                s, e, t = u["start"], u["end"], u.get("text", "")
+                if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (s, e)):
+                    problems.append(f"field 'utterances[{i}]': start/end must be numbers")
+                elif not (math.isfinite(s) and math.isfinite(e)) or s < 0 or e <= s:
+                    problems.append(f"field 'utterances[{i}]': needs 0 <= start < end, got {s}..{e}")
+                elif not isinstance(t, str):
+                    problems.append(f"field 'utterances[{i}].text': not a string")
+                else:
+                    utterances.append(Utterance(float(s), float(e), t))
+    labels = obj.get("labels")
+    if labels is not None and (not isinstance(labels, list) or not all(isinstance(x, str) for x in labels)):
+        problems.append("field 'labels': not a list of strings")
+        labels = None
+    desc = obj.get("description")
+    if desc is not None and not isinstance(desc, str):
+        problems.append("field 'description': not a string")
+    if problems:
+        return None, problems
+    return Sample(sid, media, utterances, labels, desc, root), []
+
+
+def read_manifest(path: str | os.PathLike, *, check_media: bool = False) -> list[Sample]:
+    """Read and validate a JSONL manifest.
+
+    Raises :class:`InputError` listing every problem (``manifest.jsonl:3: sample 'a1', field
+    'utterances[0]': ...``), including duplicate ids and, with ``check_media``, missing media files.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: manifest not found")
+    root = path.parent
+    samples: list[Sample] = []
+    problems: list[str] = []
+    seen: dict[str, int] = {}
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                problems.append(f"{path}:{lineno}: not valid JSON ({e.msg})")
+                continue
+            sample, errs = _check_sample(obj, root)
+            sid = obj.get("id") if isinstance(obj, dict) else None
+            who = f"sample {sid!r}, " if isinstance(sid, str) else ""
+            problems += [f"{path}:{lineno}: {who}{e}" for e in errs]
+            if sample is None:
+                continue
+            if sample.id in seen:
+                problems.append(f"{path}:{lineno}: sample {sample.id!r}, field 'id': duplicate of line {seen[sample.id]}")
+                continue
+            seen[sample.id] = lineno
+            if check_media and not sample.media_path.is_file():
+                problems.append(f"{path}:{lineno}: sample {sample.id!r}, field 'media': file not found: {sample.media_path}")
+            samples.append(sample)
+    if problems:
+        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        raise InputError(problems[0] + more, problems)
+    return samples
+
+
+def write_manifest(path: str | os.PathLike, samples: list[Sample]) -> None:
+    """Write samples as JSONL, atomically."""
+    with atomic_open(path, "w", encoding="utf-8") as f:
+        for s in samples:
+            f.write(json.dumps(s.to_json(), ensure_ascii=False) + "\n")
