@@ -1,0 +1,75 @@
+"""``acoustemo transcribe``: timestamped transcription of one media file or of a whole manifest.
+
+    acoustemo transcribe clip.mp4                 # "[0.66 - 2.30] Kids are talking by the door."
+    acoustemo transcribe clip.mp4 --json          # utterances with word times, as JSON
+    acoustemo transcribe --manifest data.jsonl --output data.asr.jsonl
+                                                  # fills `utterances` of samples that have none
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import warnings
+from pathlib import Path
+
+from ..errors import InputError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("media", nargs="?", help="a video or audio file to transcribe")
+    parser.add_argument("--json", action="store_true", help="print utterances with word times as JSON")
+    parser.add_argument("--manifest", help="transcribe every sample of this JSONL manifest")
+    parser.add_argument("--output", help="manifest mode: where to write the new manifest (atomically; may be --manifest)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="manifest mode: re-transcribe samples that already have utterances")
+    parser.add_argument("--model", default=None,
+                        help="faster-whisper model folder or name (default: the bundled Whisper tiny.en)")
+    parser.add_argument("--beam-size", type=int, default=5, help="beam size (1: greedy; default 5)")
+    parser.add_argument("--compute-type", default="int8", help="CTranslate2 compute type (default int8)")
+    parser.add_argument("--language", default="en", help="language code, or 'auto' for multilingual models")
+    parser.add_argument("--no-vad", action="store_true", help="do not drop non-speech with the Silero VAD filter")
+
+
+def run(args: argparse.Namespace) -> int:
+    if (args.media is None) == (args.manifest is None):
+        raise InputError("give either a MEDIA file or --manifest (not both)")
+    if args.manifest and not args.output:
+        raise InputError("--manifest needs --output (the new manifest to write)")
+    from .transcribe import NoSpeechWarning, Transcriber
+
+    warnings.simplefilter("always", NoSpeechWarning)
+    warnings.showwarning = lambda msg, cat, *a, **k: print(f"acoustemo transcribe: warning: {msg}", file=sys.stderr)
+    transcriber = Transcriber(args.model, compute_type=args.compute_type, beam_size=args.beam_size,
+                              language=None if args.language == "auto" else args.language,
+                              vad_filter=not args.no_vad)
+    if args.media:
+        t = transcriber.transcribe(args.media)
+        if args.json:
+            print(json.dumps({"media": args.media, **t.to_json()}, ensure_ascii=False, indent=2))
+        else:
+            for u in t.utterances:
+                print(f"[{u.start:.2f} - {u.end:.2f}] {u.text}")
+        return 0
+    return _transcribe_manifest(transcriber, Path(args.manifest), Path(args.output), args.overwrite)
+
+
+def _transcribe_manifest(transcriber, manifest: Path, output: Path, overwrite: bool) -> int:
+    from tqdm import tqdm
+
+    from ..data.manifest import read_manifest, write_manifest
+
+    samples = read_manifest(manifest, check_media=True)
+    todo = [s for s in samples if overwrite or s.utterances is None]
+    for s in tqdm(todo, desc="transcribe", unit="file", disable=None):
+        s.utterances = transcriber.transcribe(s.media_path, name=f"{manifest}: sample {s.id!r}").utterances
+    out_root = output.resolve().parent
+    for s in samples:  # keep media paths valid relative to the new manifest's folder
+        if not Path(s.media).is_absolute() and out_root != manifest.resolve().parent:
+            p = s.media_path.resolve()
+            s.media = os.path.relpath(p, out_root) if p.is_relative_to(out_root) else str(p)
+    write_manifest(output, samples)
+    print(f"transcribed {len(todo)} of {len(samples)} samples -> {output}", file=sys.stderr)
+    return 0
