@@ -1,0 +1,326 @@
+"""Configuration: one dataclass per concern, presets, YAML in, command-line overrides.
+
+Defaults live in the dataclasses and nowhere else. A YAML file holds overrides of a preset; the command
+line overrides the YAML (``--model.acoustic.num_queries=16``). Unknown keys and impossible values raise
+:class:`~acoustemo.errors.ConfigError` naming the key.
+
+    >>> cfg = Config.from_name("tiny")
+    >>> cfg = load_config("paper", overrides=["model.lora.rank=8", "train.epochs=1"])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from .errors import ConfigError
+
+
+@dataclass
+class QFormerConfig:
+    """A Q-Former: ``num_queries`` learnable queries cross-attending to a sequence of frames (Eq. 2)."""
+
+    num_queries: int = 32  # K: tokens out per window (paper: 32)
+    hidden_size: int = 768  # d_model (paper: 768)
+    num_layers: int = 2  # Video-LLaMA's audio Q-Former: 2 layers
+    num_heads: int = 12
+    intermediate_size: int = 3072
+    cross_attention_frequency: int = 1  # 1: cross-attention in every layer
+    dropout: float = 0.1
+    frame_positions: Literal["sinusoidal", "learned", "none"] = "sinusoidal"  # added to the frames
+    max_frames: int = 4096  # length limit of "learned" frame positions
+
+    def __post_init__(self):
+        _positive(self, "num_queries", "hidden_size", "num_layers", "num_heads", "intermediate_size",
+                  "cross_attention_frequency", "max_frames")
+        if self.hidden_size % self.num_heads:
+            raise ConfigError(f"hidden_size={self.hidden_size} is not divisible by num_heads={self.num_heads}")
+        if self.cross_attention_frequency > self.num_layers:
+            raise ConfigError(f"cross_attention_frequency={self.cross_attention_frequency} > num_layers="
+                              f"{self.num_layers}: no layer would attend to the frames")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout={self.dropout} must be in [0, 1)")
+
+
+@dataclass
+class LoRAConfig:
+    """LoRA on the LLM (peft). The paper does not give its LoRA sizes; these are common LLaMA choices."""
+
+    enabled: bool = True
+    rank: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+
+    def __post_init__(self):
+        _positive(self, "rank", "alpha")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"lora.dropout={self.dropout} must be in [0, 1)")
+        if self.enabled and not self.target_modules:
+            raise ConfigError("lora.target_modules is empty")
+
+
+@dataclass
+class TinyLLMConfig:
+    """Sizes of the random LLaMA that ``llm: tiny`` builds (tests, smoke runs); byte-level tokenizer."""
+
+    hidden_size: int = 64
+    num_layers: int = 2
+    num_heads: int = 4
+    num_kv_heads: int = 2
+    intermediate_size: int = 128
+
+    def __post_init__(self):
+        _positive(self, "hidden_size", "num_layers", "num_heads", "num_kv_heads", "intermediate_size")
+        if self.hidden_size % self.num_heads or self.num_heads % self.num_kv_heads:
+            raise ConfigError("tiny_llm: hidden_size % num_heads and num_heads % num_kv_heads must be 0")
+
+
+@dataclass
+class ModelConfig:
+    """AcoustEmo (Fig. 1). The ablations of Table 2 are values here, not code forks:
+
+    - full model:                    global_qformer=True,  utterance_qformer=True,  windows="utterance"
+    - w/o global Q-Former:           global_qformer=False
+    - fixed 2 s windows:             windows="fixed", fixed_window_seconds=2.0
+    - w/o utterance-aware Q-Former:  utterance_qformer=False (global only, the Video-LLaMA-style baseline)
+    """
+
+    llm: str = "meta-llama/Llama-2-7b-hf"  # hub name, local folder, or "tiny" (random, see tiny_llm)
+    llm_gguf_file: str | None = None  # a GGUF file inside `llm` to read the weights from
+    tiny_llm: TinyLLMConfig = field(default_factory=TinyLLMConfig)
+    audio_dim: int = 1024  # d of F_A: ImageBind audio 1024, Whisper tiny 384
+    visual_dim: int = 1408  # per-frame visual features: EVA-CLIP-g 1408, FER mini-Xception 7
+    use_visual: bool = True  # False: no visual tokens (audio + subtitle setting)
+    global_qformer: bool = True  # T_A^global over all of F_A
+    utterance_qformer: bool = True  # T_A^i over each window
+    windows: Literal["utterance", "fixed"] = "utterance"  # Eq. (1) windows, or the fixed-length ablation
+    fixed_window_seconds: float = 2.0
+    acoustic: QFormerConfig = field(default_factory=QFormerConfig)  # global and utterance Q-Formers (separate weights)
+    visual: QFormerConfig = field(default_factory=QFormerConfig)
+    train_global_qformer: bool = False  # paper 4.1: frozen; True when it has no pretrained weights to start from
+    train_visual_qformer: bool = False
+    qformer_weights: str | None = None  # safetensors with pretrained Q-Former/projection weights to start from
+    lora: LoRAConfig = field(default_factory=LoRAConfig)
+    max_length: int = 1024  # LLM sequence budget: visual + acoustic + prompt + answer tokens
+    gradient_checkpointing: bool = False
+
+    def __post_init__(self):
+        _positive(self, "audio_dim", "visual_dim", "max_length", "fixed_window_seconds")
+        if not (self.global_qformer or self.utterance_qformer):
+            raise ConfigError("global_qformer and utterance_qformer are both False: the model would have no "
+                              "acoustic tokens")
+        if not self.llm:
+            raise ConfigError("model.llm is empty: give a hub name, a local folder or 'tiny'")
+
+    @property
+    def tokens_per_window(self) -> int:
+        return self.acoustic.num_queries
+
+
+@dataclass
+class TrainConfig:
+    """The recipe of section 4.1 by default."""
+
+    lr: float = 2e-5
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.05
+    warmup_ratio: float = 0.05  # linear warm-up over the first 5 % of steps
+    schedule: Literal["cosine", "linear", "constant"] = "cosine"
+    epochs: int = 3
+    batch_size: int = 1
+    grad_accum: int = 1
+    max_grad_norm: float = 1.0
+    seed: int = 0
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto: bf16 on GPUs that have it, else fp32
+
+    def __post_init__(self):
+        _positive(self, "lr", "epochs", "batch_size", "grad_accum", "max_grad_norm")
+        if not all(0.0 <= b < 1.0 for b in self.betas):
+            raise ConfigError(f"train.betas={self.betas} must be in [0, 1)")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ConfigError(f"train.warmup_ratio={self.warmup_ratio} must be in [0, 1)")
+        if self.weight_decay < 0:
+            raise ConfigError(f"train.weight_decay={self.weight_decay} must be >= 0")
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    @classmethod
+    def from_name(cls, name: str) -> "Config":
+        if name not in PRESETS:
+            raise ConfigError(f"unknown preset {name!r} (presets: {', '.join(PRESETS)})")
+        return from_dict(cls, PRESETS[name], "")
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "Config":
+        return load_config(path)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(_plain(self.to_dict()), sort_keys=False)
+
+
+# Presets are overrides of the dataclass defaults (which are the paper's).
+PRESETS: dict[str, dict] = {
+    "paper": {},
+    "small": {
+        "model": {
+            "llm": "smollm2-135m-instruct",  # resolved by acoustemo.llm to the GGUF shipped on PyPI
+            "audio_dim": 384,  # Whisper tiny.en encoder, 50 Hz
+            "visual_dim": 7,  # FER2013 mini-Xception class scores per frame
+            "acoustic": {"num_queries": 8, "hidden_size": 256, "num_heads": 4, "intermediate_size": 1024},
+            "visual": {"num_queries": 4, "hidden_size": 128, "num_layers": 1, "num_heads": 4,
+                       "intermediate_size": 512},
+            "train_global_qformer": True,  # no pretrained Q-Former weights to start from
+            "train_visual_qformer": True,
+            "lora": {"rank": 8, "alpha": 16},
+        },
+        "train": {"lr": 2e-4, "batch_size": 4},
+    },
+    "tiny": {
+        "model": {
+            "llm": "tiny",
+            "audio_dim": 16,
+            "visual_dim": 8,
+            "acoustic": {"num_queries": 4, "hidden_size": 32, "num_heads": 4, "intermediate_size": 64,
+                         "dropout": 0.0},
+            "visual": {"num_queries": 2, "hidden_size": 32, "num_layers": 1, "num_heads": 4,
+                       "intermediate_size": 64, "dropout": 0.0},
+            "lora": {"rank": 4, "alpha": 8, "dropout": 0.0},
+            "max_length": 512,
+        },
+        "train": {"lr": 1e-3, "batch_size": 2, "epochs": 1},
+    },
+}
+
+
+def load_config(source: str | Path = "paper", overrides: list[str] | None = None) -> Config:
+    """A preset name or a YAML file (which may name its base preset with ``preset: small``), then
+    ``key.sub=value`` overrides (values parsed as YAML)."""
+    data: dict = {}
+    if str(source) in PRESETS:
+        data = _merge({}, PRESETS[str(source)])
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such config file, and not a preset ({', '.join(PRESETS)})")
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: not valid YAML ({e})") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping")
+        base = loaded.pop("preset", "paper")
+        if base not in PRESETS:
+            raise ConfigError(f"{path}: unknown preset {base!r} (presets: {', '.join(PRESETS)})")
+        data = _merge(_merge({}, PRESETS[base]), loaded)
+    for item in overrides or []:
+        key, sep, value = item.removeprefix("--").partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override {item!r}: expected key.sub=value")
+        node = data
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r}: {p!r} is not a section")
+        node[leaf] = yaml.safe_load(value)
+    return from_dict(Config, data, "")
+
+
+def from_dict(cls, data: dict, prefix: str):
+    """Build dataclass ``cls`` from nested dicts, rejecting unknown keys and values of the wrong type."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {data!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if key not in fields:
+            close = difflib.get_close_matches(key, fields, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(fields)})"
+            raise ConfigError(f"{name}: unknown key{hint}")
+        kwargs[key] = _coerce(hints[key], value, name)
+    try:
+        return cls(**kwargs)
+    except ConfigError as e:
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: {e}") from None
+
+
+def _coerce(tp, value, name: str):
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, name + ".")
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce(inner, value, name)
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{name}: {value!r} is not one of {', '.join(map(repr, args))}")
+        return value
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{name}: expected a list, got {value!r}")
+        if origin is tuple and len(args) != len(value) and not (len(args) == 2 and args[1] is Ellipsis):
+            raise ConfigError(f"{name}: expected {len(args)} values, got {len(value)}")
+        inner = args[0] if args else Any
+        out = [_coerce(inner, v, f"{name}[{i}]") for i, v in enumerate(value)]
+        return tuple(out) if origin is tuple else out
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name}: expected true/false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{name}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{name}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{name}: expected a string, got {value!r}")
+        return value
+    return value
+
+
+def _positive(obj, *names: str) -> None:
+    for n in names:
+        v = getattr(obj, n)
+        if not v > 0:
+            raise ConfigError(f"{n}={v} must be > 0")
+
+
+def _merge(base: dict, over: dict) -> dict:
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            base[k] = _merge(dict(base[k]), v)
+        else:
+            base[k] = _merge({}, v) if isinstance(v, dict) else v
+    return base
+
+
+def _plain(x):
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    return x

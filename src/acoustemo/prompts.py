@@ -1,0 +1,118 @@
+"""The instruction prompt T_Lq (section 3.4) and the parsing of emotion lists out of answers.
+
+This module is the only place prompt strings live. A prompt is a list of pieces: text, or a slot that
+the model fills with Q-Former tokens. With utterance windows it reads::
+
+    <s>Video: [T_V]
+    Audio of the whole clip (0.00-9.84 s): [T_A^global]
+    Utterances, with their times and the audio of each:
+    1. (0.42-2.10 s) "I left the keys on the table." Audio: [T_A^1]
+    2. (2.65-4.90 s) "Fine, whatever you say." Audio: [T_A^2]
+    Which emotions does the speaker express? Use the face, the tone of voice in each utterance and the
+    words. Answer with a comma-separated list of emotion words.
+    Answer: anxious, nervous</s>
+
+With fixed windows (the ablation) the audio slots are listed per 2 s segment and the utterances keep
+their times and text. Without the utterance-aware Q-Former the utterances have no audio slot; without
+the global Q-Former the whole-clip line is left out; without visual features the video line is.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+QUESTION = (
+    "Which emotions does the speaker express? Use the face, the tone of voice in each utterance and the "
+    "words. Answer with a comma-separated list of emotion words."
+)
+ANSWER_PREFIX = "Answer:"
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Where ``num_tokens`` Q-Former tokens go: kind is "visual", "global" or "window"."""
+
+    kind: str
+    num_tokens: int
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of the clip with its own acoustic tokens: an utterance (with text) or a fixed window."""
+
+    start: float  # seconds
+    end: float
+    text: str = ""
+
+
+def _time(t: float) -> str:
+    return f"{t:.2f}"
+
+
+def build_prompt(
+    *,
+    utterances: list[Segment],
+    windows: list[Segment] | None,
+    duration: float,
+    visual_tokens: int,
+    global_tokens: int,
+    window_tokens: int,
+) -> list[str | Slot]:
+    """The pieces of T_Lq, in the order the model reads them.
+
+    Args:
+        utterances: the dialogue's utterances (times and text), stated in the prompt.
+        windows: the acoustic windows when they are not the utterances themselves (fixed windows),
+            None when each utterance carries its own window (Eq. 1).
+        duration: clip length in seconds.
+        visual_tokens, global_tokens, window_tokens: tokens per slot; 0 leaves the slot out.
+    """
+    pieces: list[str | Slot] = []
+    if visual_tokens:
+        pieces += ["Video: ", Slot("visual", visual_tokens), "\n"]
+    if global_tokens:
+        pieces += [f"Audio of the whole clip (0.00-{_time(duration)} s): ", Slot("global", global_tokens), "\n"]
+    per_utterance = window_tokens and windows is None
+    if windows is not None and window_tokens:
+        pieces.append("Audio segments:\n")
+        for j, w in enumerate(windows, 1):
+            pieces += [f"{j}. ({_time(w.start)}-{_time(w.end)} s) ", Slot("window", window_tokens), "\n"]
+    if utterances:
+        pieces.append("Utterances, with their times and the audio of each:\n" if per_utterance
+                      else "Utterances, with their times:\n")
+        for i, u in enumerate(utterances, 1):
+            text = f'{i}. ({_time(u.start)}-{_time(u.end)} s) "{u.text.strip()}"'
+            if per_utterance:
+                pieces += [text + " Audio: ", Slot("window", window_tokens), "\n"]
+            else:
+                pieces.append(text + "\n")
+    pieces.append(QUESTION + "\n" + ANSWER_PREFIX)
+    return pieces
+
+
+def format_answer(labels: list[str]) -> str:
+    """The answer T_La the model learns to write: ``" anxious, nervous"``."""
+    return " " + ", ".join(label.strip() for label in labels)
+
+
+_SPLIT = re.compile(r"\s*(?:[,;，；、/|]|\band\b|\bor\b|\n)\s*")
+_STRIP = "[](){}'\"`.。!?*- \t"
+
+
+def parse_emotions(answer: str) -> list[str]:
+    """The open-vocabulary emotion list written in an answer, lowercased, in order, without repeats.
+
+    Accepts "anxious, nervous", "['anxious', 'nervous']", "Anxious and nervous.", one word per line.
+    Text after a first sentence-ending period is ignored ("Sad. The speaker ..." gives ["sad"]).
+    """
+    text = answer.strip()
+    if text.lower().startswith(ANSWER_PREFIX.lower()):
+        text = text[len(ANSWER_PREFIX):]
+    text = re.split(r"(?<=[a-z])\.\s", text, maxsplit=1)[0]
+    out: list[str] = []
+    for part in _SPLIT.split(text):
+        word = part.strip(_STRIP).lower()
+        if word and word not in out:
+            out.append(word)
+    return out

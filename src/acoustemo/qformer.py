@@ -1,0 +1,89 @@
+"""Q-Formers: K learnable queries cross-attending to a sequence of frames (Eq. 2).
+
+Built on transformers' ``Blip2QFormerModel`` (self-attention among the queries, cross-attention to the
+frames every ``cross_attention_frequency`` layers, feed-forward). The same module serves as
+
+- the global acoustic Q-Former over all of F_A  -> T_A^global, one call of shape (B, L, d);
+- the utterance-aware acoustic Q-Former over the windows of Eq. (1) -> T_A^i: every window of every
+  sample of a batch goes through one call of shape (W, max_len, d) with a key mask;
+- the visual Q-Former over per-frame visual features -> T_V.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from transformers import Blip2QFormerConfig, Blip2QFormerModel
+
+from .config import QFormerConfig
+
+
+def sinusoidal_positions(length: int, dim: int, device=None) -> torch.Tensor:
+    """(length, dim) sine/cosine position codes, as in "Attention is all you need"."""
+    position = torch.arange(length, device=device, dtype=torch.float32)[:, None]  # (L, 1)
+    freq = torch.exp(torch.arange(0, dim, 2, device=device, dtype=torch.float32) * (-math.log(10000.0) / dim))
+    pe = torch.zeros(length, dim, device=device)
+    pe[:, 0::2] = torch.sin(position * freq)
+    pe[:, 1::2] = torch.cos(position * freq[: dim // 2])
+    return pe
+
+
+class QFormer(nn.Module):
+    """``num_queries`` learnable queries (init N(0, 0.02)) that read a padded sequence of frames.
+
+    forward(frames (N, L, d_in), mask (N, L) bool) -> tokens (N, num_queries, hidden_size)
+
+    Frame positions (sinusoidal by default) count from each sequence's first frame, so a window's
+    tokens do not depend on where the window sits in the clip or on how much padding follows it.
+    """
+
+    def __init__(self, cfg: QFormerConfig, *, input_dim: int):
+        super().__init__()
+        self.cfg = cfg
+        self.input_dim = input_dim
+        self.query_tokens = nn.Parameter(torch.randn(1, cfg.num_queries, cfg.hidden_size) * 0.02)
+        self.frame_norm = nn.LayerNorm(input_dim)
+        if cfg.frame_positions == "learned":
+            self.frame_position = nn.Embedding(cfg.max_frames, input_dim)
+            nn.init.normal_(self.frame_position.weight, std=0.02)
+        self.qformer = Blip2QFormerModel(
+            Blip2QFormerConfig(
+                hidden_size=cfg.hidden_size,
+                num_hidden_layers=cfg.num_layers,
+                num_attention_heads=cfg.num_heads,
+                intermediate_size=cfg.intermediate_size,
+                cross_attention_frequency=cfg.cross_attention_frequency,
+                encoder_hidden_size=input_dim,
+                hidden_dropout_prob=cfg.dropout,
+                attention_probs_dropout_prob=cfg.dropout,
+                initializer_range=0.02,
+            )
+        )
+
+    @property
+    def num_queries(self) -> int:
+        return self.cfg.num_queries
+
+    def forward(self, frames: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """frames: (N, L, d_in); mask: (N, L) bool, True on real frames. Returns (N, K, hidden)."""
+        n, length, _ = frames.shape
+        if mask is None:
+            mask = torch.ones(n, length, dtype=torch.bool, device=frames.device)
+        if not bool(mask.any(dim=1).all()):
+            raise ValueError("a sequence without frames reached the Q-Former; every window needs >= 1 frame")
+        x = self.frame_norm(frames.float())
+        if self.cfg.frame_positions == "sinusoidal":
+            x = x + sinusoidal_positions(length, self.input_dim, frames.device)[None]
+        elif self.cfg.frame_positions == "learned":
+            if length > self.cfg.max_frames:
+                raise ValueError(f"{length} frames exceed max_frames={self.cfg.max_frames} of learned positions")
+            x = x + self.frame_position.weight[:length][None]
+        queries = self.query_tokens.expand(n, -1, -1)  # (N, K, hidden)
+        out = self.qformer(
+            query_embeds=queries,
+            encoder_hidden_states=x,
+            encoder_attention_mask=mask.long(),
+        )
+        return out.last_hidden_state  # (N, K, hidden)
