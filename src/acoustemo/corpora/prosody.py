@@ -1,0 +1,58 @@
+"""Prosody statistics of a stretch of audio, used to check that each manipulation is measurable.
+
+Praat (parselmouth) gives F0 and jitter, numpy gives the RMS energy. All functions take a float32
+waveform ``(n,)`` at ``sr`` Hz and a window in seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import parselmouth
+from parselmouth.praat import call
+
+from .manipulations import PITCH_CEILING, PITCH_FLOOR
+
+
+@dataclass(frozen=True)
+class WindowStats:
+    f0_median: float  # semitones re 100 Hz, over voiced frames (nan if none)
+    f0_sd: float  # semitones, standard deviation of F0 over voiced frames
+    f0_wobble: float  # semitones, RMS frame-to-frame F0 change (10 ms frames) within voiced runs
+    jitter: float  # Praat jitter (local), fraction (nan if too few periods)
+    rms_db: float  # dBFS, over the whole window
+    voiced_fraction: float  # share of 10 ms frames with an F0
+    hnr: float  # dB, mean harmonics-to-noise ratio over voiced frames (nan if none)
+    duration: float  # seconds
+
+
+def window_stats(x: np.ndarray, sr: int, t0: float = 0.0, t1: float | None = None) -> WindowStats:
+    """Prosody statistics of ``x[t0:t1]`` (seconds); ``t1=None`` means the end of ``x``."""
+    a = int(round(t0 * sr))
+    b = len(x) if t1 is None else int(round(t1 * sr))
+    seg = x[a:b].astype(np.float64)
+    snd = parselmouth.Sound(seg, sampling_frequency=sr)
+    pitch = snd.to_pitch_ac(time_step=0.01, pitch_floor=PITCH_FLOOR, pitch_ceiling=PITCH_CEILING)
+    f0 = pitch.selected_array["frequency"]
+    voiced = f0 > 0
+    st = 12 * np.log2(np.where(voiced, f0, 1.0) / 100.0)
+    runs = voiced[1:] & voiced[:-1]
+    wobble = float(np.sqrt(np.mean(np.diff(st)[runs] ** 2))) if runs.any() else float("nan")
+    pulses = call([snd, pitch], "To PointProcess (cc)")
+    n_pulses = int(call(pulses, "Get number of points"))
+    jitter = call(pulses, "Get jitter (local)", 0, 0, 0.0001, 0.02, 1.3) if n_pulses >= 10 else float("nan")
+    harm = snd.to_harmonicity_cc(time_step=0.01, minimum_pitch=PITCH_FLOOR)
+    h = harm.values[0]
+    h = h[h > -200]
+    rms = float(np.sqrt(np.mean(seg**2))) if len(seg) else 0.0
+    return WindowStats(
+        f0_median=float(np.median(st[voiced])) if voiced.any() else float("nan"),
+        f0_sd=float(np.std(st[voiced])) if voiced.any() else float("nan"),
+        f0_wobble=wobble,
+        jitter=float(jitter) if jitter == jitter else float("nan"),
+        rms_db=20 * np.log10(rms) if rms > 0 else float("-inf"),
+        voiced_fraction=float(voiced.mean()) if len(voiced) else 0.0,
+        hnr=float(np.mean(h)) if len(h) else float("nan"),
+        duration=len(seg) / sr,
+    )
