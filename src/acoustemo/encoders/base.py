@@ -32,7 +32,7 @@ class AudioEncoder(Protocol):
     frame_rate: float  # f_s, frames per second of audio
 
     def encode(self, waveform_16k: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """``(N,)`` samples at 16 kHz -> ``(L, dim)`` float32, ``L`` as given by :meth:`num_frames`."""
+        """``(N,)`` samples at 16 kHz -> ``(L, dim)`` float32, ``L ≈ duration * frame_rate`` (each encoder states it)."""
         ...
 
     def settings(self) -> dict:
