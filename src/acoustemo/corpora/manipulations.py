@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 import parselmouth
 from parselmouth.praat import call
+from parselmouth.praat import run as praat_run
 from scipy.linalg import solve_toeplitz
 from scipy.signal import lfilter
 
@@ -47,8 +48,16 @@ def _manipulation(x: np.ndarray, sr: int):
     return call(snd, "To Manipulation", 0.01, PITCH_FLOOR, PITCH_CEILING)
 
 
+PRAAT_SEED = 20260321  # Praat's overlap-add picks random offsets when it stretches voiceless parts
+
+
 def _resynthesize(manip, n_expected: int | None = None) -> np.ndarray:
-    out = call(manip, "Get resynthesis (overlap-add)")
+    # seed Praat's generator for this call only, so the same input gives the same samples
+    praat_run(f"random_initializeWithSeedUnsafelyButPredictably ({PRAAT_SEED})")
+    try:
+        out = call(manip, "Get resynthesis (overlap-add)")
+    finally:
+        praat_run("random_initializeSafelyAndUnpredictably ()")
     y = out.values[0].astype(np.float32)
     if n_expected is not None:  # PSOLA keeps the duration when the duration tier is untouched
         y = np.pad(y, (0, max(0, n_expected - len(y))))[:n_expected]

@@ -386,5 +386,5 @@ def build_synth_corpus(out: str | Path, config: SynthConfig, *, progress: bool =
             f.write(json.dumps(row) + "\n")
     atomic_write_json(out / "config.json", {**asdict(config), "cues": list(config.cues)})
     stats = corpus_stats(rows, extra={"designs": designs, "cues": cues})
-    write_stats(out, stats, f"synthetic corpus {out}")
+    write_stats(out, stats, f"synthetic corpus (seed {config.seed})")
     return stats
