@@ -1,8 +1,8 @@
 """Open-vocabulary labels for the corpora, drawn from the package's emotion lexicon.
 
 Every label a builder emits is a word of ``resources/emotion_wheel/format.csv`` (a lexicon word or one
-of its listed surface forms); :func:`lexicon_words` reads that file and :func:`check_labels` enforces
-it. A cue or an acted emotion maps to a synonym group; a sample's labels are the group's head word
+of its listed surface forms, as loaded by :mod:`acoustemo.metrics.lexicon`); :func:`check_labels`
+enforces it. A cue or an acted emotion maps to a synonym group; a sample's labels are the group's head word
 plus a seeded draw of further synonyms, e.g. tremor -> ``["anxious", "nervous", "worried"]``.
 
 The lexicon has no word "neutral": neutral/control material is labelled ``calm`` and its synonyms.
@@ -10,11 +10,9 @@ The lexicon has no word "neutral": neutral/control material is labelled ``calm``
 
 from __future__ import annotations
 
-import csv
-import functools
-import importlib.resources
-
 import numpy as np
+
+from ..metrics.lexicon import load_lexicon
 
 # cue (synthetic manipulation) -> synonym group; the first word is always emitted.
 CUE_LABELS: dict[str, tuple[str, ...]] = {
@@ -49,16 +47,9 @@ EMOTION_LABELS: dict[str, tuple[str, ...]] = {
 }
 
 
-@functools.cache
 def lexicon_words() -> frozenset[str]:
-    """All words of the emotion lexicon: the ``name`` column and every surface form of ``format``."""
-    path = importlib.resources.files("acoustemo") / "resources" / "emotion_wheel" / "format.csv"
-    words: set[str] = set()
-    with path.open(encoding="utf-8", newline="") as f:
-        for row in csv.DictReader(f):
-            words.add(row["name"].strip().lower())
-            words.update(w.strip().lower() for w in row["format"].split(",") if w.strip())
-    return frozenset(words)
+    """All words of the emotion lexicon: every lexicon word of ``format.csv`` and its surface forms."""
+    return frozenset(load_lexicon().surface_to_words)
 
 
 def check_labels(labels: list[str] | tuple[str, ...]) -> None:

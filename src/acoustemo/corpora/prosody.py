@@ -19,7 +19,7 @@ from .manipulations import PITCH_CEILING, PITCH_FLOOR
 class WindowStats:
     f0_median: float  # semitones re 100 Hz, over voiced frames (nan if none)
     f0_sd: float  # semitones, standard deviation of F0 over voiced frames
-    f0_wobble: float  # semitones, RMS frame-to-frame F0 change (10 ms frames) within voiced runs
+    f0_wobble: float  # semitones, median |frame-to-frame F0 change| (10 ms frames) within voiced runs
     jitter: float  # Praat jitter (local), fraction (nan if too few periods)
     rms_db: float  # dBFS, over the whole window
     voiced_fraction: float  # share of 10 ms frames with an F0
@@ -38,7 +38,8 @@ def window_stats(x: np.ndarray, sr: int, t0: float = 0.0, t1: float | None = Non
     voiced = f0 > 0
     st = 12 * np.log2(np.where(voiced, f0, 1.0) / 100.0)
     runs = voiced[1:] & voiced[:-1]
-    wobble = float(np.sqrt(np.mean(np.diff(st)[runs] ** 2))) if runs.any() else float("nan")
+    # the median ignores the rare octave jumps of the pitch tracker
+    wobble = float(np.median(np.abs(np.diff(st)[runs]))) if runs.any() else float("nan")
     pulses = call([snd, pitch], "To PointProcess (cc)")
     n_pulses = int(call(pulses, "Get number of points"))
     jitter = call(pulses, "Get jitter (local)", 0, 0, 0.0001, 0.02, 1.3) if n_pulses >= 10 else float("nan")
