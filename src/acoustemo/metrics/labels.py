@@ -187,10 +187,13 @@ def read_labels(path: str | os.PathLike, *, gold: bool = False) -> dict[str, lis
     path = Path(path)
     if not path.is_file():
         raise _missing(path)
-    if path.suffix.lower() in (".jsonl", ".json"):
-        out = _read_jsonl(path)
-    else:
-        out = _read_csv(path, ("name", "openset"))
+    try:
+        if path.suffix.lower() in (".jsonl", ".json"):
+            out = _read_jsonl(path)
+        else:
+            out = _read_csv(path, ("name", "openset"))
+    except OSError as e:
+        raise InputError(f"{where(path=path)}: cannot read ({e.strerror})") from None
     if gold and not any(out.values()):
         raise InputError(
             f"{where(path=path, field='openset')}: gold file has no labels "
@@ -206,6 +209,8 @@ def read_grouping(path: str | os.PathLike) -> dict[str, list[list[str]]]:
         raise _missing(path)
     try:
         obj = json.loads(path.read_text(encoding="utf-8-sig"))
+    except OSError as e:
+        raise InputError(f"{where(path=path)}: cannot read ({e.strerror})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise InputError(f"{where(path=path)}: not a JSON file ({e})") from None
     if not isinstance(obj, dict):

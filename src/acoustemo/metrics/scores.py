@@ -25,6 +25,12 @@ from .labels import normalize_label
 from .lexicon import LEVELS, NUM_WHEELS, Lexicon, load_lexicon
 
 _QUOTE_SPLIT = re.compile(r"['\"‘’]")
+
+
+class ScoreWarning(UserWarning):
+    """A scoring input that was accepted but deserves attention (missing predictions, extra names)."""
+
+
 KeyFn = Callable[[str], "str | None"]  # label -> key, None drops the label
 
 
@@ -53,11 +59,13 @@ def align_predictions(
         warnings.warn(
             f"{len(missing)} of {len(gold)} gold samples have no prediction and count as empty "
             f"predictions (first: {missing[0]!r})",
+            ScoreWarning,
             stacklevel=3,
         )
     if extra:
         warnings.warn(
             f"{len(extra)} predicted samples are not in the gold labels and are ignored (first: {extra[0]!r})",
+            ScoreWarning,
             stacklevel=3,
         )
     return {name: list(pred.get(name, ())) for name in gold}
@@ -156,6 +164,7 @@ def score_grouped(
         warnings.warn(
             f"{len(missing)} samples have no synonym groups; their labels are compared as written "
             f"(first: {missing[0]!r})",
+            ScoreWarning,
             stacklevel=2,
         )
     tables = {name: _group_keys(groups.get(name, ())) for name in gold}
