@@ -73,7 +73,8 @@ def probe(path: str | os.PathLike) -> MediaInfo:
 def load_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Decode the first audio stream of ``path`` to mono float32 at ``sample_rate`` Hz, shape ``(N,)``.
 
-    Channels are averaged (FFmpeg's down-mix); resampling is FFmpeg's (libswresample).
+    Channels are averaged (so a sine at amplitude a in both channels stays at amplitude a);
+    resampling is FFmpeg's (libswresample).
     """
     path = _check_file(path)
     with _open(path) as c:
@@ -81,14 +82,14 @@ def load_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.nd
             kind = "a video file without an audio track" if c.streams.video else "no audio stream"
             raise MediaError(f"{path}: {kind}; cannot extract audio")
         stream = c.streams.audio[0]
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+        resampler = av.AudioResampler(format="fltp", rate=sample_rate)  # planar, channel layout kept
         pieces: list[np.ndarray] = []
         try:
             for frame in c.decode(stream):
                 for out in resampler.resample(frame):
-                    pieces.append(out.to_ndarray().reshape(-1))
+                    pieces.append(out.to_ndarray().mean(axis=0))  # (channels, n) -> (n,)
             for out in resampler.resample(None):
-                pieces.append(out.to_ndarray().reshape(-1))
+                pieces.append(out.to_ndarray().mean(axis=0))
         except (av.FFmpegError, ValueError) as e:
             raise MediaError(f"{path}: audio stream is corrupt and cannot be decoded ({_reason(e)})") from None
     if not pieces or sum(len(p) for p in pieces) == 0:
