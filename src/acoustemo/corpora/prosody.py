@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import parselmouth
 from parselmouth.praat import call
+from scipy.ndimage import uniform_filter1d
 
 from .manipulations import PITCH_CEILING, PITCH_FLOOR
 
@@ -19,12 +20,28 @@ from .manipulations import PITCH_CEILING, PITCH_FLOOR
 class WindowStats:
     f0_median: float  # semitones re 100 Hz, over voiced frames (nan if none)
     f0_sd: float  # semitones, standard deviation of F0 over voiced frames
-    f0_wobble: float  # semitones, median |frame-to-frame F0 change| (10 ms frames) within voiced runs
+    f0_wobble: float  # semitones, median |F0 - its 150 ms moving average| within voiced runs (vibrato, tremor)
     jitter: float  # Praat jitter (local), fraction (nan if too few periods)
     rms_db: float  # dBFS, over the whole window
     voiced_fraction: float  # share of 10 ms frames with an F0
     hnr: float  # dB, mean harmonics-to-noise ratio over voiced frames (nan if none)
     duration: float  # seconds
+
+
+WOBBLE_FRAMES = 15  # 10 ms frames: the 150 ms moving average that removes the slow intonation
+
+
+def _wobble(st: np.ndarray, voiced: np.ndarray) -> float:
+    """Median absolute deviation of F0 (semitones) from its 150 ms moving average, over voiced runs of
+    at least 50 ms; fast F0 modulation (a 4–8 Hz vibrato) shows here, the slow intonation does not. The
+    median ignores the rare octave jumps of the pitch tracker. nan without such runs."""
+    residuals = []
+    edges = np.flatnonzero(np.diff(np.r_[0, voiced.astype(np.int8), 0]))
+    for a, b in zip(edges[0::2], edges[1::2]):
+        if b - a >= 5:
+            run = st[a:b]
+            residuals.append(run - uniform_filter1d(run, WOBBLE_FRAMES, mode="nearest"))
+    return float(np.median(np.abs(np.concatenate(residuals)))) if residuals else float("nan")
 
 
 def window_stats(x: np.ndarray, sr: int, t0: float = 0.0, t1: float | None = None) -> WindowStats:
@@ -37,9 +54,7 @@ def window_stats(x: np.ndarray, sr: int, t0: float = 0.0, t1: float | None = Non
     f0 = pitch.selected_array["frequency"]
     voiced = f0 > 0
     st = 12 * np.log2(np.where(voiced, f0, 1.0) / 100.0)
-    runs = voiced[1:] & voiced[:-1]
-    # the median ignores the rare octave jumps of the pitch tracker
-    wobble = float(np.median(np.abs(np.diff(st)[runs]))) if runs.any() else float("nan")
+    wobble = _wobble(st, voiced)
     pulses = call([snd, pitch], "To PointProcess (cc)")
     n_pulses = int(call(pulses, "Get number of points"))
     jitter = call(pulses, "Get jitter (local)", 0, 0, 0.0001, 0.02, 1.3) if n_pulses >= 10 else float("nan")

@@ -8,7 +8,7 @@ synonyms from the emotion lexicon (:mod:`.labels`). Designs:
 * ``control``    — no manipulation; labels ``calm`` and synonyms.
 * ``local``      — the cue covers the whole target utterance or a 0.8–1.5 s sub-segment of it.
 * ``distractor`` — 4–5 utterances; the cue covers at most the last 1.5 s of the target utterance
-  (the paper's Figure 2) and the other utterances are compensated so that the whole clip's mean F0
+  (the paper's Figure 2; a loudness burst the last 0.6 s, at 6–8 dB) and the other utterances are compensated so that the whole clip's mean F0
   (pitch cues), total duration (rate cues) and speech energy (all cues) equal those of the same
   dialogue without the cue: global statistics barely move, the local cue does.
 * ``sarcasm``    — praise spoken flat, low and slow over the whole target utterance (section 4.6).
@@ -56,6 +56,7 @@ LEVEL_DB = -26.0  # dBFS, RMS of every utterance before manipulation
 LEAD = 0.3  # s, silence before the first and after the last utterance
 PAUSE = (0.25, 0.7)  # s, range of the pause between utterances
 DISTRACTOR_WINDOW = 1.5  # s, longest cue of the distractor design (the paper's "final 1.5 seconds")
+DISTRACTOR_BURST = 0.6  # s, a distractor's loudness burst: short, so the energy compensation stays small
 MIN_OTHER_GAIN = 0.5  # lowest amplitude factor the distractor's energy compensation may apply
 
 CUE_PHRASES = {
@@ -137,10 +138,10 @@ class DialogueSpec:
     labels: list[str] = field(default_factory=list)
 
 
-def _cue_params(cue: str, rng: np.random.Generator) -> dict:
+def _cue_params(cue: str, rng: np.random.Generator, *, distractor: bool = False) -> dict:
     u = lambda lo, hi: round(float(rng.uniform(lo, hi)), 3)  # noqa: E731
     if cue == "tremor":
-        return {"rate_hz": u(5, 7), "vibrato_cents": u(55, 90), "jitter": u(0.02, 0.04), "tremolo_depth": u(0.35, 0.55)}
+        return {"rate_hz": u(5, 7), "vibrato_cents": u(60, 100), "jitter": u(0.02, 0.04), "tremolo_depth": u(0.35, 0.55)}
     if cue == "pitch_up":
         return {"semitones": u(3, 5)}
     if cue == "pitch_down":
@@ -150,7 +151,7 @@ def _cue_params(cue: str, rng: np.random.Generator) -> dict:
     if cue == "rate_slow":
         return {"speed": u(0.6, 0.72)}
     if cue == "loud_burst":
-        return {"gain_db": u(8, 11)}
+        return {"gain_db": u(6, 8) if distractor else u(8, 11)}
     if cue == "breathy":
         return {"breath": u(0.3, 0.45)}
     if cue == "sarcasm":
@@ -187,13 +188,16 @@ def draw_dialogue(config: SynthConfig, index: int) -> DialogueSpec:
         else:
             scope = "utterance" if design == "sarcasm" else "segment"
         if scope == "segment":
-            length = DISTRACTOR_WINDOW if design == "distractor" else round(float(rng.uniform(0.8, 1.5)), 3)
+            if design == "distractor":
+                length = DISTRACTOR_BURST if cue == "loud_burst" else DISTRACTOR_WINDOW
+            else:
+                length = round(float(rng.uniform(0.8, 1.5)), 3)
             position = 1.0 if design == "distractor" or rng.random() < 0.5 else round(float(rng.random()), 3)
             segment = (length, position)
         if cue == "sarcasm" or (cue in CONTRADICTING and rng.random() < config.contradict_fraction):
             texts[target] = str(rng.choice(CONTRADICTING[cue]))
             relation = "contradicts"
-    params = _cue_params(cue, rng) if cue else {}
+    params = _cue_params(cue, rng, distractor=design == "distractor") if cue else {}
     labels = cue_labels(cue or "control", rng)
     return DialogueSpec(f"synth{config.seed}_{index:05d}", index, split, speaker, texts, pauses, design, cue,
                         target, scope, segment, params, relation, labels)
