@@ -62,6 +62,9 @@ def llm_architecture(cfg: ModelConfig):
             num_hidden_layers=t.num_layers, num_attention_heads=t.num_heads, num_key_value_heads=t.num_kv_heads,
             max_position_embeddings=max(cfg.max_length, 64), bos_token_id=1, eos_token_id=2, pad_token_id=0,
             tie_word_embeddings=False,
+            # at width 64 the usual 0.02 caps the logits of a frozen random lm_head near +-1.3, too flat
+            # for a LoRA-only fine-tune to fit anything; 0.2 leaves room
+            initializer_range=0.2,
         )
     if cfg.llm in KNOWN_CONFIGS and not Path(cfg.llm).exists():
         return LlamaConfig(**KNOWN_CONFIGS[cfg.llm])

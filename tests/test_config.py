@@ -1,0 +1,59 @@
+import pytest
+
+from acoustemo.config import Config, PRESETS, load_config
+from acoustemo.errors import ConfigError
+
+
+def test_paper_preset_is_the_recipe_of_section_4_1():
+    cfg = Config.from_name("paper")
+    m, t = cfg.model, cfg.train
+    assert m.llm == "meta-llama/Llama-2-7b-hf" and m.audio_dim == 1024 and m.visual_dim == 1408
+    assert m.acoustic.num_queries == 32 and m.acoustic.hidden_size == 768 and m.max_length == 1024
+    assert (t.lr, t.betas, t.weight_decay, t.warmup_ratio, t.schedule, t.epochs) == (
+        2e-5, (0.9, 0.999), 0.05, 0.05, "cosine", 3)
+    assert m.global_qformer and m.utterance_qformer and m.windows == "utterance"
+    assert not m.train_global_qformer and not m.train_visual_qformer
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_builds_and_round_trips_through_yaml(name, tmp_path):
+    cfg = Config.from_name(name)
+    path = tmp_path / "c.yaml"
+    path.write_text(cfg.to_yaml())
+    assert load_config(path) == cfg
+
+
+def test_yaml_with_base_preset_and_command_line_overrides(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("preset: tiny\nmodel:\n  windows: fixed\n  acoustic:\n    num_queries: 8\ntrain:\n  lr: 0.01\n")
+    cfg = load_config(path, ["model.acoustic.num_queries=2", "--train.betas=[0.8, 0.9]", "model.use_visual=false"])
+    assert cfg.model.llm == "tiny" and cfg.model.windows == "fixed"
+    assert cfg.model.acoustic.num_queries == 2 and cfg.train.lr == 0.01 and cfg.train.betas == (0.8, 0.9)
+    assert cfg.model.use_visual is False
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["model.acoustic.num_querys=4"], r"model.acoustic.num_querys: unknown key \(did you mean 'num_queries'\?\)"),
+        (["model.windows=sliding"], "model.windows: 'sliding' is not one of 'utterance', 'fixed'"),
+        (["model.acoustic.num_queries=0"], "model.acoustic: num_queries=0 must be > 0"),
+        (["model.acoustic.num_heads=5"], "not divisible by num_heads=5"),
+        (["model.acoustic.num_queries=2.5"], "model.acoustic.num_queries: expected an integer"),
+        (["model.global_qformer=false", "model.utterance_qformer=false"], "no acoustic tokens"),
+        (["train.betas=[0.9]"], "train.betas: expected 2 values"),
+        (["train.warmup_ratio=1.5"], "warmup_ratio=1.5"),
+        (["model.lora.dropout=1"], "lora.dropout=1.0"),
+        (["nonsense"], "expected key.sub=value"),
+    ],
+)
+def test_bad_values_raise_a_clear_error(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config("tiny", overrides)
+
+
+def test_unknown_preset_and_missing_file():
+    with pytest.raises(ConfigError, match="unknown preset 'huge'"):
+        Config.from_name("huge")
+    with pytest.raises(ConfigError, match="no such config file"):
+        load_config("does/not/exist.yaml")

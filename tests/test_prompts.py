@@ -1,0 +1,45 @@
+import pytest
+
+from acoustemo.prompts import Segment, Slot, build_prompt, format_answer, parse_emotions
+
+
+@pytest.mark.parametrize(
+    "answer, expected",
+    [
+        (" anxious, nervous", ["anxious", "nervous"]),
+        ("['Anxious', 'nervous']", ["anxious", "nervous"]),
+        ("Answer: happy; excited and Happy.", ["happy", "excited"]),
+        ("worried，tense、sad", ["worried", "tense", "sad"]),
+        ("sad\nangry\n", ["sad", "angry"]),
+        ("Sad. The speaker sounds tired, and calm.", ["sad"]),
+        ("", []),
+        ("[]", []),
+    ],
+)
+def test_parse_emotions(answer, expected):
+    assert parse_emotions(answer) == expected
+
+
+def test_answer_round_trips():
+    assert parse_emotions(format_answer(["anxious", "nervous"])) == ["anxious", "nervous"]
+
+
+def test_prompt_states_times_text_and_slots_in_model_order():
+    utts = [Segment(0.42, 2.1, "I left the keys."), Segment(2.65, 4.9, "Fine.")]
+    pieces = build_prompt(utterances=utts, windows=None, duration=9.84, visual_tokens=2, global_tokens=4,
+                          window_tokens=4)
+    slots = [p.kind for p in pieces if isinstance(p, Slot)]
+    assert slots == ["visual", "global", "window", "window"]
+    text = "".join(p for p in pieces if isinstance(p, str))
+    assert '(0.42-2.10 s) "I left the keys."' in text and '(2.65-4.90 s) "Fine."' in text
+    assert "(0.00-9.84 s)" in text and text.endswith("Answer:")
+
+
+def test_fixed_windows_get_their_own_lines_and_utterances_no_slot():
+    utts = [Segment(0.5, 3.0, "hello")]
+    wins = [Segment(0.0, 2.0), Segment(2.0, 3.3)]
+    pieces = build_prompt(utterances=utts, windows=wins, duration=3.3, visual_tokens=0, global_tokens=0,
+                          window_tokens=4)
+    assert [p.kind for p in pieces if isinstance(p, Slot)] == ["window", "window"]
+    text = "".join(p for p in pieces if isinstance(p, str))
+    assert "(2.00-3.30 s)" in text and '(0.50-3.00 s) "hello"' in text and "Video" not in text

@@ -1,0 +1,69 @@
+import pytest
+import torch
+
+from acoustemo.config import QFormerConfig
+from acoustemo.qformer import QFormer
+from acoustemo.windows import gather_windows, pad_sequences, utterance_windows
+
+
+def small_qformer(**changes) -> QFormer:
+    torch.manual_seed(0)
+    cfg = QFormerConfig(num_queries=4, hidden_size=32, num_heads=4, intermediate_size=64, dropout=0.0, **changes)
+    return QFormer(cfg, input_dim=16).eval()
+
+
+def test_shapes_and_query_init():
+    q = small_qformer()
+    out = q(torch.randn(3, 20, 16), torch.ones(3, 20, dtype=torch.bool))
+    assert out.shape == (3, 4, 32)
+    std = QFormer(QFormerConfig(num_queries=64, hidden_size=256, num_heads=4), input_dim=8).query_tokens.detach().std()
+    assert abs(float(std) - 0.02) < 0.002  # N(0, 0.02)
+
+
+@pytest.mark.parametrize("layers, frequency, cross", [(2, 1, 2), (4, 2, 2), (3, 1, 3)])
+def test_cross_attention_frequency(layers, frequency, cross):
+    q = small_qformer(num_layers=layers, cross_attention_frequency=frequency)
+    n = sum(1 for layer in q.qformer.encoder.layer if layer.has_cross_attention)
+    assert n == cross
+
+
+@pytest.mark.parametrize("positions", ["sinusoidal", "learned", "none"])
+def test_batched_windows_equal_a_per_utterance_loop(positions):
+    q = small_qformer(frame_positions=positions)
+    g = torch.Generator().manual_seed(1)
+    clips = [torch.randn(n, 16, generator=g) for n in (200, 140)]
+    features, _ = pad_sequences(clips)
+    windows = [utterance_windows([0.1, 1.0, 2.5], [0.9, 2.4, 3.9], 50.0, 200),
+               utterance_windows([0.0, 1.2], [1.1, 2.8], 50.0, 140)]
+    sample = torch.tensor([0, 0, 0, 1, 1])
+    begin = torch.tensor(windows[0][0] + windows[1][0])
+    end = torch.tensor(windows[0][1] + windows[1][1])
+    frames, mask = gather_windows(features, sample, begin, end)
+    batched = q(frames, mask)  # one call for every window of every sample
+    for w in range(5):
+        alone = q(clips[sample[w]][begin[w]:end[w]][None])  # no padding at all
+        torch.testing.assert_close(batched[w], alone[0], rtol=0, atol=1e-5)
+
+
+def test_padding_never_changes_the_output():
+    q = small_qformer()
+    x = torch.randn(1, 30, 16)
+    ref = q(x)
+    padded = torch.cat([x, 1e3 * torch.randn(1, 50, 16)], dim=1)  # garbage in the padding
+    mask = torch.zeros(1, 80, dtype=torch.bool)
+    mask[:, :30] = True
+    torch.testing.assert_close(q(padded, mask), ref, rtol=0, atol=1e-5)
+
+
+def test_frames_matter_and_empty_windows_are_refused():
+    q = small_qformer()
+    a, b = torch.randn(1, 10, 16), torch.randn(1, 10, 16)
+    assert (q(a) - q(b)).abs().max() > 1e-3
+    with pytest.raises(ValueError, match="without frames"):
+        q(a, torch.zeros(1, 10, dtype=torch.bool))
+
+
+def test_learned_positions_have_a_length_limit():
+    q = small_qformer(frame_positions="learned", max_frames=8)
+    with pytest.raises(ValueError, match="exceed max_frames=8"):
+        q(torch.randn(1, 9, 16))
