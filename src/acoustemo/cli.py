@@ -22,6 +22,9 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "extract": ("acoustemo.cache.cli", "run the frozen encoders once per media file into a feature cache"),
     "synth": ("acoustemo.corpora.synth_cli", "generate synthetic micro-prosody dialogues"),
     "corpus": ("acoustemo.corpora.cli", "build dialogue corpora from RAVDESS or EmoDB folders"),
+    "train": ("acoustemo.train", "train AcoustEmo on a manifest and its feature cache"),
+    "evaluate": ("acoustemo.evaluate", "generate open-vocabulary labels for a manifest and score them"),
+    "ablate": ("acoustemo.ablate", "train and evaluate the ablations of Table 2 over several seeds"),
 }
 
 
