@@ -29,9 +29,13 @@ def check_timestamps(audio: np.ndarray, utterances, sr: int = 16000) -> None:
     for u in utterances:
         seg = audio[int(u.start * sr): int(u.end * sr)]
         db = frame_db(seg, sr)
-        assert np.median(db) > peak_db - 30, (u, np.median(db), peak_db)
-        # speech reaches close to each edge: a loud frame within the first and the last 150 ms
-        assert db[:8].max() > peak_db - 40 and db[-8:].max() > peak_db - 40, u
+        # acted emotions differ in level by 40 dB and more (calm vs. angry), so each utterance is
+        # judged against its own loudest frame; the pauses against the whole dialogue's
+        assert db.max() > peak_db - 50, (u, db.max(), peak_db)
+        assert np.median(db) > db.max() - 30, (u, np.median(db), db.max())
+        # speech reaches close to each edge: within the first and the last 160 ms there is a frame
+        # within 36 dB of the utterance's loudest (the trimming rule keeps frames within 35 dB)
+        assert db[:8].max() > db.max() - 36 and db[-8:].max() > db.max() - 36, u
     for gap_start, gap_end in zip(bounds[0::2], bounds[1::2]):
         gap = audio[int(np.ceil(gap_start * sr)) + 1: int(gap_end * sr) - 1]
         if len(gap):

@@ -17,20 +17,28 @@ def frame_rms(x: np.ndarray, sr: int, frame: float = FRAME) -> np.ndarray:
     return np.sqrt((f * f).mean(axis=1))
 
 
-def trim_silence(x: np.ndarray, sr: int, *, threshold_db: float = -35.0, pad: float = 0.03) -> tuple[int, int]:
+def trim_silence(x: np.ndarray, sr: int, *, threshold_db: float = -35.0, above_floor_db: float = 15.0,
+                 min_run: float = 0.06, pad: float = 0.03) -> tuple[int, int]:
     """Sample range ``(a, b)`` of ``x`` that holds speech.
 
-    A 20 ms frame is speech when its RMS is within ``threshold_db`` of the loudest frame; the range runs
-    from the first to the last speech frame, widened by ``pad`` seconds on each side (clamped to ``x``).
-    Returns ``(0, len(x))`` for an all-silent clip.
+    A 20 ms frame is loud when its RMS is within ``threshold_db`` of the loudest frame *and*
+    ``above_floor_db`` above the noise floor (the 10th percentile of the frame levels), so quiet clips
+    recorded in silence do not keep their room noise. The range runs from the first to the last run of
+    loud frames lasting at least ``min_run`` seconds (isolated clicks do not count), widened by ``pad``
+    seconds on each side (clamped to ``x``). Returns ``(0, len(x))`` when nothing qualifies.
     """
     rms = frame_rms(x, sr)
     if len(rms) == 0 or rms.max() <= 0:
         return 0, len(x)
     hop = int(round(FRAME * sr))
-    speech = np.flatnonzero(rms >= rms.max() * 10 ** (threshold_db / 20))
+    db = 20 * np.log10(np.maximum(rms, 1e-10))
+    loud = (db >= db.max() + threshold_db) & (db >= np.percentile(db, 10) + above_floor_db)
+    edges = np.flatnonzero(np.diff(np.r_[0, loud.astype(np.int8), 0]))
+    runs = [(a, b) for a, b in zip(edges[0::2], edges[1::2]) if b - a >= max(1, round(min_run / FRAME))]
+    if not runs:
+        return 0, len(x)
     p = int(round(pad * sr))
-    return max(0, speech[0] * hop - p), min(len(x), (speech[-1] + 1) * hop + p)
+    return max(0, runs[0][0] * hop - p), min(len(x), runs[-1][1] * hop + p)
 
 
 def fade(x: np.ndarray, sr: int, seconds: float = 0.01) -> np.ndarray:

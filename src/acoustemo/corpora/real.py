@@ -237,7 +237,8 @@ def compose(root: Path, dialogue: RealDialogue) -> tuple[np.ndarray, list[Uttera
     pieces, utts, cursor = [np.zeros(lead, np.float32)], [], lead
     for i, clip in enumerate(dialogue.clips):
         x = load_clip(root, clip)
-        utts.append(Utterance(round(cursor / SAMPLE_RATE, 4), round((cursor + len(x)) / SAMPLE_RATE, 4), clip.text))
+        # exact sample times, not rounded: start * 16000 is the clip's first sample
+        utts.append(Utterance(cursor / SAMPLE_RATE, (cursor + len(x)) / SAMPLE_RATE, clip.text))
         pieces.append(x)
         cursor += len(x)
         gap = int(round((dialogue.pauses[i] if i < len(dialogue.pauses) else LEAD) * SAMPLE_RATE))

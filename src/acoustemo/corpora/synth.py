@@ -299,10 +299,11 @@ def render_dialogue(spec: DialogueSpec, config: SynthConfig, *, apply_cue: bool 
             speech[a:b] = True
         audio = M.add_noise(audio, config.snr_db, speech, np.random.default_rng([config.seed, spec.index, 2]))
         audio = np.clip(audio, -1, 1)
-    utterances = [Utterance(round(a / sr, 4), round(b / sr, 4), t) for (a, b), t in zip(spans, spec.texts)]
+    # exact sample times, not rounded: start * 16000 is the utterance's first sample
+    utterances = [Utterance(a / sr, b / sr, t) for (a, b), t in zip(spans, spec.texts)]
     if window is not None:
         start = spans[spec.target][0] / sr
-        window = (round(start + window[0], 4), round(start + window[1], 4))
+        window = (start + window[0], start + window[1])
     return Rendered(audio.astype(np.float32), utterances, window)
 
 
