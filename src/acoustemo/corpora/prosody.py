@@ -13,7 +13,9 @@ import parselmouth
 from parselmouth.praat import call
 from scipy.ndimage import uniform_filter1d
 
-from .manipulations import PITCH_CEILING, PITCH_FLOOR
+from .manipulations import PITCH_CEILING
+
+PITCH_FLOOR = 50.0  # Hz: below the manipulations' 75 Hz, so a low voice lowered by 5 semitones is still tracked
 
 
 @dataclass(frozen=True)
