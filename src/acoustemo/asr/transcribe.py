@@ -59,7 +59,7 @@ class Transcriber:
 
     def __init__(self, model: str | os.PathLike | None = None, *, compute_type: str = "int8",
                  beam_size: int = 5, language: str | None = "en", vad_filter: bool = True,
-                 num_threads: int = 0):
+                 num_threads: int = 0, compression_ratio_threshold: float | None = 2.4):
         from faster_whisper import WhisperModel
 
         path = str(bundled_whisper_path() if model is None else model)
@@ -70,6 +70,7 @@ class Transcriber:
             raise InputError(f"{path}: cannot load the Whisper model ({str(e).splitlines()[0]})") from None
         self.model_ref = path
         self.beam_size, self.vad_filter = beam_size, vad_filter
+        self.compression_ratio_threshold = compression_ratio_threshold
         self.language = language if self.model.model.is_multilingual or language in (None, "en") else "en"
 
     def transcribe(self, media: str | os.PathLike | np.ndarray, *, name: str | None = None) -> Transcript:
@@ -81,7 +82,8 @@ class Transcriber:
         duration = len(wav) / SAMPLE_RATE
         segments, info = self.model.transcribe(
             wav, language=self.language, beam_size=self.beam_size, word_timestamps=True,
-            vad_filter=self.vad_filter, condition_on_previous_text=False)
+            vad_filter=self.vad_filter, condition_on_previous_text=False,
+            compression_ratio_threshold=self.compression_ratio_threshold)
         utterances, words = [], []
         for seg in segments:
             text = seg.text.strip()
