@@ -140,9 +140,29 @@ class TrainConfig:
     max_grad_norm: float = 1.0
     seed: int = 0
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto: bf16 on GPUs that have it, else fp32
+    max_steps: int | None = None  # cap on optimizer steps (the schedule spans the capped run); None: epochs
+    # data: paths come from the YAML or the command line, relative to the working directory
+    train_manifest: str | None = None  # JSONL manifest of the training samples (with labels)
+    validation_manifest: str | None = None  # periodic validation loss; None: none
+    test_manifest: str | None = None  # what `acoustemo evaluate` / `ablate` score by default
+    cache_dir: str | None = None  # feature cache written by `acoustemo extract`
+    audio_key: str | None = None  # cache key, or encoder name ("whisper"); None: the cache's only audio key
+    visual_key: str | None = None  # same for the visual features ("fer"); unused when model.use_visual=false
+    output_dir: str | None = None  # checkpoints, log.jsonl, final weights
+    # loop
+    eval_every: int = 0  # validation loss every N optimizer steps; 0: at the end of each epoch
+    save_every: int = 0  # checkpoint every N optimizer steps; 0: at the end of each epoch
+    keep_checkpoints: int = 2  # newest checkpoints kept on disk
+    eval_batch_size: int = 8  # validation and generation batch size (per process)
+    num_workers: int = 0  # DataLoader worker processes reading the feature cache
 
     def __post_init__(self):
-        _positive(self, "lr", "epochs", "batch_size", "grad_accum", "max_grad_norm")
+        _positive(self, "lr", "epochs", "batch_size", "grad_accum", "max_grad_norm", "keep_checkpoints",
+                  "eval_batch_size")
+        if self.max_steps is not None and self.max_steps <= 0:
+            raise ConfigError(f"train.max_steps={self.max_steps} must be > 0 (or null)")
+        if self.eval_every < 0 or self.save_every < 0 or self.num_workers < 0:
+            raise ConfigError("train.eval_every, train.save_every and train.num_workers must be >= 0")
         if not all(0.0 <= b < 1.0 for b in self.betas):
             raise ConfigError(f"train.betas={self.betas} must be in [0, 1)")
         if not 0.0 <= self.warmup_ratio < 1.0:

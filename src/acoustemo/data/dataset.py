@@ -1,0 +1,116 @@
+"""A manifest plus its feature cache as a map-style dataset of :class:`~acoustemo.data.collate.Example`.
+
+    ds = FeatureDataset.from_manifest("train.jsonl", "features/", audio_key="whisper", visual_key="fer")
+    ds[0]  # Example(id, audio (L, 384) at 50 Hz, utterances, visual (T, 129), labels)
+
+Encoder keys name the cache entries (``acoustemo extract`` prints them, ``--list-keys`` lists them). A key
+may be given in full (``whisper-1a2b3c4d5e6f``), as the encoder's name when the cache holds only one key
+of that name (``whisper``), or left out when the cache holds exactly one key of that kind.
+
+Every sample's entries are checked when the dataset is built, so a missing feature stops the run
+before the first step with the sample's id, not in the middle of an epoch. Audio-only media have a
+visual entry with no rows; they get one all-zero frame, which for the FER features is the "no face"
+frame (its face flag is 0), so that a model with visual tokens still sees a well-defined input.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from ..cache.store import FeatureCache
+from ..errors import InputError
+from .collate import Example
+from .manifest import Sample, read_manifest
+
+
+def resolve_key(cache: FeatureCache, kind: str, key: str | None) -> str:
+    """The full encoder key for ``kind`` ("audio" / "visual") from a full key, an encoder name or None."""
+    known = cache.keys(kind)
+    if key in known:
+        return key
+    if key is None:
+        candidates = list(known)
+    else:
+        candidates = [k for k in known if k.rsplit("-", 1)[0] == key]
+    if len(candidates) == 1:
+        return candidates[0]
+    listing = ", ".join(known) or "none"
+    if not candidates:
+        what = f"no {kind} key {key!r}" if key else f"no {kind} features"
+        raise InputError(f"{cache.root}: {what} in the feature cache (keys there: {listing}); "
+                         f"run 'acoustemo extract' or set the key")
+    raise InputError(f"{cache.root}: several {kind} keys match {key or 'any'!r} ({listing}); "
+                     f"name one in full (train.{kind}_key)")
+
+
+class FeatureDataset(torch.utils.data.Dataset):
+    """``samples[i]`` with its cached features, as an :class:`Example`.
+
+    Args:
+        samples: manifest samples (``read_manifest``).
+        cache: the feature cache holding their frozen-encoder outputs.
+        audio_key: full audio encoder key (see :func:`resolve_key`).
+        visual_key: full visual encoder key, or None for a model without visual tokens.
+        require_labels: refuse samples without labels (training and scoring need them).
+        source: the manifest's path, for messages.
+    """
+
+    def __init__(self, samples: list[Sample], cache: FeatureCache, *, audio_key: str, visual_key: str | None = None,
+                 require_labels: bool = False, source: str | os.PathLike = "manifest"):
+        self.samples = samples
+        self.cache = cache
+        self.audio_key = audio_key
+        self.visual_key = visual_key
+        self.source = str(source)
+        problems = []
+        for s in samples:
+            if require_labels and not s.labels:
+                problems.append(f"{self.source}: sample {s.id!r}, field 'labels': missing or empty")
+                continue
+            h = cache.media_hash(s.media_path)
+            for kind, key in (("audio", audio_key), ("visual", visual_key)):
+                if key is not None and not cache.has(kind, key, h):
+                    problems.append(f"{self.source}: sample {s.id!r}, field 'media': no {kind} features for "
+                                    f"{s.media_path} under {key!r} in {cache.root} (run 'acoustemo extract')")
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise InputError(problems[0] + more, problems)
+        if not samples:
+            raise InputError(f"{self.source}: the manifest has no samples")
+
+    @classmethod
+    def from_manifest(cls, manifest: str | os.PathLike, cache_dir: str | os.PathLike, *, audio_key: str | None,
+                      visual_key: str | None, use_visual: bool, require_labels: bool = False) -> "FeatureDataset":
+        """Read ``manifest`` and resolve the encoder keys in ``cache_dir`` (visual only if ``use_visual``)."""
+        if not Path(cache_dir).is_dir():
+            raise InputError(f"{cache_dir}: feature cache folder not found (run 'acoustemo extract --cache ...')")
+        cache = FeatureCache(cache_dir)
+        samples = read_manifest(manifest, check_media=True)
+        audio = resolve_key(cache, "audio", audio_key)
+        visual = resolve_key(cache, "visual", visual_key) if use_visual else None
+        return cls(samples, cache, audio_key=audio, visual_key=visual, require_labels=require_labels, source=manifest)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int) -> Example:
+        s = self.samples[i]
+        f = self.cache.load(s, self.audio_key, self.visual_key)
+        visual = None
+        if self.visual_key is not None:
+            visual = f.visual
+            if visual.shape[0] == 0:  # audio-only media: one "no face" frame
+                visual = visual.new_zeros(1, visual.shape[1])
+        return Example(id=s.id, audio=f.audio, frame_rate=f.audio_rate, utterances=list(s.utterances or []),
+                       visual=visual, labels=list(s.labels) if s.labels else None)
+
+    def dims(self) -> dict[str, int | None]:
+        """Feature sizes recorded in the cache: ``{"audio": d, "visual": d_v or None}``."""
+        out: dict[str, int | None] = {"audio": None, "visual": None}
+        for kind, key in (("audio", self.audio_key), ("visual", self.visual_key)):
+            if key is not None:
+                out[kind] = self.cache.keys(kind)[key].get("dim")
+        return out

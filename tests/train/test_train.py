@@ -1,0 +1,101 @@
+import json
+import math
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from acoustemo.errors import ConfigError
+from acoustemo.train import epoch_batches, lr_factor, rank_micro_batches, train
+
+from train_helpers import assert_same_weights, make_corpus, tiny_train_config
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return make_corpus(tmp_path_factory.mktemp("corpus"))
+
+
+def _log(out):
+    return [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+
+
+def test_training_lowers_the_validation_loss_and_writes_its_files(corpus, tmp_path):
+    out = tmp_path / "run"
+    cfg = tiny_train_config(corpus, out, "train.lr=0.003", "train.epochs=2", "train.eval_every=2",
+                            "train.save_every=5")
+    result = train(cfg, progress=False)
+    assert result.step == result.total_steps == 16  # 16 samples / batch 2, two epochs
+    log = _log(out)
+    steps = [r for r in log if "loss" in r]
+    vals = [r["val_loss"] for r in log if "val_loss" in r]
+    assert [r["step"] for r in steps] == list(range(1, 17))
+    assert len(vals) == 8 and vals[-1] < vals[0] - 0.3, vals
+    # warm-up over ceil(5 % of 16) = 1 step, then cosine decay from the peak
+    lrs = [r["lr"] for r in steps]
+    assert lrs[0] == pytest.approx(3e-3) and all(a >= b for a, b in zip(lrs, lrs[1:])) and lrs[-1] < 1e-4
+    # checkpoints: safetensors + JSON/YAML only, the newest two kept (save_every=5: steps 10, 15, and the end)
+    ckpts = sorted(p.name for p in (out / "checkpoints").iterdir())
+    assert ckpts == ["step-000015", "step-000016"]
+    files = sorted(p.name for p in (out / "checkpoints" / "step-000016").iterdir())
+    assert files == ["config.yaml", "optimizer.json", "optimizer.safetensors", "rng-rank0.safetensors",
+                     "scheduler.json", "state.json", "trainable.safetensors"]
+    weights = load_file(str(out / "final" / "trainable.safetensors"))
+    assert any("utterance_qformer" in k for k in weights) and any("lora_" in k for k in weights)
+    assert not any("base_layer" in k or "embed_tokens" in k for k in weights)  # frozen LLM weights stay out
+    assert (out / "final" / "config.yaml").read_text() == cfg.to_yaml()
+
+
+def test_resume_gives_the_weights_of_an_uninterrupted_run(corpus, tmp_path):
+    # dropout on, so that the restored RNG state matters too
+    extra = ("train.epochs=2", "train.max_steps=10", "train.save_every=3", "model.acoustic.dropout=0.2",
+             "model.lora.dropout=0.2")
+    whole = train(tiny_train_config(corpus, tmp_path / "whole", *extra), progress=False)
+    cfg = tiny_train_config(corpus, tmp_path / "parts", *extra)
+    stopped = train(cfg, stop_after=7, progress=False)  # epoch 0 has 8 steps: resume mid-epoch
+    assert stopped.step == 7 and stopped.final is None
+    resumed = train(cfg, resume="latest", progress=False)
+    assert resumed.step == 10
+    a = load_file(str(whole.final / "trainable.safetensors"))
+    b = load_file(str(resumed.final / "trainable.safetensors"))
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6, msg=k)
+    # the resumed log continues the first one: one row per step, losses equal to the uninterrupted run's
+    la = [r["loss"] for r in _log(tmp_path / "whole") if "loss" in r]
+    lb = [r["loss"] for r in _log(tmp_path / "parts") if "loss" in r]
+    assert lb == pytest.approx(la, abs=1e-6)
+
+
+def test_resume_refuses_a_changed_recipe(corpus, tmp_path):
+    train(tiny_train_config(corpus, tmp_path, "train.max_steps=2"), progress=False)
+    with pytest.raises(ConfigError, match="train.lr"):
+        train(tiny_train_config(corpus, tmp_path, "train.max_steps=2", "train.lr=0.01"), resume="latest",
+              progress=False)
+
+
+def test_gradient_accumulation_equals_one_big_batch(corpus, tmp_path):
+    runs = {}
+    for bs, acc in ((4, 1), (2, 2), (1, 4)):
+        r = train(tiny_train_config(corpus, tmp_path / f"b{bs}", f"train.batch_size={bs}", f"train.grad_accum={acc}",
+                                    "train.max_steps=3", "train.lr=0.003"), progress=False)
+        runs[bs] = load_file(str(r.final / "trainable.safetensors"))
+    assert_same_weights(runs[4], runs[2], lr=0.003)
+    assert_same_weights(runs[4], runs[1], lr=0.003)
+
+
+def test_data_order_is_a_function_of_seed_epoch_and_rank():
+    a, b = epoch_batches(10, 4, seed=1, epoch=0), epoch_batches(10, 4, seed=1, epoch=1)
+    assert a == epoch_batches(10, 4, seed=1, epoch=0) and a != b
+    assert len(a) == 2 and len({i for batch in a for i in batch}) == 8  # remainder of 2 left out
+    g = list(range(8))
+    assert rank_micro_batches(g, 0, 2, 2) == [[0, 1], [2, 3]] and rank_micro_batches(g, 1, 2, 2) == [[4, 5], [6, 7]]
+
+
+def test_learning_rate_schedule():
+    total, warmup = 100, 5
+    f = [lr_factor(s, total, warmup, "cosine") for s in range(total)]
+    assert f[:5] == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0]) and f[5] == 1.0
+    assert f[5 + 95 // 2] == pytest.approx(0.5 * (1 + math.cos(math.pi * (95 // 2) / 95)))
+    assert lr_factor(99, total, warmup, "linear") == pytest.approx(1 / 95)
+    assert lr_factor(99, total, 0, "constant") == 1.0
