@@ -40,8 +40,13 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--manifest needs --output (the new manifest to write)")
     from .transcribe import NoSpeechWarning, Transcriber
 
-    warnings.simplefilter("always", NoSpeechWarning)
-    warnings.showwarning = lambda msg, cat, *a, **k: print(f"acoustemo transcribe: warning: {msg}", file=sys.stderr)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", NoSpeechWarning)
+        warnings.showwarning = lambda msg, cat, *a, **k: print(f"acoustemo transcribe: warning: {msg}", file=sys.stderr)
+        return _run(args, Transcriber)
+
+
+def _run(args: argparse.Namespace, Transcriber) -> int:
     transcriber = Transcriber(args.model, compute_type=args.compute_type, beam_size=args.beam_size,
                               language=None if args.language == "auto" else args.language,
                               vad_filter=not args.no_vad)
