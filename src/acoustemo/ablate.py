@@ -1,0 +1,173 @@
+"""``acoustemo ablate``: train and evaluate the variants of Table 2 over several seeds.
+
+    acoustemo ablate --config configs/small-synth.yaml --out runs/ablation --seeds 0,1,2
+    acoustemo ablate --config configs/small-synth.yaml --out runs/ablation --variants full,no_utterance --seeds 0
+
+Each (variant, seed) trains into ``<out>/<variant>/seed-<s>/`` (``train.seed = s``) and is evaluated on
+``train.test_manifest`` into ``.../eval/``. A run whose ``eval/scores.json`` exists is not repeated, and a
+run killed during training resumes from its newest checkpoint, so the whole command can be started again.
+The table (mean ± sample std over seeds) is printed and written as ``table.csv``, ``table.json`` and
+``table.png`` (bars with std error bars) into ``<out>``.
+
+Avg / Acc / Rec are Accuracy_s, Recall_s and their mean under ``--metric`` (``embedding``: synonym groups from
+sentence embeddings, the offline stand-in for the paper's GPT grouping; ``exact``; or ``grouping`` with
+``--grouping``); M-avg is the emotion-wheel score; val loss the last validation loss.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import statistics
+import sys
+from pathlib import Path
+
+from .config import Config, load_config
+from .errors import ConfigError
+from .io import atomic_write_json, atomic_write_text
+from .train import add_config_arguments
+
+# variant -> (Table 2 row name, config overrides)
+VARIANTS: dict[str, tuple[str, list[str]]] = {
+    "full": ("AcoustEmo (Full)", []),
+    "no_global": ("w/o Global Acoustic Q-Former", ["model.global_qformer=false"]),
+    "fixed": ("w/ fixed-length windows (2s)", ["model.windows=fixed", "model.fixed_window_seconds=2.0"]),
+    "no_utterance": ("w/o Utterance-Aware A-QF", ["model.utterance_qformer=false"]),
+}
+COLUMNS = ("Avg", "Acc", "Rec", "M-avg", "val loss")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_arguments(parser)
+    parser.add_argument("--out", required=True, help="folder for the runs and the table")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated of {', '.join(VARIANTS)}")
+    parser.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds (default 0,1,2)")
+    parser.add_argument("--metric", default="embedding", choices=("embedding", "exact", "grouping"),
+                        help="grouping of labels for Avg/Acc/Rec (default: embedding)")
+    parser.add_argument("--grouping", help="JSON synonym groups for --metric grouping")
+    parser.add_argument("--max-new-tokens", type=int, default=32)
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def run(args: argparse.Namespace) -> int:
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        raise ConfigError(f"--seeds {args.seeds!r}: expected comma-separated integers") from None
+    table = ablate(args.config, args.overrides, out=args.out, variants=variants, seeds=seeds, metric=args.metric,
+                   grouping=args.grouping, max_new_tokens=args.max_new_tokens, progress=not args.quiet)
+    print(format_table(table))
+    print(f"table -> {Path(args.out) / 'table.csv'} (.json, .png)", file=sys.stderr)
+    return 0
+
+
+def variant_config(base: str, overrides: list[str], variant: str, seed: int, run_dir: Path) -> Config:
+    if variant not in VARIANTS:
+        raise ConfigError(f"--variants: unknown {variant!r} (known: {', '.join(VARIANTS)})")
+    return load_config(base, [*overrides, *VARIANTS[variant][1], f"train.seed={seed}", f"train.output_dir={run_dir}"])
+
+
+def run_one(cfg: Config, run_dir: Path, *, metric: str, grouping: str | None, max_new_tokens: int,
+            progress: bool) -> dict:
+    """Train (resuming if a checkpoint exists) and evaluate one run; returns its row of numbers."""
+    from .checkpoint import latest_checkpoint
+    from .evaluate import Generation, evaluate
+    from .train import LOG_NAME, train
+
+    scores_file = run_dir / "eval" / "scores.json"
+    if not scores_file.is_file():
+        if cfg.train.test_manifest is None:
+            raise ConfigError("train.test_manifest is not set: the ablation scores the test split")
+        resume = "latest" if latest_checkpoint(run_dir / "checkpoints") else None
+        result = train(cfg, resume=resume, progress=progress)
+        evaluate(result.final, out=run_dir / "eval", metrics=[metric, "wheel"], grouping=grouping,
+                 generation=Generation(max_new_tokens=max_new_tokens), progress=progress)
+    scores = json.loads(scores_file.read_text())["scores"]
+    val = [json.loads(line)["val_loss"] for line in (run_dir / LOG_NAME).read_text().splitlines()
+           if "val_loss" in line]
+    s = scores[metric]
+    return {"Avg": s["avg"], "Acc": s["accuracy_s"], "Rec": s["recall_s"], "M-avg": scores["wheel"]["M-avg"],
+            "val loss": val[-1] if val else float("nan")}
+
+
+def ablate(config: str, overrides: list[str], *, out: str | Path, variants: list[str], seeds: list[int],
+           metric: str = "embedding", grouping: str | None = None, max_new_tokens: int = 32,
+           progress: bool = True) -> dict:
+    """Run every (variant, seed) and write the table; returns ``{"rows": [...], "metric", "seeds"}``."""
+    out = Path(out)
+    if not seeds:
+        raise ConfigError("--seeds is empty")
+    configs = {(v, s): variant_config(config, overrides, v, s, out / v / f"seed-{s}") for v in variants for s in seeds}
+    runs: dict[str, list[dict]] = {v: [] for v in variants}
+    for (v, s), cfg in configs.items():
+        if progress:
+            print(f"ablate: {v}, seed {s}", file=sys.stderr)
+        runs[v].append(run_one(cfg, out / v / f"seed-{s}", metric=metric, grouping=grouping,
+                               max_new_tokens=max_new_tokens, progress=progress))
+    rows = []
+    for v in variants:
+        row = {"variant": v, "name": VARIANTS[v][0], "seeds": seeds}
+        for c in COLUMNS:
+            xs = [r[c] for r in runs[v]]
+            row[c] = {"mean": statistics.fmean(xs), "std": statistics.stdev(xs) if len(xs) > 1 else 0.0, "runs": xs}
+        rows.append(row)
+    table = {"rows": rows, "metric": metric, "seeds": seeds,
+             "config": configs[(variants[0], seeds[0])].to_dict()}
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "table.json", table)
+    atomic_write_text(out / "table.csv", table_csv(table))
+    plot(table, out / "table.png")
+    return table
+
+
+def table_csv(table: dict) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["variant", "model settings"] + [f"{c} {k}" for c in COLUMNS for k in ("mean", "std")] + ["seeds"])
+    for r in table["rows"]:
+        w.writerow([r["variant"], r["name"]] + [f"{r[c][k]:.4f}" for c in COLUMNS for k in ("mean", "std")]
+                   + [" ".join(map(str, r["seeds"]))])
+    return buf.getvalue()
+
+
+def format_table(table: dict) -> str:
+    """Table 2 layout: model settings, then mean ± std of each column."""
+    width = max(len(r["name"]) for r in table["rows"]) + 2
+    head = f"{'Model settings':<{width}}" + "".join(f"{c:>16}" for c in COLUMNS)
+    lines = [f"Ablation over seeds {', '.join(map(str, table['seeds']))} (Avg/Acc/Rec: {table['metric']} grouping)",
+             head]
+    for r in table["rows"]:
+        cells = "".join(f"{r[c]['mean']:9.2f} ± {r[c]['std']:4.2f}" for c in COLUMNS)
+        lines.append(f"{r['name']:<{width}}{cells}")
+    return "\n".join(lines)
+
+
+def plot(table: dict, path: Path) -> None:
+    """Grouped bars of Avg, Acc, Rec and M-avg per variant, with std error bars (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from .io import atomic_open
+
+    cols = ("Avg", "Acc", "Rec", "M-avg")
+    rows = table["rows"]
+    x = np.arange(len(cols))
+    width = 0.8 / len(rows)
+    fig, ax = plt.subplots(figsize=(7, 3.6), dpi=120)
+    for i, r in enumerate(rows):
+        ax.bar(x + (i - (len(rows) - 1) / 2) * width, [r[c]["mean"] for c in cols], width,
+               yerr=[r[c]["std"] for c in cols], capsize=3, label=r["name"])
+    ax.set_xticks(x, cols)
+    ax.set_ylabel("score (%)")
+    ax.set_title(f"Ablation, mean ± std over {len(table['seeds'])} seed(s)")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    with atomic_open(path, "wb") as f:
+        fig.savefig(f, format="png")
+    plt.close(fig)

@@ -1,0 +1,42 @@
+import csv
+import json
+
+from acoustemo.cli import main
+
+from train_helpers import make_corpus
+
+
+def test_short_ablation_writes_the_table(tmp_path, capsys):
+    corpus = make_corpus(tmp_path / "corpus", sizes=(("train", 4), ("validation", 2), ("test", 2)))
+    out = tmp_path / "ablation"
+    args = ["ablate", "--config", "tiny", "--out", str(out), "--seeds", "0,1", "--metric", "exact",
+            "--max-new-tokens", "4", "--quiet", f"--train.train_manifest={corpus['train']}",
+            f"--train.validation_manifest={corpus['validation']}", f"--train.test_manifest={corpus['test']}",
+            f"--train.cache_dir={corpus['cache']}", "--train.max_steps=1"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    names = ["AcoustEmo (Full)", "w/o Global Acoustic Q-Former", "w/ fixed-length windows (2s)",
+             "w/o Utterance-Aware A-QF"]
+    assert all(n in printed for n in names) and "±" in printed
+    table = json.loads((out / "table.json").read_text())
+    assert [r["name"] for r in table["rows"]] == names
+    for r in table["rows"]:
+        for run_dir, val in zip((out / r["variant"] / "seed-0", out / r["variant"] / "seed-1"), r["val loss"]["runs"]):
+            log = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+            assert val == log[-1]["val_loss"]
+            cfg = (run_dir / "final" / "config.yaml").read_text()
+            assert f"seed: {run_dir.name[-1]}" in cfg
+    # each variant trained the configuration it names, and different seeds gave different runs
+    assert "global_qformer: false" in (out / "no_global" / "seed-0" / "final" / "config.yaml").read_text()
+    assert "windows: fixed" in (out / "fixed" / "seed-0" / "final" / "config.yaml").read_text()
+    assert "utterance_qformer: false" in (out / "no_utterance" / "seed-0" / "final" / "config.yaml").read_text()
+    full = table["rows"][0]["val loss"]["runs"]
+    assert full[0] != full[1]
+    rows = list(csv.DictReader(open(out / "table.csv")))
+    assert [r["variant"] for r in rows] == ["full", "no_global", "fixed", "no_utterance"]
+    assert (out / "table.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # a second start reuses the finished runs
+    stamp = (out / "full" / "seed-0" / "final" / "trainable.safetensors").stat().st_mtime_ns
+    assert main(args) == 0
+    assert (out / "full" / "seed-0" / "final" / "trainable.safetensors").stat().st_mtime_ns == stamp
+    assert json.loads((out / "table.json").read_text())["rows"] == table["rows"]
