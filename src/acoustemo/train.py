@@ -210,6 +210,7 @@ class TrainResult:
     val_loss: float | None
     final: Path | None  # the final weights, None when stopped early
     is_main: bool = True
+    model: torch.nn.Module | None = dataclasses.field(default=None, repr=False)  # the trained AcoustEmo
 
 
 class _Log:
@@ -365,7 +366,7 @@ def train(cfg: Config, *, resume: str | None = None, stop_after: int | None = No
             raw_model.save_trainable(final / FINAL_WEIGHTS)
             atomic_write_text(final / "config.yaml", cfg.to_yaml())
         accelerator.wait_for_everyone()
-    return TrainResult(out, step, total, loss_value, val, final, main)
+    return TrainResult(out, step, total, loss_value, val, final, main, raw_model)
 
 
 def _inner(optimizer):
