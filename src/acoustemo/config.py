@@ -154,15 +154,14 @@ class TrainConfig:
     save_every: int = 0  # checkpoint every N optimizer steps; 0: at the end of each epoch
     keep_checkpoints: int = 2  # newest checkpoints kept on disk
     eval_batch_size: int = 8  # validation and generation batch size (per process)
-    num_workers: int = 0  # DataLoader worker processes reading the feature cache
 
     def __post_init__(self):
         _positive(self, "lr", "epochs", "batch_size", "grad_accum", "max_grad_norm", "keep_checkpoints",
                   "eval_batch_size")
         if self.max_steps is not None and self.max_steps <= 0:
             raise ConfigError(f"train.max_steps={self.max_steps} must be > 0 (or null)")
-        if self.eval_every < 0 or self.save_every < 0 or self.num_workers < 0:
-            raise ConfigError("train.eval_every, train.save_every and train.num_workers must be >= 0")
+        if self.eval_every < 0 or self.save_every < 0:
+            raise ConfigError("train.eval_every and train.save_every must be >= 0")
         if not all(0.0 <= b < 1.0 for b in self.betas):
             raise ConfigError(f"train.betas={self.betas} must be in [0, 1)")
         if not 0.0 <= self.warmup_ratio < 1.0:
@@ -200,7 +199,7 @@ PRESETS: dict[str, dict] = {
         "model": {
             "llm": "smollm2-135m-instruct",  # resolved by acoustemo.llm to the GGUF shipped on PyPI
             "audio_dim": 384,  # Whisper tiny.en encoder, 50 Hz
-            "visual_dim": 7,  # FER2013 mini-Xception class scores per frame
+            "visual_dim": 129,  # FER2013 mini-Xception: 128-d pooled features + face flag per frame
             "acoustic": {"num_queries": 8, "hidden_size": 256, "num_heads": 4, "intermediate_size": 1024},
             "visual": {"num_queries": 4, "hidden_size": 128, "num_layers": 1, "num_heads": 4,
                        "intermediate_size": 512},

@@ -1,0 +1,91 @@
+import json
+
+import pytest
+import torch
+
+from acoustemo.cache.store import FeatureCache
+from acoustemo.config import load_config
+from acoustemo.data.collate import IGNORE_INDEX, Collator
+from acoustemo.data.dataset import FeatureDataset, resolve_key
+from acoustemo.data.manifest import read_manifest
+from acoustemo.errors import ConfigError, InputError
+from acoustemo.llm import tiny_tokenizer
+from acoustemo.train import dataset_for
+
+from train_helpers import StandInEncoder, make_corpus, tiny_train_config
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return make_corpus(tmp_path_factory.mktemp("ds"), sizes=(("train", 6), ("validation", 2), ("test", 2)))
+
+
+def test_examples_carry_the_cached_features_and_the_manifest(corpus):
+    ds = dataset_for(tiny_train_config(corpus, corpus["cache"].parent / "out"), corpus["train"], require_labels=True)
+    cache = FeatureCache(corpus["cache"])
+    for i, sample in enumerate(read_manifest(corpus["train"])):
+        ex = ds[i]
+        entry = cache.get("audio", corpus["audio_key"], cache.media_hash(sample.media_path))
+        assert ex.id == sample.id and ex.labels == sample.labels and ex.utterances == sample.utterances
+        assert torch.equal(ex.audio, entry.features) and ex.frame_rate == 50.0 and ex.visual.shape == (4, 8)
+
+
+def test_collated_prompts_state_the_utterances_and_mask_all_but_the_answer(corpus):
+    cfg = tiny_train_config(corpus, corpus["cache"].parent / "out")
+    ds = dataset_for(cfg, corpus["train"], require_labels=True)
+    tok = tiny_tokenizer()
+    examples = [ds[i] for i in range(3)]
+    batch = Collator(cfg.model, tok)(examples)
+    for b, ex in enumerate(examples):
+        answer = batch.labels[b] != IGNORE_INDEX
+        assert tok.decode(batch.labels[b][answer]) == " " + ", ".join(ex.labels) + tok.eos_token
+        prompt = tok.decode(batch.input_ids[b][~answer & ~batch.slot_mask[b] & batch.attention_mask[b].bool()])
+        for u in ex.utterances:
+            assert f'({u.start:.2f}-{u.end:.2f} s) "{u.text}" Audio:' in prompt
+        assert prompt.rstrip().endswith("Answer:")
+        k = cfg.model.acoustic.num_queries
+        assert int(batch.slot_mask[b].sum()) == cfg.model.visual.num_queries + k + k * len(ex.utterances)
+    # windows follow Eq. (1) on the cached frame rate
+    first = examples[0].utterances[0]
+    assert batch.window_begin[0] == int(first.start * 50) and batch.window_end[0] == int(-(-first.end * 50 // 1))
+
+
+def test_encoder_keys_resolve_by_name_or_alone(corpus, tmp_path):
+    cache = FeatureCache(corpus["cache"])
+    assert resolve_key(cache, "audio", None) == corpus["audio_key"]
+    assert resolve_key(cache, "audio", "randaudio") == corpus["audio_key"]
+    with pytest.raises(InputError, match="no audio key 'whisper'"):
+        resolve_key(cache, "audio", "whisper")
+    cache.register("audio", StandInEncoder("randaudio", 32, 50.0))  # a second key of the same name
+    with pytest.raises(InputError, match="several audio keys"):
+        resolve_key(cache, "audio", "randaudio")
+    assert resolve_key(cache, "audio", corpus["audio_key"]) == corpus["audio_key"]
+
+
+def test_missing_features_stop_before_training_naming_the_sample(corpus, tmp_path):
+    lines = corpus["train"].read_text().splitlines()
+    extra = json.loads(lines[0])
+    extra["id"], extra["media"] = "unextracted", "media/unextracted.bin"
+    (corpus["train"].parent / "media" / "unextracted.bin").write_bytes(b"new media, never encoded")
+    manifest = corpus["train"].parent / "with-missing.jsonl"
+    manifest.write_text("\n".join(lines + [json.dumps(extra)]) + "\n")
+    with pytest.raises(InputError, match="sample 'unextracted', field 'media': no audio features"):
+        FeatureDataset.from_manifest(manifest, corpus["cache"], audio_key=corpus["audio_key"], visual_key=None,
+                                     use_visual=False)
+
+
+def test_feature_sizes_must_match_the_model(corpus):
+    cfg = load_config("tiny", [f"train.cache_dir={corpus['cache']}", "model.audio_dim=32",
+                               f"train.audio_key={corpus['audio_key']}"])
+    with pytest.raises(ConfigError, match="model.audio_dim=32"):
+        dataset_for(cfg, corpus["train"], require_labels=True)
+
+
+def test_audio_only_media_get_one_no_face_frame(tmp_path):
+    corpus = make_corpus(tmp_path, sizes=(("train", 1),))
+    cache = FeatureCache(corpus["cache"])
+    sample = read_manifest(corpus["train"])[0]
+    cache.put("visual", corpus["visual_key"], cache.media_hash(sample.media_path), torch.zeros(0, 8), 2.0)
+    ds = FeatureDataset.from_manifest(corpus["train"], corpus["cache"], audio_key=None, visual_key=None,
+                                      use_visual=True)
+    assert torch.equal(ds[0].visual, torch.zeros(1, 8))
