@@ -24,6 +24,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "corpus": ("acoustemo.corpora.cli", "build dialogue corpora from RAVDESS or EmoDB folders"),
     "train": ("acoustemo.train", "train AcoustEmo on a manifest and its feature cache"),
     "evaluate": ("acoustemo.evaluate", "generate open-vocabulary labels for a manifest and score them"),
+    "predict": ("acoustemo.predict", "run a trained model on new video or audio files"),
     "ablate": ("acoustemo.ablate", "train and evaluate the ablations of Table 2 over several seeds"),
 }
 

@@ -1,0 +1,125 @@
+"""``acoustemo predict``: a trained model on new media files, end to end.
+
+For each file: decode, transcribe into timestamped utterances (unless a manifest gives them), run the
+frozen audio (and, for a model with a visual branch, visual) encoder, then generate the open-vocabulary
+emotions. The encoders must be those the checkpoint was trained on: their cache keys are checked
+against the checkpoint's ``train.audio_key`` / ``train.visual_key``.
+
+    acoustemo predict clip.mp4 other.wav --checkpoint runs/small/final [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .errors import InputError
+
+
+@dataclass
+class MediaPrediction:
+    media: str
+    utterances: list  # acoustemo.data.manifest.Utterance
+    text: str
+    emotions: list[str]
+
+    def to_json(self) -> dict:
+        return {"media": self.media, "emotions": self.emotions, "answer": self.text,
+                "utterances": [{"start": u.start, "end": u.end, "text": u.text} for u in self.utterances]}
+
+
+def _encoder_name(key: str | None, default: str) -> str:
+    """"whisper-0123456789ab" -> "whisper"; a bare name stays; None -> default."""
+    if not key:
+        return default
+    name, _, tail = key.rpartition("-")
+    return name if name and len(tail) == 12 and all(c in "0123456789abcdef" for c in tail) else key
+
+
+def _check_key(encoder, expected: str | None, kind: str) -> None:
+    from .cache.store import encoder_key
+
+    key = encoder_key(encoder)
+    if expected and expected != key and expected != encoder.name:
+        raise InputError(f"checkpoint: trained on {kind} features {expected!r}, but the {kind} encoder here gives "
+                         f"{key!r} (other weights or settings); predictions would be meaningless")
+
+
+class Predictor:
+    """Holds the model, the transcriber and the encoders; ``__call__(path)`` -> :class:`MediaPrediction`."""
+
+    def __init__(self, checkpoint: str | Path, *, overrides: list[str] | None = None,
+                 transcriber_model: str | None = None, max_new_tokens: int = 32):
+        from .encoders import build_audio_encoder, build_visual_encoder
+        from .evaluate import checkpoint_config, load_model
+
+        checkpoint = Path(checkpoint)
+        self.cfg = checkpoint_config(checkpoint, None, overrides)
+        self.model = load_model(checkpoint, self.cfg)
+        t = self.cfg.train
+        self.audio_encoder = build_audio_encoder(_encoder_name(t.audio_key, "whisper"))
+        _check_key(self.audio_encoder, t.audio_key, "audio")
+        self.visual_encoder = None
+        if self.cfg.model.use_visual:
+            self.visual_encoder = build_visual_encoder(_encoder_name(t.visual_key, "fer"))
+            _check_key(self.visual_encoder, t.visual_key, "visual")
+        self._transcriber_model = transcriber_model
+        self._transcriber = None
+        self.max_new_tokens = max_new_tokens
+
+    def transcribe(self, wav, name: str):
+        if self._transcriber is None:
+            from .asr import Transcriber
+
+            self._transcriber = Transcriber(self._transcriber_model)
+        return self._transcriber.transcribe(wav, name=name).utterances
+
+    @torch.no_grad()
+    def __call__(self, path: str | Path, utterances=None) -> MediaPrediction:
+        from .data.collate import Collator, Example
+        from .media import load_audio, load_frames, probe
+
+        path = Path(path)
+        wav = load_audio(path)
+        if utterances is None:
+            utterances = self.transcribe(wav, str(path))
+        audio = self.audio_encoder.encode(wav)  # (L, d)
+        visual = None
+        if self.visual_encoder is not None:
+            if not probe(path).has_video:
+                raise InputError(f"{path}: the model has a visual branch (model.use_visual=true) but the file "
+                                 f"has no video stream")
+            frames, _ = load_frames(path, self.visual_encoder.frame_rate,
+                                    max_side=getattr(self.visual_encoder, "max_side", None))
+            visual = self.visual_encoder.encode(frames)  # (T, d_v)
+        example = Example(id=path.name, audio=audio, frame_rate=self.audio_encoder.frame_rate,
+                          utterances=list(utterances), visual=visual)
+        batch = Collator(self.model.config, self.model.tokenizer, train=False)([example])
+        (pred,) = self.model.generate(batch, max_new_tokens=self.max_new_tokens)
+        return MediaPrediction(str(path), list(utterances), pred.text, pred.emotions)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("media", nargs="+", help="video or audio files")
+    p.add_argument("--checkpoint", required=True, help="a trained model folder (config.yaml + trainable.safetensors)")
+    p.add_argument("--whisper-model", default=None, help="Whisper model for transcription (default: bundled tiny.en)")
+    p.add_argument("--max-new-tokens", type=int, default=32)
+    p.add_argument("--json", action="store_true", help="one JSON object per file on stdout")
+
+
+def run(args) -> int:
+    predictor = Predictor(args.checkpoint, transcriber_model=args.whisper_model, max_new_tokens=args.max_new_tokens)
+    for media in args.media:
+        result = predictor(media)
+        if args.json:
+            print(json.dumps(result.to_json(), ensure_ascii=False))
+        else:
+            print(f"{result.media}: {', '.join(result.emotions) or '(no emotion named)'}")
+            for u in result.utterances:
+                print(f"  {u.start:7.2f}-{u.end:7.2f} s  {u.text}", file=sys.stderr)
+    return 0

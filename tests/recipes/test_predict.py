@@ -1,0 +1,55 @@
+"""``acoustemo predict`` end to end on a real clip: decode, transcribe, Whisper features, generate."""
+
+import json
+
+import pytest
+import torch
+
+from acoustemo.cli import main
+from acoustemo.config import load_config
+from acoustemo.errors import InputError
+from acoustemo.model import AcoustEmo
+from acoustemo.predict import Predictor
+
+from conftest import FIXTURES
+
+CLIP = FIXTURES / "ravdess" / "audio" / "Actor_01" / "03-01-01-01-01-01-01.flac"  # "Kids are talking by the door"
+
+
+def write_checkpoint(folder, audio_key: str = "whisper"):
+    """A tiny model over Whisper tiny.en features (384-d), saved as training saves it."""
+    cfg = load_config("tiny", ["model.audio_dim=384", "model.use_visual=false", f"train.audio_key={audio_key}"])
+    torch.manual_seed(cfg.train.seed)
+    model = AcoustEmo.from_config(cfg.model)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_trainable(folder / "trainable.safetensors")
+    (folder / "config.yaml").write_text(cfg.to_yaml())
+    return folder
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    return write_checkpoint(tmp_path_factory.mktemp("ckpt"))
+
+
+def test_predict_transcribes_encodes_and_generates(checkpoint):
+    predictor = Predictor(checkpoint, max_new_tokens=4)
+    result = predictor(CLIP)
+    assert len(result.utterances) == 1
+    u = result.utterances[0]
+    assert "kids are talking by the door" in u.text.lower().replace(".", "")
+    assert 0.0 <= u.start < u.end <= 3.5
+    assert isinstance(result.text, str) and isinstance(result.emotions, list)
+    assert result.to_json()["utterances"][0]["text"] == u.text
+
+
+def test_predict_cli_prints_json(checkpoint, capsys):
+    assert main(["predict", str(CLIP), "--checkpoint", str(checkpoint), "--json", "--max-new-tokens", "3"]) == 0
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert line["media"].endswith(".flac") and len(line["utterances"]) == 1 and "emotions" in line
+
+
+def test_features_of_another_encoder_setting_are_refused(tmp_path):
+    folder = write_checkpoint(tmp_path / "other", audio_key="whisper-000000000000")
+    with pytest.raises(InputError, match="trained on audio features 'whisper-000000000000'"):
+        Predictor(folder)
