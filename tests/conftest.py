@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -42,3 +43,12 @@ def tiny_model():
 
     torch.manual_seed(0)
     return AcoustEmo.from_config(tiny_config()).eval()
+
+
+@pytest.fixture(scope="session")
+def media_synth():
+    """tests/fixtures/media/synth.py: small media files (wav, flac, mp3, m4a, mkv, mp4) made by the tests."""
+    spec = importlib.util.spec_from_file_location("media_synth", FIXTURES / "media" / "synth.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
