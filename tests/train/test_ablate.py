@@ -4,6 +4,7 @@ import json
 from acoustemo.cli import main
 
 from train_helpers import make_corpus
+from train_helpers import one_thread  # noqa: F401 (autouse fixture)
 
 
 def test_short_ablation_writes_the_table(tmp_path, capsys):

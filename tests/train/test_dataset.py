@@ -13,6 +13,7 @@ from acoustemo.llm import tiny_tokenizer
 from acoustemo.train import dataset_for
 
 from train_helpers import StandInEncoder, make_corpus, tiny_train_config
+from train_helpers import one_thread  # noqa: F401 (autouse fixture)
 
 
 @pytest.fixture(scope="module")

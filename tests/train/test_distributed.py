@@ -10,6 +10,7 @@ from safetensors.torch import load_file
 from acoustemo.train import train
 
 from train_helpers import assert_same_weights, make_corpus, tiny_train_config
+from train_helpers import one_thread  # noqa: F401 (autouse fixture)
 
 WORKER = Path(__file__).parent / "ddp_worker.py"
 

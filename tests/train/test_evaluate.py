@@ -9,6 +9,7 @@ from acoustemo.metrics import read_labels
 from acoustemo.train import train
 
 from train_helpers import make_corpus, tiny_train_config
+from train_helpers import one_thread  # noqa: F401 (autouse fixture)
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ from acoustemo.errors import ConfigError
 from acoustemo.train import epoch_batches, lr_factor, rank_micro_batches, train
 
 from train_helpers import assert_same_weights, make_corpus, tiny_train_config
+from train_helpers import one_thread  # noqa: F401 (autouse fixture)
 
 
 @pytest.fixture(scope="module")
@@ -99,3 +100,32 @@ def test_learning_rate_schedule():
     assert f[5 + 95 // 2] == pytest.approx(0.5 * (1 + math.cos(math.pi * (95 // 2) / 95)))
     assert lr_factor(99, total, warmup, "linear") == pytest.approx(1 / 95)
     assert lr_factor(99, total, 0, "constant") == 1.0
+
+
+def test_a_sigkilled_run_resumes_to_the_same_weights(corpus, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    extra = ["train.max_steps=12", "train.save_every=2", "train.batch_size=1"]
+    whole = train(tiny_train_config(corpus, tmp_path / "whole", *extra), progress=False)
+    out = tmp_path / "killed"
+    args = [f"--train.train_manifest={corpus['train']}", f"--train.validation_manifest={corpus['validation']}",
+            f"--train.cache_dir={corpus['cache']}", f"--train.output_dir={out}", *[f"--{e}" for e in extra]]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "acoustemo.cli", "train", "--config", "tiny", "--quiet", *args],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (out / "checkpoints" / "step-000004").is_dir() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    assert not (out / "final").exists()
+    resumed = train(tiny_train_config(corpus, out, *extra), resume="latest", progress=False)
+    a = load_file(str(whole.final / "trainable.safetensors"))
+    b = load_file(str(resumed.final / "trainable.safetensors"))
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6, msg=k)

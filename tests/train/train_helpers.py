@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 
 from acoustemo.cache.store import FeatureCache
@@ -83,3 +84,12 @@ def assert_same_weights(a: dict, b: dict, lr: float) -> None:
     diff = torch.cat([(a[k] - b[k]).abs().flatten() for k in a])
     assert float((diff <= 1e-6).float().mean()) >= 0.999, f"{int((diff > 1e-6).sum())} of {diff.numel()} differ"
     assert float(diff.max()) <= 0.02 * lr, float(diff.max())
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models gain nothing from threads, and on a shared machine extra threads only wait for each other."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
