@@ -12,6 +12,8 @@ from acoustemo.prompts import Segment, Slot, build_prompt, format_answer, parse_
         ("worried，tense、sad", ["worried", "tense", "sad"]),
         ("sad\nangry\n", ["sad", "angry"]),
         ("Sad. The speaker sounds tired, and calm.", ["sad"]),
+        ("(1)\n\nworried, tense", ["worried", "tense"]),
+        ("happy, relieved\nThe speaker smiles and laughs, so", ["happy", "relieved"]),
         ("", []),
         ("[]", []),
     ],

@@ -104,11 +104,18 @@ def parse_emotions(answer: str) -> list[str]:
     """The open-vocabulary emotion list written in an answer, lowercased, in order, without repeats.
 
     Accepts "anxious, nervous", "['anxious', 'nervous']", "Anxious and nervous.", one word per line.
-    Text after a first sentence-ending period is ignored ("Sad. The speaker ..." gives ["sad"]).
+    Lines without a letter ("(1)") are skipped; when the first line is a comma-separated list, later
+    lines (an explanation) are ignored; text after a first sentence-ending period is ignored ("Sad. The
+    speaker ..." gives ["sad"]).
     """
     text = answer.strip()
     if text.lower().startswith(ANSWER_PREFIX.lower()):
         text = text[len(ANSWER_PREFIX):]
+    lines = [ln for ln in text.splitlines() if re.search(r"[^\W\d_]", ln)]  # lines with a letter
+    if len(lines) == 1 or (lines and "," in lines[0]):
+        text = lines[0]  # "anxious, nervous" (+ an explanation on later lines)
+    else:
+        text = "\n".join(lines)  # one emotion per line
     text = re.split(r"(?<=[a-z])\.\s", text, maxsplit=1)[0]
     out: list[str] = []
     for part in _SPLIT.split(text):
