@@ -30,6 +30,7 @@ def test_yaml_with_base_preset_and_command_line_overrides(tmp_path):
     assert cfg.model.llm == "tiny" and cfg.model.windows == "fixed"
     assert cfg.model.acoustic.num_queries == 2 and cfg.train.lr == 0.01 and cfg.train.betas == (0.8, 0.9)
     assert cfg.model.use_visual is False
+    assert load_config("tiny", ["train.lr=1e-4"]).train.lr == 1e-4  # YAML reads 1e-4 as a string
 
 
 @pytest.mark.parametrize(
@@ -40,6 +41,7 @@ def test_yaml_with_base_preset_and_command_line_overrides(tmp_path):
         (["model.acoustic.num_queries=0"], "model.acoustic: num_queries=0 must be > 0"),
         (["model.acoustic.num_heads=5"], "not divisible by num_heads=5"),
         (["model.acoustic.num_queries=2.5"], "model.acoustic.num_queries: expected an integer"),
+        (["train.lr=fast"], "train.lr: expected a number, got 'fast'"),
         (["model.global_qformer=false", "model.utterance_qformer=false"], "no acoustic tokens"),
         (["train.betas=[0.9]"], "train.betas: expected 2 values"),
         (["train.warmup_ratio=1.5"], "warmup_ratio=1.5"),

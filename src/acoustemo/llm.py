@@ -94,6 +94,10 @@ def _converted_bundled(name: str) -> Path:
         raise ConfigError(f"{folder / filename}: not found in the installed {package!r} package")
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=filename)
     model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=filename, dtype=torch.float32)
+    # the weights are de-quantised to float32 on load; drop the GGUF marks that forbid saving them
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=target.parent))
     try:
