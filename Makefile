@@ -41,8 +41,11 @@ test: install
 demo: install
 	$(BIN)/acoustemo demo
 
+# speed measurements reported in the README (several minutes)
 bench: install
 	$(BIN)/python benchmarks/qformer_batching.py
+	$(BIN)/python benchmarks/features_speed.py
+	$(BIN)/python benchmarks/train_speed.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info
