@@ -13,6 +13,7 @@ weights are always frozen.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,8 +58,12 @@ class AcoustEmo(nn.Module):
             from peft import LoraConfig, get_peft_model
 
             lora = config.lora
-            llm = get_peft_model(llm, LoraConfig(r=lora.rank, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                                                 target_modules=list(lora.target_modules), task_type="CAUSAL_LM"))
+            with warnings.catch_warnings():  # peft asks a transformers property deprecated in v5
+                warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated",
+                                        category=FutureWarning)
+                llm = get_peft_model(llm, LoraConfig(r=lora.rank, lora_alpha=lora.alpha,
+                                                     lora_dropout=lora.dropout, task_type="CAUSAL_LM",
+                                                     target_modules=list(lora.target_modules)))
         if config.gradient_checkpointing:
             llm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         self.llm = llm
