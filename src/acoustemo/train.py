@@ -213,6 +213,14 @@ class TrainResult:
     model: torch.nn.Module | None = dataclasses.field(default=None, repr=False)  # the trained AcoustEmo
 
 
+def _logged_step(line: str) -> float:
+    """The step of a log line; infinity for a blank line or one cut short by a killed run (dropped)."""
+    try:
+        return json.loads(line)["step"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        return math.inf
+
+
 class _Log:
     """``log.jsonl``: appended by the main process; on resume, lines past the checkpoint are dropped."""
 
@@ -222,7 +230,7 @@ class _Log:
             return
         lines = []
         if keep_until is not None and path.is_file():
-            lines = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= keep_until]
+            lines = [ln for ln in path.read_text().splitlines() if _logged_step(ln) <= keep_until]
         atomic_write_text(path, "".join(ln + "\n" for ln in lines))
         self.f = open(path, "a", encoding="utf-8")
 
@@ -254,6 +262,11 @@ def train(cfg: Config, *, resume: str | None = None, stop_after: int | None = No
 
     train_ds = dataset_for(cfg, t.train_manifest, require_labels=True)
     val_ds = dataset_for(cfg, t.validation_manifest, require_labels=True) if t.validation_manifest else None
+    # the resolved cache keys ("whisper-0123456789ab") go into every saved config, so that a checkpoint
+    # names exactly the features it was trained on
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(t, audio_key=train_ds.audio_key,
+                                                             visual_key=train_ds.visual_key))
+    t = cfg.train
     global_batch = t.batch_size * t.grad_accum * world
     if len(train_ds) < global_batch:
         raise ConfigError(f"{t.train_manifest}: {len(train_ds)} samples, fewer than one global batch of "
@@ -280,8 +293,16 @@ def train(cfg: Config, *, resume: str | None = None, stop_after: int | None = No
             raise InputError(f"{ckpt_root}: no checkpoint to resume from")
         _check_resumable(cfg, folder, world)
         state = ckpt.load(folder, model=model, optimizer=optimizer, names=names, scheduler=scheduler, rank=rank)
+        if state["total_steps"] != total:
+            raise ConfigError(f"{folder}: the run had {state['total_steps']} steps, this one would have {total} "
+                              f"(the training manifest's content changed?); resuming would not continue it")
         start = state["step"]
         seen = {"samples": state["samples"], "tokens": state["tokens"]}
+    elif ckpt.latest_checkpoint(ckpt_root) is not None:
+        raise ConfigError(f"{ckpt_root}: holds checkpoints of an earlier run; continue it with --resume or "
+                          f"choose another train.output_dir")
+    if stop_after is not None and stop_after <= start:
+        raise ConfigError(f"--stop-after {stop_after}: the run is already at step {start}")
     model, optimizer = accelerator.prepare(model, optimizer)
     raw_model = accelerator.unwrap_model(model)
     params = [p for p in raw_model.parameters() if p.requires_grad]

@@ -5,6 +5,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from acoustemo.cache.store import FeatureCache
+from acoustemo.config import load_config
 from acoustemo.errors import ConfigError
 from acoustemo.train import epoch_batches, lr_factor, rank_micro_batches, train
 
@@ -44,7 +46,10 @@ def test_training_lowers_the_validation_loss_and_writes_its_files(corpus, tmp_pa
     weights = load_file(str(out / "final" / "trainable.safetensors"))
     assert any("utterance_qformer" in k for k in weights) and any("lora_" in k for k in weights)
     assert not any("base_layer" in k or "embed_tokens" in k for k in weights)  # frozen LLM weights stay out
-    assert (out / "final" / "config.yaml").read_text() == cfg.to_yaml()
+    saved = load_config(out / "final" / "config.yaml")
+    assert saved.model == cfg.model and saved.train.lr == cfg.train.lr
+    # the saved config names the exact cache entries (encoder name + settings hash), not just "audio"
+    assert saved.train.audio_key in FeatureCache(cfg.train.cache_dir).keys("audio")
 
 
 def test_resume_gives_the_weights_of_an_uninterrupted_run(corpus, tmp_path):
@@ -129,3 +134,19 @@ def test_a_sigkilled_run_resumes_to_the_same_weights(corpus, tmp_path):
     b = load_file(str(resumed.final / "trainable.safetensors"))
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6, msg=k)
+
+
+def test_a_fresh_run_refuses_an_output_dir_with_checkpoints(corpus, tmp_path):
+    train(tiny_train_config(corpus, tmp_path, "train.max_steps=2"), progress=False)
+    with pytest.raises(ConfigError, match="earlier run; continue it with --resume"):
+        train(tiny_train_config(corpus, tmp_path, "train.max_steps=2"), progress=False)
+
+
+def test_resume_survives_a_log_line_cut_short_by_a_kill(corpus, tmp_path):
+    cfg = tiny_train_config(corpus, tmp_path, "train.max_steps=4", "train.save_every=2")
+    train(cfg, stop_after=2, progress=False)
+    with open(tmp_path / "log.jsonl", "a") as f:
+        f.write('{"step": 3, "epoch": 0, "lo')  # a write the kill interrupted
+    resumed = train(cfg, resume="latest", progress=False)
+    assert resumed.step == 4
+    assert [r["step"] for r in _log(tmp_path) if "loss" in r] == [1, 2, 3, 4]
