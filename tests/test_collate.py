@@ -100,6 +100,21 @@ def test_bad_examples_name_sample_and_field(tok, example, message):
         Collator(tiny_config(), tok)([example])
 
 
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda ex: setattr(ex, "audio", ex.audio[:0]), "sample 's0', field 'audio': no frames"),
+        (lambda ex: setattr(ex, "visual", ex.visual[:0]), r"field 'visual': features of shape \(0, 8\)"),
+        (lambda ex: setattr(ex, "visual", ex.visual[:, :5]), r"field 'visual': features of shape \(4, 5\)"),
+    ],
+)
+def test_empty_or_misshapen_features_name_sample_and_field(tok, change, message):
+    ex = make_example()
+    change(ex)
+    with pytest.raises(InputError, match=message):
+        Collator(tiny_config(), tok)([ex])
+
+
 def test_missing_visual_features_are_an_error_unless_the_model_has_no_visual_branch(tok):
     ex = make_example("v")
     ex.visual = None

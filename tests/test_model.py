@@ -94,6 +94,17 @@ def test_ablations_of_table_2_give_the_expected_token_counts(changes, per_sample
     assert torch.isfinite(model(batch).loss)
 
 
+def test_prefix_layout_trains_and_generates():
+    model = build(prompt_layout="prefix")
+    batch = Collator(model.config, model.tokenizer)(examples())
+    first = int(model.tokenizer.bos_token_id is not None)
+    k, kv = 4, 2
+    assert batch.slot_mask[0, first:first + kv + 3 * k].all()  # all Q-Former tokens right after BOS
+    assert torch.isfinite(model(batch).loss)
+    (p, _) = model.generate(Collator(model.config, model.tokenizer, train=False)(examples()), max_new_tokens=3)
+    assert isinstance(p.text, str)
+
+
 def test_right_padding_never_changes_a_sample():
     model = build()
     collate = Collator(model.config, model.tokenizer)
@@ -170,3 +181,22 @@ def test_paper_preset_builds_on_meta_and_fits_one_24gb_gpu():
     assert est.weights > 2 * llama2_7b  # bf16 weights alone: 12.6 GiB
     assert 13 * GiB < est.total < 24 * GiB
     assert memory_estimate(model, batch_size=8, seq_len=1024, gradient_checkpointing=False).total > 24 * GiB
+
+
+def test_qformer_weights_warm_start_a_model_and_bad_paths_are_config_errors(tmp_path):
+    from acoustemo.errors import ConfigError
+
+    source = build(train_global_qformer=True)
+    with torch.no_grad():
+        for p in source.parameters():
+            if p.requires_grad:
+                p.add_(1.0)  # differ from the same-seed initialisation of `warm`
+    path = tmp_path / "start.safetensors"
+    source.save_trainable(path)
+    warm = build(qformer_weights=str(path))  # loaded after LoRA is attached: LoRA keys fit too
+    torch.testing.assert_close(warm.global_qformer.query_tokens, source.global_qformer.query_tokens)
+    torch.testing.assert_close(warm.utterance_proj.weight, source.utterance_proj.weight)
+    with pytest.raises(ConfigError, match="no such file"):
+        build(qformer_weights=str(tmp_path / "missing.safetensors"))
+    with pytest.raises(ConfigError, match="not in this model"):
+        build(qformer_weights=str(path), global_qformer=False)

@@ -45,3 +45,16 @@ def test_fixed_windows_get_their_own_lines_and_utterances_no_slot():
     assert [p.kind for p in pieces if isinstance(p, Slot)] == ["window", "window"]
     text = "".join(p for p in pieces if isinstance(p, str))
     assert "(2.00-3.30 s)" in text and '(0.50-3.00 s) "hello"' in text and "Video" not in text
+
+
+def test_prefix_layout_puts_every_slot_first_in_the_same_order_and_names_each_group():
+    utts = [Segment(0.42, 2.1, "I left the keys."), Segment(2.65, 4.9, "Fine.")]
+    kwargs = dict(utterances=utts, windows=None, duration=9.84, visual_tokens=2, global_tokens=4, window_tokens=4)
+    inter = build_prompt(**kwargs)
+    prefix = build_prompt(**kwargs, layout="prefix")
+    assert [p for p in prefix[:4]] == [p for p in inter if isinstance(p, Slot)]  # [T_V; T_A^global; T_A^1; T_A^2]
+    assert len(prefix) == 5 and isinstance(prefix[4], str)
+    assert '(0.42-2.10 s) "I left the keys." Audio: (audio group 1)' in prefix[4]
+    assert prefix[4].endswith("Answer:")
+    with pytest.raises(ValueError, match="unknown prompt layout"):
+        build_prompt(**kwargs, layout="sideways")

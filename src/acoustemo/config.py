@@ -103,6 +103,9 @@ class ModelConfig:
     utterance_qformer: bool = True  # T_A^i over each window
     windows: Literal["utterance", "fixed"] = "utterance"  # Eq. (1) windows, or the fixed-length ablation
     fixed_window_seconds: float = 2.0
+    # "interleaved": each utterance's tokens right after its line of the prompt; "prefix": all Q-Former
+    # tokens before the prompt, [T_V; T_A; T_Lq] as Eq. (3) writes it (see acoustemo.prompts)
+    prompt_layout: Literal["interleaved", "prefix"] = "interleaved"
     acoustic: QFormerConfig = field(default_factory=QFormerConfig)  # global and utterance Q-Formers (separate weights)
     visual: QFormerConfig = field(default_factory=QFormerConfig)
     train_global_qformer: bool = False  # paper 4.1: frozen; True when it has no pretrained weights to start from
@@ -119,10 +122,6 @@ class ModelConfig:
                               "acoustic tokens")
         if not self.llm:
             raise ConfigError("model.llm is empty: give a hub name, a local folder or 'tiny'")
-
-    @property
-    def tokens_per_window(self) -> int:
-        return self.acoustic.num_queries
 
 
 @dataclass

@@ -42,6 +42,7 @@ def _done(t0: float, what: str) -> None:
 
 def run(args) -> int:
     from .cache.extract import extract
+    from .checkpoint import latest_checkpoint
     from .cache.store import FeatureCache
     from .config import load_config
     from .corpora.synth import SynthConfig, build_synth_corpus
@@ -86,9 +87,12 @@ def run(args) -> int:
     final = run_dir / "final"
     t0 = _stage(f"3/4 fine-tune the small preset for {args.steps} steps -> {run_dir}")
     if (final / "trainable.safetensors").is_file():
+        if load_config(final / "config.yaml").model != cfg.model or \
+                load_config(final / "config.yaml").train.max_steps != cfg.train.max_steps:
+            raise InputError(f"{final}: trained with other settings; use another --out")
         _done(t0, "already trained")
     else:
-        resume = "latest" if (run_dir / "checkpoints").is_dir() else None
+        resume = "latest" if latest_checkpoint(run_dir / "checkpoints") else None
         result = train(cfg, resume=resume, progress=progress)
         _done(t0, f"loss {result.loss:.3f}" + (f", validation loss {result.val_loss:.3f}"
                                                if result.val_loss is not None else ""))

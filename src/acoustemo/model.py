@@ -13,6 +13,7 @@ weights are always frozen.
 
 from __future__ import annotations
 
+import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,12 +23,15 @@ from safetensors.torch import load_file, save
 from torch import nn
 
 from .config import ModelConfig
+from .errors import ConfigError
 from .data.collate import Batch
 from .io import atomic_open
 from .llm import load_llm
 from .prompts import parse_emotions
 from .qformer import QFormer
 from .windows import gather_windows
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -50,8 +54,6 @@ class AcoustEmo(nn.Module):
         self.utterance_proj = nn.Linear(a.hidden_size, d_llm) if config.utterance_qformer else None
         self.visual_qformer = QFormer(v, input_dim=config.visual_dim) if config.use_visual else None
         self.visual_proj = nn.Linear(v.hidden_size, d_llm) if config.use_visual else None
-        if config.qformer_weights:
-            self.load_trainable(config.qformer_weights, strict=False)
 
         llm.requires_grad_(False)
         if config.lora.enabled:
@@ -68,6 +70,26 @@ class AcoustEmo(nn.Module):
             llm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         self.llm = llm
         self._set_trainable()
+        if config.qformer_weights:
+            path = Path(config.qformer_weights)
+            if not path.is_file():
+                raise ConfigError(f"model.qformer_weights={path}: no such file")
+            try:
+                self.load_trainable(path, strict=False)
+            except (KeyError, ValueError) as e:
+                raise ConfigError(f"model.qformer_weights={path}: {e}") from None
+        else:
+            frozen = [name for name, on, trained in (
+                ("global", config.global_qformer, config.train_global_qformer),
+                ("visual", config.use_visual, config.train_visual_qformer)) if on and not trained]
+            if frozen and self.device.type != "meta":
+                log.warning("the %s Q-Former%s frozen with random weights: give model.qformer_weights, or set "
+                            "model.train_%s_qformer=true", " and ".join(frozen),
+                            " is" if len(frozen) == 1 else "s are", frozen[0])
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
 
     @classmethod
     def from_config(cls, config: ModelConfig, *, device: str | torch.device = "cpu",

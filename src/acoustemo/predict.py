@@ -2,8 +2,10 @@
 
 For each file: decode, transcribe into timestamped utterances (unless a manifest gives them), run the
 frozen audio (and, for a model with a visual branch, visual) encoder, then generate the open-vocabulary
-emotions. The encoders must be those the checkpoint was trained on: their cache keys are checked
-against the checkpoint's ``train.audio_key`` / ``train.visual_key``.
+emotions. The encoders must be those the checkpoint was trained on: training writes the full cache keys
+(encoder name + hash of its settings) into the checkpoint's ``train.audio_key`` / ``train.visual_key``,
+and the keys of the encoders built here must equal them (a bare encoder name, as in hand-written
+configs, only checks the name).
 
     acoustemo predict clip.mp4 other.wav --checkpoint runs/small/final [--json]
 """
@@ -91,12 +93,12 @@ class Predictor:
         audio = self.audio_encoder.encode(wav)  # (L, d)
         visual = None
         if self.visual_encoder is not None:
-            if not probe(path).has_video:
-                raise InputError(f"{path}: the model has a visual branch (model.use_visual=true) but the file "
-                                 f"has no video stream")
-            frames, _ = load_frames(path, self.visual_encoder.frame_rate,
-                                    max_side=getattr(self.visual_encoder, "max_side", None))
-            visual = self.visual_encoder.encode(frames)  # (T, d_v)
+            if probe(path).has_video:
+                frames, _ = load_frames(path, self.visual_encoder.frame_rate,
+                                        max_side=getattr(self.visual_encoder, "max_side", None))
+                visual = self.visual_encoder.encode(frames)  # (T, d_v)
+            else:  # audio-only media: one all-zero "no face" frame, as in training (FeatureDataset)
+                visual = torch.zeros(1, self.visual_encoder.dim)
         example = Example(id=path.name, audio=audio, frame_rate=self.audio_encoder.frame_rate,
                           utterances=list(utterances), visual=visual)
         batch = Collator(self.model.config, self.model.tokenizer, train=False)([example])

@@ -58,6 +58,7 @@ def build_prompt(
     visual_tokens: int,
     global_tokens: int,
     window_tokens: int,
+    layout: str = "interleaved",
 ) -> list[str | Slot]:
     """The pieces of T_Lq, in the order the model reads them.
 
@@ -67,7 +68,30 @@ def build_prompt(
             None when each utterance carries its own window (Eq. 1).
         duration: clip length in seconds.
         visual_tokens, global_tokens, window_tokens: tokens per slot; 0 leaves the slot out.
+        layout: "interleaved" puts each slot where the text names it (an utterance's tokens right after
+            its line); "prefix" puts every slot first, [T_V; T_A^global; T_A^1 ... T_A^N; T_Lq] as
+            Eq. (3) writes it, and the text refers to each group by its place ("audio group 2").
+    Slots come in the same order in both layouts: visual, global, then the windows in time order.
     """
+    pieces = _interleaved(utterances, windows, duration, visual_tokens, global_tokens, window_tokens)
+    if layout == "interleaved":
+        return pieces
+    if layout != "prefix":
+        raise ValueError(f"unknown prompt layout {layout!r} (interleaved, prefix)")
+    slots = [p for p in pieces if isinstance(p, Slot)]
+    text, window = [], 0
+    for p in pieces:
+        if isinstance(p, Slot):
+            if p.kind == "window":
+                window += 1
+            text.append({"visual": "(the video tokens)", "global": "(the clip's audio tokens)"}.get(
+                p.kind, f"(audio group {window})"))
+        else:
+            text.append(p)
+    return slots + ["\n" + "".join(text)] if slots else ["".join(text)]
+
+
+def _interleaved(utterances, windows, duration, visual_tokens, global_tokens, window_tokens) -> list[str | Slot]:
     pieces: list[str | Slot] = []
     if visual_tokens:
         pieces += ["Video: ", Slot("visual", visual_tokens), "\n"]

@@ -14,6 +14,10 @@ def test_parse_openset_forms():
     assert parse_openset("['Happy', 'excited ', 'happy']") == ["happy", "excited"]
     assert parse_openset("worried, anxious") == ["worried", "anxious"]
     assert parse_openset("[]") == []
+    assert parse_openset("[\"don't know, really\", 'sad']") == ["don't know, really", "sad"]
+    assert parse_openset("happy、sad") == ["happy", "sad"]
+    with pytest.raises(ValueError):
+        parse_openset("['happy', 'sad'")
 
 
 def _layout(tmp_path):

@@ -117,9 +117,21 @@ class Collator:
         if ex.audio.ndim != 2 or ex.audio.shape[1] != cfg.audio_dim:
             raise InputError(f"sample {ex.id!r}, field 'audio': features of shape {tuple(ex.audio.shape)}, "
                              f"expected (L, {cfg.audio_dim})")
-        if cfg.use_visual and ex.visual is None:
-            raise InputError(f"sample {ex.id!r}, field 'visual': the model uses visual features "
-                             f"(model.use_visual=true) but the sample has none")
+        if ex.audio.shape[0] == 0:
+            raise InputError(f"sample {ex.id!r}, field 'audio': no frames")
+        if cfg.use_visual:
+            if ex.visual is None:
+                raise InputError(f"sample {ex.id!r}, field 'visual': the model uses visual features "
+                                 f"(model.use_visual=true) but the sample has none")
+            if ex.visual.ndim != 2 or ex.visual.shape[1] != cfg.visual_dim or ex.visual.shape[0] == 0:
+                raise InputError(f"sample {ex.id!r}, field 'visual': features of shape {tuple(ex.visual.shape)}, "
+                                 f"expected (T >= 1, {cfg.visual_dim})")
+        for name, qf, length in (("audio", cfg.acoustic, ex.audio.shape[0]),
+                                 ("visual", cfg.visual, 0 if ex.visual is None else ex.visual.shape[0])):
+            if qf.frame_positions == "learned" and length > qf.max_frames:
+                raise InputError(f"sample {ex.id!r}, field {name!r}: {length} frames exceed the learned frame "
+                                 f"positions (model.{'acoustic' if name == 'audio' else 'visual'}.max_frames="
+                                 f"{qf.max_frames})")
         if self.train and not ex.labels:
             raise InputError(f"sample {ex.id!r}, field 'labels': a training sample needs a non-empty label list")
         duration = ex.audio.shape[0] / ex.frame_rate
@@ -139,6 +151,7 @@ class Collator:
                 visual_tokens=cfg.visual.num_queries if cfg.use_visual else 0,
                 global_tokens=k if cfg.global_qformer else 0,
                 window_tokens=k if cfg.utterance_qformer else 0,
+                layout=cfg.prompt_layout,
             )
             ids, slot = self._render(pieces)
             if len(ids) + len(answer) <= cfg.max_length:

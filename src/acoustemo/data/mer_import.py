@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -33,14 +32,12 @@ MEDIA_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".wav", ".flac", ".
 
 
 def parse_openset(text: str) -> list[str]:
-    """``"['happy', 'Excited ']"`` or ``"happy, excited"`` -> ``["happy", "excited"]`` (lower case, no duplicates)."""
-    body = text.strip().removeprefix("[").removesuffix("]")
-    out: list[str] = []
-    for part in re.split(r"[,;，]", body):
-        label = part.strip().strip("'\"").strip().lower()
-        if label and label not in out:
-            out.append(label)
-    return out
+    """``"['happy', 'Excited ']"`` or ``"happy, excited"`` -> ``["happy", "excited"]``: the metrics' label
+    parser (:func:`acoustemo.metrics.labels.parse_labels`: quoted items may hold commas and apostrophes;
+    full-width commas and brackets), without duplicates. Raises ``ValueError`` on text that is no list."""
+    from ..metrics.labels import parse_labels
+
+    return list(dict.fromkeys(parse_labels(text)))
 
 
 def _read_csv(path: Path) -> tuple[list[str], list[dict]]:
@@ -96,7 +93,11 @@ def import_mer(labels_csv: str | os.PathLike, media_dir: str | os.PathLike, outp
             problems.append(f"{where(path=labels_csv, row=row_no, sample=name, field='name')}: duplicate of row {seen[name]}")
             continue
         seen[name] = row_no
-        labels = parse_openset(r.get("openset") or "")
+        try:
+            labels = parse_openset(r.get("openset") or "")
+        except ValueError as e:
+            problems.append(f"{where(path=labels_csv, row=row_no, sample=name, field='openset')}: {e}")
+            continue
         if not labels:
             problems.append(f"{where(path=labels_csv, row=row_no, sample=name, field='openset')}: no labels")
         media = _find_media(media_dir, name)
