@@ -122,3 +122,16 @@ def test_missing_visual_features_are_an_error_unless_the_model_has_no_visual_bra
         Collator(tiny_config(), tok)([ex])
     batch = Collator(tiny_config(use_visual=False), tok)([ex])
     assert batch.visual is None
+
+
+def test_check_examples_lists_every_bad_sample_at_once(tok):
+    from acoustemo.data.collate import check_examples
+
+    good = make_example("good")
+    late = make_example("late", utterances=((5.0, 6.0, "after the end"),))
+    empty = make_example("empty")
+    empty.audio = empty.audio[:0]
+    with pytest.raises(InputError, match=r"sample 'late'.*\(and 1 more bad samples\)") as e:
+        check_examples(Collator(tiny_config(), tok), [good, late, empty])
+    assert len(e.value.problems) == 2 and "sample 'empty'" in e.value.problems[1]
+    check_examples(Collator(tiny_config(), tok), [good])  # nothing to say

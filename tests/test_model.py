@@ -200,3 +200,17 @@ def test_qformer_weights_warm_start_a_model_and_bad_paths_are_config_errors(tmp_
         build(qformer_weights=str(tmp_path / "missing.safetensors"))
     with pytest.raises(ConfigError, match="not in this model"):
         build(qformer_weights=str(path), global_qformer=False)
+
+
+def test_batches_without_utterances_keep_every_trainable_parameter_in_the_graph():
+    model = build().train()
+    batch = Collator(model.config, model.tokenizer)([make_example("silent", utterances=())])
+    assert batch.num_windows == 0
+    model(batch).loss.backward()
+    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing  # DDP needs a gradient (zero is fine) for every parameter on every process
+    assert all(float(p.grad.abs().sum()) == 0 for p in model.utterance_qformer.parameters())
+    # nothing to splice at all (no visual, no global, no utterances) is fine too
+    bare = build(use_visual=False, global_qformer=False)
+    out = bare(Collator(bare.config, bare.tokenizer)([make_example("silent", utterances=())]))
+    assert torch.isfinite(out.loss)

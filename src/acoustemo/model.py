@@ -151,7 +151,7 @@ class AcoustEmo(nn.Module):
             frames, mask = gather_windows(batch.audio, batch.window_sample, batch.window_begin,
                                           batch.window_end)  # (W, max_len, d), (W, max_len)
             utter = self.utterance_proj(self.utterance_qformer(frames, mask))  # (W, K, D)
-        parts = []
+        parts = [batch.audio.new_zeros(0, self.llm.get_input_embeddings().weight.shape[1])]
         for b in range(batch.input_ids.shape[0]):
             if visual is not None:
                 parts.append(visual[b])
@@ -159,7 +159,13 @@ class AcoustEmo(nn.Module):
                 parts.append(glob[b])
             if utter is not None:
                 parts.append(utter[batch.window_sample == b].flatten(0, 1))  # (N_b * K, D)
-        return torch.cat(parts).to(dtype)
+        tokens = torch.cat(parts)
+        if utter is None and self.utterance_qformer is not None and self.training:
+            # a batch without utterances: keep the utterance branch in the graph with a zero contribution,
+            # so that every process of a DDP run has a gradient for every parameter
+            probe = self.utterance_proj(self.utterance_qformer(batch.audio[:1, :1]))
+            tokens = tokens + 0.0 * probe.sum()
+        return tokens.to(dtype)
 
     def embed(self, batch: Batch) -> torch.Tensor:
         """inputs_embeds (B, T, D): prompt embeddings with the slots filled by Q-Former tokens."""

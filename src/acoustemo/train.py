@@ -251,7 +251,7 @@ def train(cfg: Config, *, resume: str | None = None, stop_after: int | None = No
     from accelerate import Accelerator
     from tqdm import tqdm
 
-    from .data.collate import Collator
+    from .data.collate import Collator, check_examples
     from .model import AcoustEmo
 
     t = cfg.train
@@ -278,6 +278,9 @@ def train(cfg: Config, *, resume: str | None = None, stop_after: int | None = No
     torch.manual_seed(t.seed)  # same initial weights on every process and in every run of this seed
     model = AcoustEmo.from_config(cfg.model)
     collator = Collator(cfg.model, model.tokenizer, train=True)
+    for name, ds in (("train", train_ds), ("validation", val_ds)):
+        if ds is not None:  # every sample collates, before the first step rather than hours into the run
+            check_examples(collator, ds, progress=progress and main, desc=f"check {name}")
     groups, names = weight_decay_groups(model, t.weight_decay)
     optimizer = torch.optim.AdamW(groups, lr=t.lr, betas=tuple(t.betas))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, LRSchedule(total, warmup, t.schedule))

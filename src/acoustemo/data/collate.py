@@ -223,6 +223,22 @@ class Collator:
         )
 
 
+def check_examples(collator: "Collator", dataset, *, progress: bool = False, desc: str = "check") -> None:
+    """Collate every sample of ``dataset`` once, alone, before a long job; raise one :class:`InputError`
+    that counts and lists every bad sample (windows outside the audio, a prompt over the budget, ...)."""
+    from tqdm import tqdm
+
+    problems = []
+    for i in tqdm(range(len(dataset)), disable=not progress, desc=desc, unit="sample", leave=False):
+        try:
+            collator([dataset[i]])
+        except InputError as e:
+            problems.append(str(e))
+    if problems:
+        more = f" (and {len(problems) - 1} more bad samples)" if len(problems) > 1 else ""
+        raise InputError(problems[0] + more, problems)
+
+
 def _merge_shortest_pair(segments: list[Segment]) -> list[Segment]:
     """Merge the two adjacent segments whose union is shortest (ties: the earliest pair)."""
     def union(i):
