@@ -78,7 +78,16 @@ def run_one(cfg: Config, run_dir: Path, *, metric: str, grouping: str | None, ma
     from .train import LOG_NAME, train
 
     scores_file = run_dir / "eval" / "scores.json"
-    if not scores_file.is_file():
+    if scores_file.is_file():  # done before: only if with the same settings, or rows would mix configs
+        from .config import from_dict
+        from .train import _TRAJECTORY_KEYS
+
+        done = from_dict(Config, json.loads(scores_file.read_text())["config"], "")
+        changed = [f"train.{k}" for k in _TRAJECTORY_KEYS if getattr(done.train, k) != getattr(cfg.train, k)]
+        if done.model != cfg.model or changed:
+            raise ConfigError(f"{run_dir}: done before with other settings ({', '.join(changed) or 'model'}); "
+                              f"use another --out")
+    else:
         if cfg.train.test_manifest is None:
             raise ConfigError("train.test_manifest is not set: the ablation scores the test split")
         resume = "latest" if latest_checkpoint(run_dir / "checkpoints") else None

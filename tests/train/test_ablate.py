@@ -41,3 +41,6 @@ def test_short_ablation_writes_the_table(tmp_path, capsys):
     assert main(args) == 0
     assert (out / "full" / "seed-0" / "final" / "trainable.safetensors").stat().st_mtime_ns == stamp
     assert json.loads((out / "table.json").read_text())["rows"] == table["rows"]
+    # ... but not runs finished with other settings: the table would mix configurations
+    assert main(args[:-1] + ["--train.max_steps=2"]) == 2
+    assert "done before with other settings (train.max_steps)" in capsys.readouterr().err
