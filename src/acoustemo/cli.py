@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "transcribe": ("acoustemo.asr.cli", "transcribe media into timestamped utterances"),
     "extract": ("acoustemo.cache.cli", "run the frozen encoders once per media file into a feature cache"),
     "synth": ("acoustemo.corpora.synth_cli", "generate synthetic micro-prosody dialogues"),
+    "import-mer": ("acoustemo.data.mer_import", "turn MER / EMER label and subtitle CSVs into a manifest"),
     "corpus": ("acoustemo.corpora.cli", "build dialogue corpora from RAVDESS or EmoDB folders"),
     "train": ("acoustemo.train", "train AcoustEmo on a manifest and its feature cache"),
     "evaluate": ("acoustemo.evaluate", "generate open-vocabulary labels for a manifest and score them"),

@@ -20,6 +20,12 @@ class InputError(AcoustemoError, ValueError):
         super().__init__(message)
         self.problems = problems or [message]
 
+    @classmethod
+    def from_problems(cls, problems: list[str], what: str = "problems") -> "InputError":
+        """One error for a list of problems: the first as the message, ``(and N more problems)`` after it."""
+        more = f" (and {len(problems) - 1} more {what})" if len(problems) > 1 else ""
+        return cls(problems[0] + more, problems)
+
 
 def where(path=None, sample=None, field=None, row=None) -> str:
     """``"data.jsonl: sample 'a1', field 'labels'"``: the location prefix of an :class:`InputError`."""

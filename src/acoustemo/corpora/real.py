@@ -123,8 +123,7 @@ def read_metadata(root: str | Path, layout: CorpusLayout) -> list[Clip]:
                 continue
             clips.append(Clip(row["file"], row[layout.speaker_column].strip(), emotion, row[layout.text_column].strip()))
     if problems:
-        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
-        raise InputError(problems[0] + more, problems)
+        raise InputError.from_problems(problems)
     if not clips:
         raise InputError(f"{path}: no clips listed")
     return clips

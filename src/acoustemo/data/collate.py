@@ -235,8 +235,7 @@ def check_examples(collator: "Collator", dataset, *, progress: bool = False, des
         except InputError as e:
             problems.append(str(e))
     if problems:
-        more = f" (and {len(problems) - 1} more bad samples)" if len(problems) > 1 else ""
-        raise InputError(problems[0] + more, problems)
+        raise InputError.from_problems(problems, "bad samples")
 
 
 def _merge_shortest_pair(segments: list[Segment]) -> list[Segment]:

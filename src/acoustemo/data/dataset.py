@@ -76,8 +76,7 @@ class FeatureDataset(torch.utils.data.Dataset):
                     problems.append(f"{self.source}: sample {s.id!r}, field 'media': no {kind} features for "
                                     f"{s.media_path} under {key!r} in {cache.root} (run 'acoustemo extract')")
         if problems:
-            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-            raise InputError(problems[0] + more, problems)
+            raise InputError.from_problems(problems, "missing entries")
         if not samples:
             raise InputError(f"{self.source}: the manifest has no samples")
 

@@ -145,8 +145,7 @@ def read_manifest(path: str | os.PathLike, *, check_media: bool = False) -> list
                 problems.append(f"{path}:{lineno}: sample {sample.id!r}, field 'media': file not found: {sample.media_path}")
             samples.append(sample)
     if problems:
-        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
-        raise InputError(problems[0] + more, problems)
+        raise InputError.from_problems(problems)
     return samples
 
 

@@ -126,30 +126,37 @@ def import_mer(labels_csv: str | os.PathLike, media_dir: str | os.PathLike, outp
         desc = (r.get(desc_col) or "").strip() or None if desc_col else None
         samples.append(Sample(name, rel, utterances, labels or None, desc, root))
     if problems:
-        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
-        raise InputError(problems[0] + more, problems)
+        raise InputError.from_problems(problems)
     write_manifest(output, samples)
     return samples
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m acoustemo.data.mer_import", description=__doc__.split("\n\n")[0])
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--labels", required=True, help="CSV with columns name,openset")
     p.add_argument("--media", required=True, help="folder of <name>.<ext> media files")
     p.add_argument("--subtitles", default=None, help="subtitles CSV (name,<text column>)")
     p.add_argument("--text-column", default="english", help="subtitle text column (default: english)")
     p.add_argument("--subtitles-as", default="utterance", choices=["utterance", "none"])
     p.add_argument("--output", required=True, help="manifest to write (JSONL)")
-    a = p.parse_args(argv)
+
+
+def run(a: argparse.Namespace) -> int:
+    """``acoustemo import-mer``; every problem found is printed, one line each, exit status 2."""
     try:
         samples = import_mer(a.labels, a.media, a.output, subtitles_csv=a.subtitles, text_column=a.text_column,
                              subtitles_as=a.subtitles_as)
     except InputError as e:
         for msg in e.problems:
-            print(f"mer_import: error: {msg}", file=sys.stderr)
+            print(f"acoustemo import-mer: error: {msg}", file=sys.stderr)
         return 2
     print(f"{len(samples)} samples -> {a.output}", file=sys.stderr)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="acoustemo import-mer", description=__doc__.split("\n\n")[0])
+    add_arguments(p)
+    return run(p.parse_args(argv))
 
 
 if __name__ == "__main__":
