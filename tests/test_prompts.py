@@ -14,6 +14,8 @@ from acoustemo.prompts import Segment, Slot, build_prompt, format_answer, parse_
         ("Sad. The speaker sounds tired, and calm.", ["sad"]),
         ("(1)\n\nworried, tense", ["worried", "tense"]),
         ("happy, relieved\nThe speaker smiles and laughs, so", ["happy", "relieved"]),
+        ("1. angry, 2. angry, 3. sad", ["angry", "sad"]),
+        ("- tense\n- worried", ["tense", "worried"]),
         ("", []),
         ("[]", []),
     ],

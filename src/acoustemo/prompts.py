@@ -122,6 +122,7 @@ def format_answer(labels: list[str]) -> str:
 
 _SPLIT = re.compile(r"\s*(?:[,;，；、/|]|\band\b|\bor\b|\n)\s*")
 _STRIP = "[](){}'\"`.。!?*- \t"
+_ENUMERATION = re.compile(r"^(?:\d+[.)]|[-*•])\s+")
 
 
 def parse_emotions(answer: str) -> list[str]:
@@ -143,7 +144,7 @@ def parse_emotions(answer: str) -> list[str]:
     text = re.split(r"(?<=[a-z])\.\s", text, maxsplit=1)[0]
     out: list[str] = []
     for part in _SPLIT.split(text):
-        word = part.strip(_STRIP).lower()
+        word = _ENUMERATION.sub("", part.strip()).strip(_STRIP).lower()  # "1. angry" -> "angry"
         if word and word not in out:
             out.append(word)
     return out
