@@ -117,7 +117,7 @@ def load_rng(path: Path) -> None:
 # --------------------------------------------------------------------------------------------- whole folders
 def begin(root: Path, step: int) -> Path:
     """A fresh temporary folder for the checkpoint of ``step`` (main process)."""
-    tmp = root / f".tmp-step-{step:06d}"
+    tmp = tmp_dir(root, step)
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     return tmp

@@ -57,8 +57,8 @@ def run(args) -> int:
 
     t0 = _stage(f"1/4 synthetic corpus: {args.num} dialogues -> {corpus}")
     stamp = corpus / "config.json"
-    if stamp.is_file() and json.loads(stamp.read_text()).get("num") == args.num and \
-            json.loads(stamp.read_text()).get("seed") == args.seed:
+    built = json.loads(stamp.read_text()) if stamp.is_file() else {}
+    if built.get("num") == args.num and built.get("seed") == args.seed:
         _done(t0, "already there")
     else:
         build_synth_corpus(corpus, SynthConfig(num=args.num, seed=args.seed), progress=progress)
@@ -87,8 +87,8 @@ def run(args) -> int:
     final = run_dir / "final"
     t0 = _stage(f"3/4 fine-tune the small preset for {args.steps} steps -> {run_dir}")
     if (final / "trainable.safetensors").is_file():
-        if load_config(final / "config.yaml").model != cfg.model or \
-                load_config(final / "config.yaml").train.max_steps != cfg.train.max_steps:
+        trained = load_config(final / "config.yaml")
+        if trained.model != cfg.model or trained.train.max_steps != cfg.train.max_steps:
             raise InputError(f"{final}: trained with other settings; use another --out")
         _done(t0, "already trained")
     else:

@@ -35,14 +35,6 @@ class MediaPrediction:
                 "utterances": [{"start": u.start, "end": u.end, "text": u.text} for u in self.utterances]}
 
 
-def _encoder_name(key: str | None, default: str) -> str:
-    """"whisper-0123456789ab" -> "whisper"; a bare name stays; None -> default."""
-    if not key:
-        return default
-    name, _, tail = key.rpartition("-")
-    return name if name and len(tail) == 12 and all(c in "0123456789abcdef" for c in tail) else key
-
-
 def _check_key(encoder, expected: str | None, kind: str) -> None:
     from .cache.store import encoder_key
 
@@ -57,6 +49,7 @@ class Predictor:
 
     def __init__(self, checkpoint: str | Path, *, overrides: list[str] | None = None,
                  transcriber_model: str | None = None, max_new_tokens: int = 32):
+        from .cache.store import encoder_name
         from .encoders import build_audio_encoder, build_visual_encoder
         from .evaluate import checkpoint_config, load_model
 
@@ -64,11 +57,11 @@ class Predictor:
         self.cfg = checkpoint_config(checkpoint, None, overrides)
         self.model = load_model(checkpoint, self.cfg)
         t = self.cfg.train
-        self.audio_encoder = build_audio_encoder(_encoder_name(t.audio_key, "whisper"))
+        self.audio_encoder = build_audio_encoder(encoder_name(t.audio_key or "whisper"))
         _check_key(self.audio_encoder, t.audio_key, "audio")
         self.visual_encoder = None
         if self.cfg.model.use_visual:
-            self.visual_encoder = build_visual_encoder(_encoder_name(t.visual_key, "fer"))
+            self.visual_encoder = build_visual_encoder(encoder_name(t.visual_key or "fer"))
             _check_key(self.visual_encoder, t.visual_key, "visual")
         self._transcriber_model = transcriber_model
         self._transcriber = None

@@ -38,6 +38,12 @@ def encoder_key(encoder) -> str:
     return f"{encoder.name}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
 
 
+def encoder_name(key: str) -> str:
+    """``"whisper-0123456789ab"`` -> ``"whisper"``; a bare name (no settings hash) is returned as it is."""
+    name, _, tail = key.rpartition("-")
+    return name if name and len(tail) == 12 and all(c in "0123456789abcdef" for c in tail) else key
+
+
 def content_hash(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     """SHA-256 of a file's bytes (hex)."""
     h = hashlib.sha256()

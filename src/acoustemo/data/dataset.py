@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from ..cache.store import FeatureCache
+from ..cache.store import FeatureCache, encoder_name
 from ..errors import InputError
 from .collate import Example
 from .manifest import Sample, read_manifest
@@ -34,7 +34,7 @@ def resolve_key(cache: FeatureCache, kind: str, key: str | None) -> str:
     if key is None:
         candidates = list(known)
     else:
-        candidates = [k for k in known if k.rsplit("-", 1)[0] == key]
+        candidates = [k for k in known if encoder_name(k) == key]
     if len(candidates) == 1:
         return candidates[0]
     listing = ", ".join(known) or "none"
