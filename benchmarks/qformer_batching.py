@@ -16,8 +16,8 @@ import time
 import torch
 
 from acoustemo.config import Config
-from acoustemo.qformer import QFormer
-from acoustemo.windows import gather_windows, utterance_windows
+from acoustemo.model.qformer import QFormer
+from acoustemo.model.windows import gather_windows, utterance_windows
 
 CLIP_SECONDS = 60.0
 NUM_UTTERANCES = 16

@@ -94,7 +94,9 @@ def main() -> None:
     from acoustemo.config import load_config
     from acoustemo.data.collate import Collator
     from acoustemo.model import AcoustEmo
-    from acoustemo.train import answer_tokens, dataset_for, weight_decay_groups
+    from acoustemo.data.dataset import dataset_for
+    from acoustemo.training.loop import answer_tokens
+    from acoustemo.training.optim import weight_decay_groups
 
     with tempfile.TemporaryDirectory() as tmp:
         manifest, cache = write_corpus(Path(tmp), load_config(args.config, args.override), args.dialogues,

@@ -15,18 +15,18 @@ from .errors import AcoustemoError
 
 # subcommand -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("acoustemo.demo", "run the model end to end on the embedded default (offline)"),
-    "info": ("acoustemo.info", "show a preset's resolved config, parameter counts and memory estimate"),
+    "demo": ("acoustemo.recipes.demo", "run the model end to end on the embedded default (offline)"),
+    "info": ("acoustemo.recipes.info", "show a preset's resolved config, parameter counts and memory estimate"),
     "score": ("acoustemo.metrics.cli", "score open-vocabulary predictions (Accuracy_s/Recall_s, emotion wheels)"),
     "transcribe": ("acoustemo.asr.cli", "transcribe media into timestamped utterances"),
     "extract": ("acoustemo.cache.cli", "run the frozen encoders once per media file into a feature cache"),
     "synth": ("acoustemo.corpora.synth_cli", "generate synthetic micro-prosody dialogues"),
     "import-mer": ("acoustemo.data.mer_import", "turn MER / EMER label and subtitle CSVs into a manifest"),
     "corpus": ("acoustemo.corpora.cli", "build dialogue corpora from RAVDESS or EmoDB folders"),
-    "train": ("acoustemo.train", "train AcoustEmo on a manifest and its feature cache"),
-    "evaluate": ("acoustemo.evaluate", "generate open-vocabulary labels for a manifest and score them"),
-    "predict": ("acoustemo.predict", "run a trained model on new video or audio files"),
-    "ablate": ("acoustemo.ablate", "train and evaluate the ablations of Table 2 over several seeds"),
+    "train": ("acoustemo.recipes.train", "train AcoustEmo on a manifest and its feature cache"),
+    "evaluate": ("acoustemo.recipes.evaluate", "generate open-vocabulary labels for a manifest and score them"),
+    "predict": ("acoustemo.recipes.predict", "run a trained model on new video or audio files"),
+    "ablate": ("acoustemo.recipes.ablate", "train and evaluate the ablations of Table 2 over several seeds"),
 }
 
 

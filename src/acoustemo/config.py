@@ -10,6 +10,7 @@ line overrides the YAML (``--model.acoustic.num_queries=16``). Unknown keys and 
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import difflib
 import types
@@ -104,7 +105,7 @@ class ModelConfig:
     windows: Literal["utterance", "fixed"] = "utterance"  # Eq. (1) windows, or the fixed-length ablation
     fixed_window_seconds: float = 2.0
     # "interleaved": each utterance's tokens right after its line of the prompt; "prefix": all Q-Former
-    # tokens before the prompt, [T_V; T_A; T_Lq] as Eq. (3) writes it (see acoustemo.prompts)
+    # tokens before the prompt, [T_V; T_A; T_Lq] as Eq. (3) writes it (see acoustemo.model.prompts)
     prompt_layout: Literal["interleaved", "prefix"] = "interleaved"
     acoustic: QFormerConfig = field(default_factory=QFormerConfig)  # global and utterance Q-Formers (separate weights)
     visual: QFormerConfig = field(default_factory=QFormerConfig)
@@ -114,6 +115,9 @@ class ModelConfig:
     lora: LoRAConfig = field(default_factory=LoRAConfig)
     max_length: int = 1024  # LLM sequence budget: visual + acoustic + prompt + answer tokens
     gradient_checkpointing: bool = False
+    # the LLM's weight dtype; auto: bf16 on GPUs that have it, else fp16 on GPUs, fp32 on the CPU (see
+    # acoustemo.device). Q-Formers and projections keep fp32 weights and cast their tokens to this dtype.
+    llm_dtype: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
 
     def __post_init__(self):
         _positive(self, "audio_dim", "visual_dim", "max_length", "fixed_window_seconds")
@@ -196,7 +200,7 @@ PRESETS: dict[str, dict] = {
     "paper": {},
     "small": {
         "model": {
-            "llm": "smollm2-135m-instruct",  # resolved by acoustemo.llm to the GGUF shipped on PyPI
+            "llm": "smollm2-135m-instruct",  # resolved by acoustemo.model.llm to the GGUF shipped on PyPI
             "audio_dim": 384,  # Whisper tiny.en encoder, 50 Hz
             "visual_dim": 129,  # FER2013 mini-Xception: 128-d pooled features + face flag per frame
             "acoustic": {"num_queries": 8, "hidden_size": 256, "num_heads": 4, "intermediate_size": 1024},
@@ -347,3 +351,43 @@ def _plain(x):
     if isinstance(x, (list, tuple)):
         return [_plain(v) for v in x]
     return x
+
+
+# --------------------------------------------------------------------------------------------- command line
+class _Override(argparse.Action):
+    """``--section.key=value`` -> ``args.overrides += ["section.key=value"]``."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        items = list(getattr(namespace, "overrides", None) or [])
+        items.append(f"{option_string.removeprefix('--')}={values}")
+        setattr(namespace, "overrides", items)
+
+
+def config_paths(cls=Config, prefix: str = "") -> list[str]:
+    """Every leaf key of the configuration: ``["model.llm", ..., "model.acoustic.num_queries", "train.lr", ...]``."""
+    out = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if dataclasses.is_dataclass(hints[f.name]):
+            out += config_paths(hints[f.name], f"{prefix}{f.name}.")
+        else:
+            out.append(f"{prefix}{f.name}")
+    return out
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, default: str | None = "small") -> None:
+    """``--config`` and one ``--section.key VALUE`` option per configuration key (values read as YAML)."""
+    parser.add_argument("--config", default=default,
+                        help="preset name (paper, small, tiny) or YAML file"
+                             + (f" (default: {default})" if default else ""))
+    parser.set_defaults(overrides=[])
+    group = parser.add_argument_group("configuration overrides", "any key of the resolved config, e.g. "
+                                      "--train.lr=0.0001 --model.windows=fixed (values are parsed as YAML)")
+    for key in config_paths():
+        group.add_argument(f"--{key}", action=_Override, metavar="V", help=argparse.SUPPRESS)
+
+
+def add_device_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="auto",
+                        help="where the model runs: auto (a GPU when present), cpu, cuda, cuda:N, mps "
+                             "(default: auto)")

@@ -9,7 +9,7 @@ from acoustemo.cli import main
 from acoustemo.config import load_config
 from acoustemo.errors import InputError
 from acoustemo.model import AcoustEmo
-from acoustemo.predict import Predictor
+from acoustemo.pipeline import Predictor
 
 from conftest import FIXTURES
 
@@ -39,7 +39,16 @@ def test_predict_transcribes_encodes_and_generates(checkpoint):
     u = result.utterances[0]
     assert "kids are talking by the door" in u.text.lower().replace(".", "")
     assert 0.0 <= u.start < u.end <= 3.5
-    assert isinstance(result.text, str) and isinstance(result.emotions, list)
+    # the answer is the model's own greedy answer to this clip's Whisper features and transcribed utterances
+    from acoustemo.data.collate import Collator, Example
+    from acoustemo.media import load_audio
+
+    features = predictor.audio_encoder.encode(load_audio(CLIP))
+    assert features.shape == (round(3.3 * 50), 384) or abs(features.shape[0] - len(load_audio(CLIP)) / 320) <= 1
+    example = Example(CLIP.name, features, 50.0, list(result.utterances))
+    batch = Collator(predictor.model.config, predictor.model.tokenizer, train=False)([example])
+    (same,) = predictor.model.generate(batch, max_new_tokens=4)
+    assert (result.text, result.emotions) == (same.text, same.emotions)
     assert result.to_json()["utterances"][0]["text"] == u.text
 
 

@@ -28,7 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=None,
                         help="faster-whisper model folder or name (default: the bundled Whisper tiny.en)")
     parser.add_argument("--beam-size", type=int, default=5, help="beam size (1: greedy; default 5)")
-    parser.add_argument("--compute-type", default="int8", help="CTranslate2 compute type (default int8)")
+    parser.add_argument("--compute-type", default=None,
+                        help="CTranslate2 compute type (default: int8 on the CPU, float16 on a GPU)")
+    parser.add_argument("--device", default="auto", help="auto (a GPU when present), cpu, cuda or cuda:N")
     parser.add_argument("--language", default="en", help="language code, or 'auto' for multilingual models")
     parser.add_argument("--no-vad", action="store_true", help="do not drop non-speech with the Silero VAD filter")
 
@@ -47,7 +49,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, Transcriber) -> int:
-    transcriber = Transcriber(args.model, compute_type=args.compute_type, beam_size=args.beam_size,
+    from ..device import resolve_device
+
+    transcriber = Transcriber(args.model, compute_type=args.compute_type, device=resolve_device(args.device),
+                              beam_size=args.beam_size,
                               language=None if args.language == "auto" else args.language,
                               vad_filter=not args.no_vad)
     if args.media:

@@ -53,18 +53,24 @@ class Transcriber:
     """faster-whisper with word timestamps and the built-in Silero VAD filter.
 
     ``model``: a faster-whisper (CTranslate2) model folder or name; default the bundled tiny.en.
-    ``compute_type``: CTranslate2 compute type (``"int8"`` is the fast CPU choice). ``beam_size``:
+    ``compute_type``: CTranslate2 compute type (``"int8"`` is the fast CPU choice; on a CUDA ``device``
+    the default becomes ``"float16"``). ``beam_size``:
     5 as Whisper's default (1 is greedy decoding: faster, a few more word errors). ``language``: fixed language code, or None to detect it (multilingual models).
     """
 
-    def __init__(self, model: str | os.PathLike | None = None, *, compute_type: str = "int8",
+    def __init__(self, model: str | os.PathLike | None = None, *, compute_type: str | None = None,
                  beam_size: int = 5, language: str | None = "en", vad_filter: bool = True,
-                 num_threads: int = 0, compression_ratio_threshold: float | None = 2.4):
+                 num_threads: int = 0, compression_ratio_threshold: float | None = 2.4, device="cpu"):
+        import torch
         from faster_whisper import WhisperModel
 
+        dev = torch.device(device)
+        on_gpu = dev.type == "cuda"
+        compute_type = compute_type or ("float16" if on_gpu else "int8")
         path = str(bundled_whisper_path() if model is None else model)
         try:
-            self.model = WhisperModel(path, device="cpu", compute_type=compute_type, cpu_threads=num_threads,
+            self.model = WhisperModel(path, device="cuda" if on_gpu else "cpu", device_index=dev.index or 0,
+                                      compute_type=compute_type, cpu_threads=num_threads,
                                       local_files_only=not _looks_like_hub_name(path))
         except (RuntimeError, ValueError, OSError) as e:
             raise InputError(f"{path}: cannot load the Whisper model ({str(e).splitlines()[0]})") from None

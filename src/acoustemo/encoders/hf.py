@@ -44,8 +44,10 @@ class HFAudioEncoder:
     name = "hf"
     frame_rate = SAMPLE_RATE / HOP  # 50.0 Hz
 
-    def __init__(self, model: str | os.PathLike, *, layer: int = -1, chunk_seconds: float = 30.0):
-        self.model = _load("AutoModel", model, "a HuBERT / wav2vec2 model").eval().requires_grad_(False)
+    def __init__(self, model: str | os.PathLike, *, layer: int = -1, chunk_seconds: float = 30.0,
+                 device: str | torch.device = "cpu"):
+        self.device = torch.device(device)
+        self.model = _load("AutoModel", model, "a HuBERT / wav2vec2 model").eval().requires_grad_(False).to(device)
         try:
             fe = _load("AutoFeatureExtractor", model, "its feature extractor")
             self.normalize = bool(getattr(fe, "do_normalize", False))
@@ -72,10 +74,10 @@ class HFAudioEncoder:
         outs = []
         for f0 in range(0, total, self.chunk_frames):
             f1 = min(total, f0 + self.chunk_frames)
-            piece = torch.from_numpy(padded[f0 * HOP:f1 * HOP + RECEPTIVE - HOP])[None]
+            piece = torch.from_numpy(padded[f0 * HOP:f1 * HOP + RECEPTIVE - HOP])[None].to(self.device)
             hs = self.model(piece, output_hidden_states=True).hidden_states[self.layer]  # (1, f1 - f0, d)
             outs.append(hs[0])
-        return torch.cat(outs).float().contiguous()
+        return torch.cat(outs).float().cpu().contiguous()
 
 
 class HFImageEncoder:
@@ -88,8 +90,9 @@ class HFImageEncoder:
     name = "hf_image"
 
     def __init__(self, model: str | os.PathLike, *, frame_rate: float = 1.0, batch_size: int = 16,
-                 max_side: int | None = 640):
-        self.model = _load("AutoModel", model, "an image model").eval().requires_grad_(False)
+                 max_side: int | None = 640, device: str | torch.device = "cpu"):
+        self.device = torch.device(device)
+        self.model = _load("AutoModel", model, "an image model").eval().requires_grad_(False).to(device)
         self.processor = _load("AutoImageProcessor", model, "its image processor")
         with torch.inference_mode():
             size = self.processor.crop_size if getattr(self.processor, "crop_size", None) else self.processor.size
@@ -105,6 +108,7 @@ class HFImageEncoder:
         return {"weights": self._fingerprint, "frame_rate": self.frame_rate, "max_side": self.max_side}
 
     def _features(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        pixel_values = pixel_values.to(self.device)
         if hasattr(self.model, "get_image_features"):
             out = self.model.get_image_features(pixel_values=pixel_values)
             return out if isinstance(out, torch.Tensor) else out.pooler_output
@@ -119,4 +123,4 @@ class HFImageEncoder:
         for i in range(0, len(frames), self.batch_size):
             pv = self.processor(images=list(frames[i:i + self.batch_size]), return_tensors="pt")["pixel_values"]
             outs.append(self._features(pv))
-        return torch.cat(outs).float().contiguous() if outs else torch.zeros(0, self.dim)
+        return torch.cat(outs).float().cpu().contiguous() if outs else torch.zeros(0, self.dim)

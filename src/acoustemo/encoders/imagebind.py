@@ -186,13 +186,15 @@ class ImageBindAudioEncoder:
     name = "imagebind"
 
     def __init__(self, weights: str | os.PathLike | None = None, *, hop: float = 0.5,
-                 model: ImageBindAudio | None = None, batch_size: int = 16):
+                 model: ImageBindAudio | None = None, batch_size: int = 16, device: str | torch.device = "cpu"):
         if (weights is None) == (model is None):
             raise InputError("ImageBind audio needs a weights path (the paper's imagebind_huge, as safetensors)")
         self.model = model.eval().requires_grad_(False) if model is not None else load_imagebind_audio(weights)
         if hop <= 0:
             raise ValueError(f"hop must be > 0 seconds, got {hop}")
         self.hop, self.frame_rate, self.batch_size = float(hop), 1.0 / hop, batch_size
+        self.model = self.model.to(device)
+        self.device = torch.device(device)
         self.dim = self.model.cfg.out_dim
         self._fingerprint = weights_fingerprint(weights) if weights is not None else "in-memory"
 
@@ -218,5 +220,5 @@ class ImageBindAudioEncoder:
     def encode(self, waveform_16k: np.ndarray | torch.Tensor) -> torch.Tensor:
         """``(N,)`` samples at 16 kHz -> ``(ceil(N / (hop * 16000)), out_dim)`` float32."""
         mel = self.clip_fbanks(as_waveform(waveform_16k))
-        outs = [self.model(mel[i:i + self.batch_size]) for i in range(0, len(mel), self.batch_size)]
-        return torch.cat(outs).float().contiguous() if outs else torch.zeros(0, self.dim)
+        outs = [self.model(mel[i:i + self.batch_size].to(self.device)) for i in range(0, len(mel), self.batch_size)]
+        return torch.cat(outs).float().cpu().contiguous() if outs else torch.zeros(0, self.dim)

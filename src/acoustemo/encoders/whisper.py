@@ -153,14 +153,15 @@ class WhisperAudioEncoder:
     transformers' ``WhisperEncoder`` (the weights of a CTranslate2 folder are loaded into it). Both give
     the same features to float32 precision (relative difference ~1e-5, see docs/features.md).
     ``batch_size``: 30 s chunks per forward pass. ``num_threads``: CPU threads of the CTranslate2 backend
-    (0: its default).
+    (0: its default). ``device``: "cpu" or a CUDA device (CTranslate2 then computes in float16; the
+    features stay float32 tensors on the CPU, as the cache stores them).
     """
 
     name = "whisper"
     frame_rate = 50.0
 
     def __init__(self, model: str | os.PathLike | None = None, *, backend: str | None = None,
-                 batch_size: int = 4, num_threads: int = 0):
+                 batch_size: int = 4, num_threads: int = 0, device: str | torch.device = "cpu"):
         from faster_whisper.feature_extractor import FeatureExtractor
 
         path = bundled_whisper_path() if model is None else model
@@ -181,8 +182,10 @@ class WhisperAudioEncoder:
         if backend == "ct2":
             import ctranslate2
 
-            self._ct2 = ctranslate2.models.Whisper(str(path), device="cpu", compute_type="float32",
-                                                   intra_threads=num_threads)
+            dev = torch.device(device)
+            self._ct2 = ctranslate2.models.Whisper(
+                str(path), device=dev.type if dev.type == "cuda" else "cpu", device_index=dev.index or 0,
+                compute_type="float16" if dev.type == "cuda" else "float32", intra_threads=num_threads)
         else:
             if ct2:
                 self.encoder = whisper_encoder_from_ct2(path)
@@ -193,6 +196,7 @@ class WhisperAudioEncoder:
                     self.encoder = WhisperModel.from_pretrained(str(path)).get_encoder().eval().requires_grad_(False)
                 except OSError as e:
                     raise InputError(f"{path}: not a CTranslate2 or transformers Whisper model ({e})") from None
+            self.encoder = self.encoder.to(device)
             self.dim = int(self.encoder.config.d_model)
             self.n_mels = int(self.encoder.config.num_mel_bins)
         self._fingerprint = fingerprint
@@ -218,7 +222,8 @@ class WhisperAudioEncoder:
             out = self._ct2.encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(chunks)), to_cpu=True)
             return np.asarray(out)
         with torch.inference_mode():
-            return self.encoder(torch.from_numpy(chunks)).last_hidden_state.numpy()
+            dev = next(self.encoder.parameters()).device
+            return self.encoder(torch.from_numpy(chunks).to(dev)).last_hidden_state.float().cpu().numpy()
 
     def encode(self, waveform_16k: np.ndarray | torch.Tensor) -> torch.Tensor:
         """``(N,)`` float samples at 16 kHz -> ``(L, dim)`` float32, ``L = ceil(N / 320)``."""

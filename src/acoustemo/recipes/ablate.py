@@ -24,10 +24,12 @@ import statistics
 import sys
 from pathlib import Path
 
-from .config import Config, load_config
-from .errors import ConfigError
-from .io import atomic_write_json, atomic_write_text
-from .train import add_config_arguments
+from ..config import Config, add_config_arguments, add_device_argument, from_dict, load_config
+from ..errors import ConfigError
+from ..evaluation import Generation, evaluate
+from ..io import atomic_open, atomic_write_json, atomic_write_text
+from ..training import LOG_NAME, TRAJECTORY_KEYS, train
+from ..training.checkpoint import latest_checkpoint
 
 # variant -> (Table 2 row name, config overrides)
 VARIANTS: dict[str, tuple[str, list[str]]] = {
@@ -48,6 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="grouping of labels for Avg/Acc/Rec (default: embedding)")
     parser.add_argument("--grouping", help="JSON synonym groups for --metric grouping")
     parser.add_argument("--max-new-tokens", type=int, default=32)
+    add_device_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -58,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError:
         raise ConfigError(f"--seeds {args.seeds!r}: expected comma-separated integers") from None
     table = ablate(args.config, args.overrides, out=args.out, variants=variants, seeds=seeds, metric=args.metric,
-                   grouping=args.grouping, max_new_tokens=args.max_new_tokens, progress=not args.quiet)
+                   grouping=args.grouping, max_new_tokens=args.max_new_tokens, device=args.device,
+                   progress=not args.quiet)
     print(format_table(table))
     print(f"table -> {Path(args.out) / 'table.csv'} (.json, .png)", file=sys.stderr)
     return 0
@@ -71,19 +75,12 @@ def variant_config(base: str, overrides: list[str], variant: str, seed: int, run
 
 
 def run_one(cfg: Config, run_dir: Path, *, metric: str, grouping: str | None, max_new_tokens: int,
-            progress: bool) -> dict:
+            device: str | None = None, progress: bool) -> dict:
     """Train (resuming if a checkpoint exists) and evaluate one run; returns its row of numbers."""
-    from .checkpoint import latest_checkpoint
-    from .evaluate import Generation, evaluate
-    from .train import LOG_NAME, train
-
     scores_file = run_dir / "eval" / "scores.json"
     if scores_file.is_file():  # done before: only if with the same settings, or rows would mix configs
-        from .config import from_dict
-        from .train import _TRAJECTORY_KEYS
-
         done = from_dict(Config, json.loads(scores_file.read_text())["config"], "")
-        changed = [f"train.{k}" for k in _TRAJECTORY_KEYS if getattr(done.train, k) != getattr(cfg.train, k)]
+        changed = [f"train.{k}" for k in TRAJECTORY_KEYS if getattr(done.train, k) != getattr(cfg.train, k)]
         if done.model != cfg.model or changed:
             raise ConfigError(f"{run_dir}: done before with other settings ({', '.join(changed) or 'model'}); "
                               f"use another --out")
@@ -91,9 +88,9 @@ def run_one(cfg: Config, run_dir: Path, *, metric: str, grouping: str | None, ma
         if cfg.train.test_manifest is None:
             raise ConfigError("train.test_manifest is not set: the ablation scores the test split")
         resume = "latest" if latest_checkpoint(run_dir / "checkpoints") else None
-        result = train(cfg, resume=resume, progress=progress)
+        result = train(cfg, resume=resume, device=device, progress=progress)
         evaluate(result.final, out=run_dir / "eval", metrics=[metric, "wheel"], grouping=grouping,
-                 generation=Generation(max_new_tokens=max_new_tokens), progress=progress)
+                 generation=Generation(max_new_tokens=max_new_tokens), device=device, progress=progress)
     scores = json.loads(scores_file.read_text())["scores"]
     val = [json.loads(line)["val_loss"] for line in (run_dir / LOG_NAME).read_text().splitlines()
            if "val_loss" in line]
@@ -104,7 +101,7 @@ def run_one(cfg: Config, run_dir: Path, *, metric: str, grouping: str | None, ma
 
 def ablate(config: str, overrides: list[str], *, out: str | Path, variants: list[str], seeds: list[int],
            metric: str = "embedding", grouping: str | None = None, max_new_tokens: int = 32,
-           progress: bool = True) -> dict:
+           device: str | None = None, progress: bool = True) -> dict:
     """Run every (variant, seed) and write the table; returns ``{"rows": [...], "metric", "seeds"}``."""
     out = Path(out)
     if not seeds:
@@ -115,7 +112,7 @@ def ablate(config: str, overrides: list[str], *, out: str | Path, variants: list
         if progress:
             print(f"ablate: {v}, seed {s}", file=sys.stderr)
         runs[v].append(run_one(cfg, out / v / f"seed-{s}", metric=metric, grouping=grouping,
-                               max_new_tokens=max_new_tokens, progress=progress))
+                               max_new_tokens=max_new_tokens, device=device, progress=progress))
     rows = []
     for v in variants:
         row = {"variant": v, "name": VARIANTS[v][0], "seeds": seeds}
@@ -161,8 +158,6 @@ def plot(table: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
-
-    from .io import atomic_open
 
     cols = ("Avg", "Acc", "Rec", "M-avg")
     rows = table["rows"]

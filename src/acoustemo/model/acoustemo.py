@@ -1,9 +1,10 @@
 """AcoustEmo (Fig. 1): Q-Former tokens spliced into a causal LM's input embeddings.
 
-    visual features (B, T, d_v)   -> visual Q-Former    -> visual_proj    -> T_V          (B, K_v, D)
-    F_A (B, L, d)                 -> global Q-Former    -> global_proj    -> T_A^global   (B, K, D)
-    F_A[b_i:e_i] for all windows  -> utterance Q-Former -> utterance_proj -> T_A^i        (W, K, D)
-    prompt tokens with slots      -> LLM embeddings; slots <- [T_V; T_A^global; T_A^1 ... T_A^N] (Eq. 3)
+    visual features (B, T, d_v)   -> qformers["visual"]    -> projections["visual"]    -> T_V        (B, K_v, D)
+    F_A (B, L, d)                 -> qformers["global"]    -> projections["global"]    -> T_A^global (B, K, D)
+    F_A[b_i:e_i] for all windows  -> qformers["utterance"] -> projections["utterance"] -> T_A^i      (W, K, D)
+    prompt tokens                 -> LLM embeddings; the positions of each slot kind (Batch.slot_kind) take
+                                     that kind's tokens in reading order (Eq. 3)
     causal-LM loss on the answer tokens only (Eq. 4); LoRA on the LLM
 
 Trainable by default, as in section 4.1: the utterance-aware Q-Former, the projections and LoRA; the
@@ -17,19 +18,22 @@ import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from safetensors.torch import load_file, save
 from torch import nn
 
-from .config import ModelConfig
-from .errors import ConfigError
-from .data.collate import Batch
-from .io import atomic_open
+from ..config import ModelConfig
+from ..errors import ConfigError
+from ..io import atomic_open
 from .llm import load_llm
-from .prompts import parse_emotions
+from .prompts import SLOT_KINDS, parse_emotions
 from .qformer import QFormer
 from .windows import gather_windows
+
+if TYPE_CHECKING:
+    from ..data.collate import Batch
 
 log = logging.getLogger(__name__)
 
@@ -42,18 +46,28 @@ class Prediction:
 
 
 class AcoustEmo(nn.Module):
+    """Q-Former tokens in a causal LM's input, one Q-Former + projection per slot kind.
+
+    ``qformers[kind]`` and ``projections[kind]`` exist for each kind the config turns on; the kind of
+    every input position is data (``Batch.slot_kind``), so the tokens of kind ``k`` fill exactly the
+    positions marked ``k``, in reading order.
+    """
+
     def __init__(self, config: ModelConfig, llm: nn.Module, tokenizer=None):
         super().__init__()
         self.config = config
         self.tokenizer = tokenizer
         d_llm = llm.config.hidden_size
-        a, v = config.acoustic, config.visual
-        self.global_qformer = QFormer(a, input_dim=config.audio_dim) if config.global_qformer else None
-        self.global_proj = nn.Linear(a.hidden_size, d_llm) if config.global_qformer else None
-        self.utterance_qformer = QFormer(a, input_dim=config.audio_dim) if config.utterance_qformer else None
-        self.utterance_proj = nn.Linear(a.hidden_size, d_llm) if config.utterance_qformer else None
-        self.visual_qformer = QFormer(v, input_dim=config.visual_dim) if config.use_visual else None
-        self.visual_proj = nn.Linear(v.hidden_size, d_llm) if config.use_visual else None
+        qformer_configs = {"visual": (config.visual, config.visual_dim), "global": (config.acoustic, config.audio_dim),
+                           "utterance": (config.acoustic, config.audio_dim)}
+        kinds = [k for k, on in zip(SLOT_KINDS, (config.use_visual, config.global_qformer, config.utterance_qformer))
+                 if on]
+        # Q-Formers and projections keep fp32 weights whatever the LLM's dtype; their output is cast to it
+        with torch.device(next(llm.parameters()).device):
+            self.qformers = nn.ModuleDict({k: QFormer(qformer_configs[k][0], input_dim=qformer_configs[k][1]).float()
+                                           for k in kinds})
+            self.projections = nn.ModuleDict({k: nn.Linear(qformer_configs[k][0].hidden_size, d_llm).float()
+                                              for k in kinds})
 
         llm.requires_grad_(False)
         if config.lora.enabled:
@@ -79,9 +93,7 @@ class AcoustEmo(nn.Module):
             except (KeyError, ValueError) as e:
                 raise ConfigError(f"model.qformer_weights={path}: {e}") from None
         else:
-            frozen = [name for name, on, trained in (
-                ("global", config.global_qformer, config.train_global_qformer),
-                ("visual", config.use_visual, config.train_visual_qformer)) if on and not trained]
+            frozen = [k for k in ("global", "visual") if k in self.qformers and not self._trains_qformer(k)]
             if frozen and self.device.type != "meta":
                 log.warning("the %s Q-Former%s frozen with random weights: give model.qformer_weights, or set "
                             "model.train_%s_qformer=true", " and ".join(frozen),
@@ -91,25 +103,33 @@ class AcoustEmo(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
+    @property
+    def llm_dtype(self) -> torch.dtype:
+        return self.llm.get_input_embeddings().weight.dtype
+
     @classmethod
-    def from_config(cls, config: ModelConfig, *, device: str | torch.device = "cpu",
-                    dtype: torch.dtype = torch.float32) -> "AcoustEmo":
-        """Load the LLM named by the config and build the model around it. On ``device="meta"`` nothing
-        is read or allocated: for parameter counts and memory estimates."""
+    def from_config(cls, config: ModelConfig, *, device: str | torch.device | None = None,
+                    dtype: torch.dtype | None = None) -> "AcoustEmo":
+        """Load the LLM named by the config on ``device`` (default: the best present, see
+        :func:`acoustemo.device.resolve_device`) in ``dtype`` (default: ``config.llm_dtype`` resolved for that
+        device) and build the model around it. On ``device="meta"`` nothing is read or allocated: for
+        parameter counts and memory estimates."""
+        from ..device import llm_dtype, resolve_device
+
+        device = resolve_device(device or "auto")
+        dtype = dtype or llm_dtype(config.llm_dtype, device)
         llm, tokenizer = load_llm(config, dtype=dtype, device=device)
-        with torch.device(device):
+        with torch.device(device):  # LoRA weights too
             return cls(config, llm, tokenizer)
 
     # ----------------------------------------------------------------- which parameters train
+    def _trains_qformer(self, kind: str) -> bool:
+        return {"visual": self.config.train_visual_qformer, "global": self.config.train_global_qformer}.get(kind, True)
+
     def _set_trainable(self) -> None:
-        cfg = self.config
-        for module in (self.utterance_qformer, self.utterance_proj, self.global_proj, self.visual_proj):
-            if module is not None:
-                module.requires_grad_(True)
-        if self.global_qformer is not None:
-            self.global_qformer.requires_grad_(cfg.train_global_qformer)
-        if self.visual_qformer is not None:
-            self.visual_qformer.requires_grad_(cfg.train_visual_qformer)
+        for kind, qformer in self.qformers.items():
+            qformer.requires_grad_(self._trains_qformer(kind))
+        self.projections.requires_grad_(True)
         for name, p in self.llm.named_parameters():
             p.requires_grad_("lora_" in name)
 
@@ -139,45 +159,48 @@ class AcoustEmo(nn.Module):
                 own[n].copy_(t)
 
     # ----------------------------------------------------------------- forward
-    def modality_tokens(self, batch: Batch) -> torch.Tensor:
-        """The Q-Former tokens of every slot of the batch, in row-major slot order: (num_slots, D)."""
-        dtype = self.llm.get_input_embeddings().weight.dtype
-        visual = glob = utter = None
-        if self.visual_qformer is not None:
-            visual = self.visual_proj(self.visual_qformer(batch.visual, batch.visual_mask))  # (B, K_v, D)
-        if self.global_qformer is not None:
-            glob = self.global_proj(self.global_qformer(batch.audio, batch.audio_mask))  # (B, K, D)
-        if self.utterance_qformer is not None and batch.num_windows:
-            frames, mask = gather_windows(batch.audio, batch.window_sample, batch.window_begin,
-                                          batch.window_end)  # (W, max_len, d), (W, max_len)
-            utter = self.utterance_proj(self.utterance_qformer(frames, mask))  # (W, K, D)
-        parts = [batch.audio.new_zeros(0, self.llm.get_input_embeddings().weight.shape[1])]
-        for b in range(batch.input_ids.shape[0]):
-            if visual is not None:
-                parts.append(visual[b])
-            if glob is not None:
-                parts.append(glob[b])
-            if utter is not None:
-                parts.append(utter[batch.window_sample == b].flatten(0, 1))  # (N_b * K, D)
-        tokens = torch.cat(parts)
-        if utter is None and self.utterance_qformer is not None and self.training:
-            # a batch without utterances: keep the utterance branch in the graph with a zero contribution,
-            # so that every process of a DDP run has a gradient for every parameter
-            probe = self.utterance_proj(self.utterance_qformer(batch.audio[:1, :1]))
-            tokens = tokens + 0.0 * probe.sum()
-        return tokens.to(dtype)
+    def qformer_inputs(self, kind: str, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """What the Q-Former of ``kind`` reads: frames (N, L, d) and their mask (N, L), one row per slot."""
+        if kind == "visual":
+            return batch.visual, batch.visual_mask  # (B, T, d_v): one slot per sample
+        if kind == "global":
+            return batch.audio, batch.audio_mask  # (B, L, d): one slot per sample
+        return gather_windows(batch.audio, batch.window_sample, batch.window_begin, batch.window_end)  # (W, max, d)
+
+    def slot_tokens(self, kind: str, batch: Batch) -> torch.Tensor:
+        """The projected tokens of every slot of ``kind`` in the batch, in reading order: (slots, K, D), fp32."""
+        frames, mask = self.qformer_inputs(kind, batch)
+        return self.projections[kind](self.qformers[kind](frames, mask))
 
     def embed(self, batch: Batch) -> torch.Tensor:
-        """inputs_embeds (B, T, D): prompt embeddings with the slots filled by Q-Former tokens."""
+        """inputs_embeds (B, T, D): prompt embeddings, each slot position filled with its kind's tokens."""
         embeds = self.llm.get_input_embeddings()(batch.input_ids)  # (B, T, D)
-        tokens = self.modality_tokens(batch)
-        if tokens.shape[0] != int(batch.slot_mask.sum()):
-            raise ValueError(f"{tokens.shape[0]} Q-Former tokens for {int(batch.slot_mask.sum())} slots: the "
-                             f"batch was collated with another model configuration")
-        return embeds.masked_scatter(batch.slot_mask[..., None], tokens)
+        for code, kind in enumerate(SLOT_KINDS, 1):
+            where = batch.slot_kind == code
+            wanted = int(where.sum())
+            if kind not in self.qformers:
+                if wanted:
+                    raise ValueError(f"the batch has {kind} slots but the model has no {kind} Q-Former: it was "
+                                     f"collated with another model configuration")
+                continue
+            if kind == "utterance" and batch.num_windows == 0:
+                tokens = embeds.new_zeros(0, embeds.shape[-1])
+                if self.training:
+                    # keep the branch in the graph with a zero contribution, so that every process of a DDP
+                    # run has a gradient for every parameter
+                    probe = self.projections[kind](self.qformers[kind](batch.audio[:1, :1]))
+                    embeds = embeds + 0.0 * probe.sum().to(embeds.dtype)
+            else:
+                tokens = self.slot_tokens(kind, batch).flatten(0, 1)  # (slots * K, D)
+            if tokens.shape[0] != wanted:
+                raise ValueError(f"{tokens.shape[0]} {kind} Q-Former tokens for {wanted} {kind} slots: the batch "
+                                 f"was collated with another model configuration")
+            embeds = embeds.masked_scatter(where[..., None], tokens.to(embeds.dtype))
+        return embeds
 
     def forward(self, batch: Batch):
         """Causal-LM output; ``.loss`` is Eq. (4) averaged over the answer tokens of the batch."""
+        batch = batch.to(self.device)
         return self.llm(inputs_embeds=self.embed(batch), attention_mask=batch.attention_mask, labels=batch.labels)
 
     @torch.no_grad()
@@ -186,6 +209,7 @@ class AcoustEmo(nn.Module):
         """Answers for a batch collated with ``Collator(..., train=False)`` (left-padded prompts)."""
         if batch.labels is not None:
             raise ValueError("generate() takes prompts without answers: collate with Collator(train=False)")
+        batch = batch.to(self.device)
         tok = self.tokenizer
         out = self.llm.generate(
             inputs_embeds=self.embed(batch), attention_mask=batch.attention_mask, max_new_tokens=max_new_tokens,
@@ -201,7 +225,7 @@ def count_parameters(model: nn.Module) -> dict[str, int]:
     """Total and trainable parameter counts, overall and per top-level part."""
     parts: dict[str, int] = {}
     for name, p in model.named_parameters():
-        top = name.split(".")[0]
+        top = ".".join(name.split(".")[:2]) if name.startswith(("qformers.", "projections.")) else name.split(".")[0]
         parts[top] = parts.get(top, 0) + p.numel()
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from transformers import Blip2QFormerConfig, Blip2QFormerModel
 
-from .config import QFormerConfig
+from ..config import QFormerConfig
 
 
 def sinusoidal_positions(length: int, dim: int, device=None) -> torch.Tensor:

@@ -27,11 +27,14 @@ QUESTION = (
     "words. Answer with a comma-separated list of emotion words."
 )
 ANSWER_PREFIX = "Answer:"
+SLOT_KINDS = ("visual", "global", "utterance")  # one Q-Former per kind; Batch.slot_kind holds 1 + the index
+SLOT_CODES = {kind: code for code, kind in enumerate(SLOT_KINDS, 1)}
 
 
 @dataclass(frozen=True)
 class Slot:
-    """Where ``num_tokens`` Q-Former tokens go: kind is "visual", "global" or "window"."""
+    """Where ``num_tokens`` Q-Former tokens go: kind is "visual", "global" or "utterance" (an utterance's window
+    of Eq. 1, or a fixed window of the ablation: both are read by the utterance-aware Q-Former)."""
 
     kind: str
     num_tokens: int
@@ -82,7 +85,7 @@ def build_prompt(
     text, window = [], 0
     for p in pieces:
         if isinstance(p, Slot):
-            if p.kind == "window":
+            if p.kind == "utterance":
                 window += 1
             text.append({"visual": "(the video tokens)", "global": "(the clip's audio tokens)"}.get(
                 p.kind, f"(audio group {window})"))
@@ -101,14 +104,14 @@ def _interleaved(utterances, windows, duration, visual_tokens, global_tokens, wi
     if windows is not None and window_tokens:
         pieces.append("Audio segments:\n")
         for j, w in enumerate(windows, 1):
-            pieces += [f"{j}. ({_time(w.start)}-{_time(w.end)} s) ", Slot("window", window_tokens), "\n"]
+            pieces += [f"{j}. ({_time(w.start)}-{_time(w.end)} s) ", Slot("utterance", window_tokens), "\n"]
     if utterances:
         pieces.append("Utterances, with their times and the audio of each:\n" if per_utterance
                       else "Utterances, with their times:\n")
         for i, u in enumerate(utterances, 1):
             text = f'{i}. ({_time(u.start)}-{_time(u.end)} s) "{u.text.strip()}"'
             if per_utterance:
-                pieces += [text + " Audio: ", Slot("window", window_tokens), "\n"]
+                pieces += [text + " Audio: ", Slot("utterance", window_tokens), "\n"]
             else:
                 pieces.append(text + "\n")
     pieces.append(QUESTION + "\n" + ANSWER_PREFIX)

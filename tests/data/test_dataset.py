@@ -9,8 +9,8 @@ from acoustemo.data.collate import IGNORE_INDEX, Collator
 from acoustemo.data.dataset import FeatureDataset, resolve_key
 from acoustemo.data.manifest import read_manifest
 from acoustemo.errors import ConfigError, InputError
-from acoustemo.llm import tiny_tokenizer
-from acoustemo.train import dataset_for
+from acoustemo.model.llm import tiny_tokenizer
+from acoustemo.data.dataset import dataset_for
 
 from train_helpers import StandInEncoder, make_corpus, tiny_train_config
 from train_helpers import one_thread  # noqa: F401 (autouse fixture)

@@ -7,7 +7,7 @@ from pathlib import Path
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-from acoustemo.train import train
+from acoustemo.training import train
 
 from train_helpers import assert_same_weights, make_corpus, tiny_train_config
 from train_helpers import one_thread  # noqa: F401 (autouse fixture)

@@ -8,7 +8,8 @@ from safetensors.torch import load_file
 from acoustemo.cache.store import FeatureCache
 from acoustemo.config import load_config
 from acoustemo.errors import ConfigError
-from acoustemo.train import epoch_batches, lr_factor, rank_micro_batches, train
+from acoustemo.training import train
+from acoustemo.training.optim import build_scheduler, epoch_batches, rank_micro_batches
 
 from train_helpers import assert_same_weights, make_corpus, tiny_train_config
 from train_helpers import one_thread  # noqa: F401 (autouse fixture)
@@ -34,9 +35,10 @@ def test_training_lowers_the_validation_loss_and_writes_its_files(corpus, tmp_pa
     vals = [r["val_loss"] for r in log if "val_loss" in r]
     assert [r["step"] for r in steps] == list(range(1, 17))
     assert len(vals) == 8 and vals[-1] < vals[0] - 0.3, vals
-    # warm-up over ceil(5 % of 16) = 1 step, then cosine decay from the peak
+    # transformers' warm-up from 0 over ceil(5 % of 16) = 1 step, then cosine decay from the peak
     lrs = [r["lr"] for r in steps]
-    assert lrs[0] == pytest.approx(3e-3) and all(a >= b for a, b in zip(lrs, lrs[1:])) and lrs[-1] < 1e-4
+    assert lrs[0] == 0.0 and lrs[1] == pytest.approx(3e-3)
+    assert all(a >= b for a, b in zip(lrs[1:], lrs[2:])) and lrs[-1] < 1e-4
     # checkpoints: safetensors + JSON/YAML only, the newest two kept (save_every=5: steps 10, 15, and the end)
     ckpts = sorted(p.name for p in (out / "checkpoints").iterdir())
     assert ckpts == ["step-000015", "step-000016"]
@@ -44,7 +46,7 @@ def test_training_lowers_the_validation_loss_and_writes_its_files(corpus, tmp_pa
     assert files == ["config.yaml", "optimizer.json", "optimizer.safetensors", "rng-rank0.safetensors",
                      "scheduler.json", "state.json", "trainable.safetensors"]
     weights = load_file(str(out / "final" / "trainable.safetensors"))
-    assert any("utterance_qformer" in k for k in weights) and any("lora_" in k for k in weights)
+    assert any(k.startswith("qformers.utterance.") for k in weights) and any("lora_" in k for k in weights)
     assert not any("base_layer" in k or "embed_tokens" in k for k in weights)  # frozen LLM weights stay out
     saved = load_config(out / "final" / "config.yaml")
     assert saved.model == cfg.model and saved.train.lr == cfg.train.lr
@@ -98,13 +100,26 @@ def test_data_order_is_a_function_of_seed_epoch_and_rank():
     assert rank_micro_batches(g, 0, 2, 2) == [[0, 1], [2, 3]] and rank_micro_batches(g, 1, 2, 2) == [[4, 5], [6, 7]]
 
 
-def test_learning_rate_schedule():
-    total, warmup = 100, 5
-    f = [lr_factor(s, total, warmup, "cosine") for s in range(total)]
-    assert f[:5] == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0]) and f[5] == 1.0
+def lr_factors(schedule: str, total: int, warmup_ratio: float) -> list[float]:
+    """The learning rate of each optimizer step, as a multiple of the peak (what the training loop reads)."""
+    opt = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = build_scheduler(opt, schedule=schedule, total_steps=total, warmup_ratio=warmup_ratio)
+    out = []
+    for _ in range(total):
+        out.append(sched.get_last_lr()[0])
+        opt.step()
+        sched.step()
+    return out
+
+
+def test_learning_rate_schedule_is_section_4_1s_warm_up_then_cosine():
+    f = lr_factors("cosine", 100, 0.05)  # 5 warm-up steps
+    assert f[:6] == pytest.approx([0.0, 0.2, 0.4, 0.6, 0.8, 1.0])  # linear from 0 to the peak
     assert f[5 + 95 // 2] == pytest.approx(0.5 * (1 + math.cos(math.pi * (95 // 2) / 95)))
-    assert lr_factor(99, total, warmup, "linear") == pytest.approx(1 / 95)
-    assert lr_factor(99, total, 0, "constant") == 1.0
+    assert f[-1] == pytest.approx(0.5 * (1 + math.cos(math.pi * 94 / 95)))
+    assert all(a >= b for a, b in zip(f[5:], f[6:]))  # never rises after the warm-up
+    assert lr_factors("linear", 100, 0.05)[-1] == pytest.approx(1 / 95)
+    assert set(lr_factors("constant", 10, 0.0)) == {1.0}
 
 
 def test_a_sigkilled_run_resumes_to_the_same_weights(corpus, tmp_path):

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from .io import atomic_write_json, atomic_write_text
+from ..io import atomic_write_json, atomic_write_text
 
 STEP_DIR = re.compile(r"^step-(\d{6,})$")
 

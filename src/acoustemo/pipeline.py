@@ -1,4 +1,4 @@
-"""``acoustemo predict``: a trained model on new media files, end to end.
+"""A trained model on new media files, end to end (what ``acoustemo predict`` runs).
 
 For each file: decode, transcribe into timestamped utterances (unless a manifest gives them), run the
 frozen audio (and, for a model with a visual branch, visual) encoder, then generate the open-vocabulary
@@ -7,14 +7,12 @@ emotions. The encoders must be those the checkpoint was trained on: training wri
 and the keys of the encoders built here must equal them (a bare encoder name, as in hand-written
 configs, only checks the name).
 
-    acoustemo predict clip.mp4 other.wav --checkpoint runs/small/final [--json]
+    predictor = Predictor("runs/small/final")          # model, transcriber and encoders, loaded once
+    result = predictor("clip.mp4")                      # MediaPrediction: utterances, answer, emotions
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,20 +46,22 @@ class Predictor:
     """Holds the model, the transcriber and the encoders; ``__call__(path)`` -> :class:`MediaPrediction`."""
 
     def __init__(self, checkpoint: str | Path, *, overrides: list[str] | None = None,
-                 transcriber_model: str | None = None, max_new_tokens: int = 32):
+                 transcriber_model: str | None = None, max_new_tokens: int = 32, device: str | None = None):
         from .cache.store import encoder_name
+        from .device import resolve_device
         from .encoders import build_audio_encoder, build_visual_encoder
-        from .evaluate import checkpoint_config, load_model
+        from .trained import checkpoint_config, load_model
 
         checkpoint = Path(checkpoint)
+        self.device = resolve_device(device or "auto")
         self.cfg = checkpoint_config(checkpoint, None, overrides)
-        self.model = load_model(checkpoint, self.cfg)
+        self.model = load_model(checkpoint, self.cfg, device=self.device)
         t = self.cfg.train
-        self.audio_encoder = build_audio_encoder(encoder_name(t.audio_key or "whisper"))
+        self.audio_encoder = build_audio_encoder(encoder_name(t.audio_key or "whisper"), device=self.device)
         _check_key(self.audio_encoder, t.audio_key, "audio")
         self.visual_encoder = None
         if self.cfg.model.use_visual:
-            self.visual_encoder = build_visual_encoder(encoder_name(t.visual_key or "fer"))
+            self.visual_encoder = build_visual_encoder(encoder_name(t.visual_key or "fer"), device=self.device)
             _check_key(self.visual_encoder, t.visual_key, "visual")
         self._transcriber_model = transcriber_model
         self._transcriber = None
@@ -71,7 +71,7 @@ class Predictor:
         if self._transcriber is None:
             from .asr import Transcriber
 
-            self._transcriber = Transcriber(self._transcriber_model)
+            self._transcriber = Transcriber(self._transcriber_model, device=self.device)
         return self._transcriber.transcribe(wav, name=name).utterances
 
     @torch.no_grad()
@@ -97,24 +97,3 @@ class Predictor:
         batch = Collator(self.model.config, self.model.tokenizer, train=False)([example])
         (pred,) = self.model.generate(batch, max_new_tokens=self.max_new_tokens)
         return MediaPrediction(str(path), list(utterances), pred.text, pred.emotions)
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("media", nargs="+", help="video or audio files")
-    p.add_argument("--checkpoint", required=True, help="a trained model folder (config.yaml + trainable.safetensors)")
-    p.add_argument("--whisper-model", default=None, help="Whisper model for transcription (default: bundled tiny.en)")
-    p.add_argument("--max-new-tokens", type=int, default=32)
-    p.add_argument("--json", action="store_true", help="one JSON object per file on stdout")
-
-
-def run(args) -> int:
-    predictor = Predictor(args.checkpoint, transcriber_model=args.whisper_model, max_new_tokens=args.max_new_tokens)
-    for media in args.media:
-        result = predictor(media)
-        if args.json:
-            print(json.dumps(result.to_json(), ensure_ascii=False))
-        else:
-            print(f"{result.media}: {', '.join(result.emotions) or '(no emotion named)'}")
-            for u in result.utterances:
-                print(f"  {u.start:7.2f}-{u.end:7.2f} s  {u.text}", file=sys.stderr)
-    return 0

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from acoustemo.windows import fixed_time_windows, fixed_windows, gather_windows, pad_sequences, utterance_windows
+from acoustemo.model.windows import fixed_time_windows, fixed_windows, gather_windows, pad_sequences, utterance_windows
 
 
 def test_eq1_hand_computed():

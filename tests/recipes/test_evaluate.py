@@ -4,9 +4,9 @@ import json
 import pytest
 
 from acoustemo.cli import main
-from acoustemo.evaluate import Generation, evaluate
+from acoustemo.evaluation import Generation, evaluate
 from acoustemo.metrics import read_labels
-from acoustemo.train import train
+from acoustemo.training import train
 
 from train_helpers import make_corpus, tiny_train_config
 from train_helpers import one_thread  # noqa: F401 (autouse fixture)
@@ -62,7 +62,7 @@ def test_sampling_is_seeded(trained, tmp_path):
 
 
 def test_openset_cells_read_back_intact():
-    from acoustemo.evaluate import openset_cell
+    from acoustemo.evaluation import openset_cell
     from acoustemo.metrics import parse_labels
 
     labels = ["happy", "a, b", "it's", "x]y[", "calm"]

@@ -1,6 +1,6 @@
 import pytest
 
-from acoustemo.prompts import Segment, Slot, build_prompt, format_answer, parse_emotions
+from acoustemo.model.prompts import Segment, Slot, build_prompt, format_answer, parse_emotions
 
 
 @pytest.mark.parametrize(
@@ -33,7 +33,7 @@ def test_prompt_states_times_text_and_slots_in_model_order():
     pieces = build_prompt(utterances=utts, windows=None, duration=9.84, visual_tokens=2, global_tokens=4,
                           window_tokens=4)
     slots = [p.kind for p in pieces if isinstance(p, Slot)]
-    assert slots == ["visual", "global", "window", "window"]
+    assert slots == ["visual", "global", "utterance", "utterance"]
     text = "".join(p for p in pieces if isinstance(p, str))
     assert '(0.42-2.10 s) "I left the keys."' in text and '(2.65-4.90 s) "Fine."' in text
     assert "(0.00-9.84 s)" in text and text.endswith("Answer:")
@@ -44,7 +44,7 @@ def test_fixed_windows_get_their_own_lines_and_utterances_no_slot():
     wins = [Segment(0.0, 2.0), Segment(2.0, 3.3)]
     pieces = build_prompt(utterances=utts, windows=wins, duration=3.3, visual_tokens=0, global_tokens=0,
                           window_tokens=4)
-    assert [p.kind for p in pieces if isinstance(p, Slot)] == ["window", "window"]
+    assert [p.kind for p in pieces if isinstance(p, Slot)] == ["utterance", "utterance"]
     text = "".join(p for p in pieces if isinstance(p, str))
     assert "(2.00-3.30 s)" in text and '(0.50-3.00 s) "hello"' in text and "Video" not in text
 

@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import InputError
+from ..errors import InputError
 
 SPLITS = ("train", "validation", "test")
 
@@ -41,15 +41,15 @@ def _done(t0: float, what: str) -> None:
 
 
 def run(args) -> int:
-    from .cache.extract import extract
-    from .checkpoint import latest_checkpoint
-    from .cache.store import FeatureCache
-    from .config import load_config
-    from .corpora.synth import SynthConfig, build_synth_corpus
-    from .data.manifest import read_manifest
-    from .encoders import build_audio_encoder
-    from .evaluate import evaluate, format_scores
-    from .train import train
+    from ..cache.extract import extract
+    from ..cache.store import FeatureCache
+    from ..config import load_config
+    from ..corpora.synth import SynthConfig, build_synth_corpus
+    from ..data.manifest import read_manifest
+    from ..encoders import build_audio_encoder
+    from ..evaluation import evaluate, format_scores
+    from ..training import train
+    from ..training.checkpoint import latest_checkpoint
 
     out = Path(args.out)
     corpus, cache_dir, run_dir = out / "corpus", out / "cache", out / "run"

@@ -1,24 +1,21 @@
-"""``acoustemo evaluate``: generate open-vocabulary labels for a manifest and score them.
+"""Open-vocabulary labels for a manifest, written in the MER tools' formats and scored.
 
-    acoustemo evaluate --checkpoint runs/small/final                       # train.test_manifest of its config
-    acoustemo evaluate --checkpoint runs/small/final --manifest test.jsonl --out eval/ --metrics exact,wheel,embedding
-    acoustemo evaluate --checkpoint runs/small/final --sample --temperature 0.7 --top-p 0.9 --seed 1
+    result = evaluate("runs/small/final", manifest="test.jsonl", metrics=["exact", "wheel"])
 
-Writes into ``--out`` (default: ``<checkpoint>/eval-<manifest name>/``):
+Writes into ``out`` (default: ``<checkpoint>/eval-<manifest name>/``):
 
 - ``predictions.csv``  ``name,openset`` as the MER tools write it (``acoustemo score --pred`` reads it);
 - ``gold.csv``         the manifest's labels in the same form (``acoustemo score --gold``);
 - ``predictions.jsonl`` one line per sample: ``name``, the full answer ``text``, ``openset``, ``gold``;
 - ``scores.json``      the scores, the generation settings and the resolved configuration.
 
-Metrics (``--metrics``, see :mod:`acoustemo.metrics`): ``exact`` Accuracy_s / Recall_s / Avg with every label
-its own group; ``grouping`` the same with ``--grouping``'s synonym groups (EMER); ``embedding`` with groups from
+Metrics (see :mod:`acoustemo.metrics`): ``exact`` Accuracy_s / Recall_s / Avg with every label its own
+group; ``grouping`` the same with synonym groups from a file (EMER); ``embedding`` with groups from
 sentence embeddings; ``wheel`` the emotion-wheel M1/M2/M3 and M-avg (OV-MER).
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
@@ -29,10 +26,10 @@ from pathlib import Path
 
 import torch
 
-from .config import Config, load_config
-from .errors import ConfigError, InputError
+from .data.dataset import dataset_for
+from .errors import ConfigError
 from .io import atomic_write_json, atomic_write_text
-from .train import FINAL_WEIGHTS, add_config_arguments, dataset_for
+from .trained import checkpoint_config, load_model
 
 METRICS = ("exact", "grouping", "embedding", "wheel")
 
@@ -55,66 +52,10 @@ class Generation:
         return kw
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True,
-                        help="folder with trainable.safetensors and config.yaml (a run's final/ or a step-N/)")
-    add_config_arguments(parser, default=None)
-    parser.set_defaults(config=None)
-    parser.add_argument("--manifest", help="samples to label (default: train.test_manifest of the config)")
-    parser.add_argument("--out", help="output folder (default: <checkpoint>/eval-<manifest name>)")
-    parser.add_argument("--metrics", default="exact,wheel",
-                        help=f"comma-separated, of {', '.join(METRICS)} (default: exact,wheel)")
-    parser.add_argument("--grouping", help="JSON {name: [[label, synonym, ...], ...]} for the grouping metric")
-    parser.add_argument("--batch-size", type=int, default=None, help="default: train.eval_batch_size")
-    g = Generation()
-    parser.add_argument("--max-new-tokens", type=int, default=g.max_new_tokens)
-    parser.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
-    parser.add_argument("--temperature", type=float, default=g.temperature)
-    parser.add_argument("--top-p", type=float, default=g.top_p)
-    parser.add_argument("--top-k", type=int, default=g.top_k)
-    parser.add_argument("--seed", type=int, default=g.seed, help="sampling seed")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def run(args: argparse.Namespace) -> int:
-    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
-    gen = Generation(args.max_new_tokens, args.sample, args.temperature, args.top_p, args.top_k, args.seed)
-    result = evaluate(args.checkpoint, manifest=args.manifest, out=args.out, metrics=metrics, grouping=args.grouping,
-                      generation=gen, batch_size=args.batch_size, config=args.config, overrides=args.overrides,
-                      progress=not args.quiet)
-    print(format_scores(result["scores"]))
-    print(f"predictions and scores -> {result['out']}", file=sys.stderr)
-    return 0
-
-
-def checkpoint_config(checkpoint: Path, config: str | None = None, overrides: list[str] | None = None) -> Config:
-    """The checkpoint's resolved config (or ``config``), with overrides."""
-    source = config or checkpoint / "config.yaml"
-    if config is None and not Path(source).is_file():
-        raise InputError(f"{checkpoint}: no config.yaml (not a checkpoint folder)")
-    return load_config(source, overrides)
-
-
-def load_model(checkpoint: Path, cfg: Config):
-    """AcoustEmo built as in training (same seed, so frozen randomly initialised parts match) with the
-    checkpoint's trainable weights."""
-    from .model import AcoustEmo
-
-    weights = checkpoint / FINAL_WEIGHTS
-    if not weights.is_file():
-        raise InputError(f"{checkpoint}: no {FINAL_WEIGHTS}")
-    torch.manual_seed(cfg.train.seed)
-    model = AcoustEmo.from_config(cfg.model)
-    try:
-        model.load_trainable(weights)
-    except (KeyError, ValueError) as e:
-        raise InputError(f"{weights}: does not fit the configured model ({e})") from None
-    return model.eval()
-
-
 @torch.no_grad()
-def predict(model, dataset, *, batch_size: int, generation: Generation, progress: bool = True):
-    """Predictions (:class:`acoustemo.model.Prediction`) for every sample of ``dataset``, in order."""
+def generate_all(model, dataset, *, batch_size: int, generation: Generation, progress: bool = True):
+    """Predictions (:class:`acoustemo.model.Prediction`) for every sample of ``dataset``, in order, in batches
+    (left-padded prompts) on the model's device."""
     from tqdm import tqdm
 
     from .data.collate import Collator
@@ -176,7 +117,7 @@ def labels_csv(rows: dict[str, list[str]]) -> str:
 def evaluate(checkpoint: str | Path, *, manifest: str | None = None, out: str | Path | None = None,
              metrics: list[str] = ("exact", "wheel"), grouping: str | None = None,
              generation: Generation | None = None, batch_size: int | None = None, config: str | None = None,
-             overrides: list[str] | None = None, progress: bool = True) -> dict:
+             overrides: list[str] | None = None, device: str | None = None, progress: bool = True) -> dict:
     """Generate, write and score; returns ``{"scores", "out", "predictions"}``."""
     checkpoint = Path(checkpoint)
     generation = generation or Generation()
@@ -186,8 +127,8 @@ def evaluate(checkpoint: str | Path, *, manifest: str | None = None, out: str | 
         raise ConfigError("no manifest to evaluate: give --manifest or set train.test_manifest")
     out = Path(out) if out else checkpoint / f"eval-{Path(manifest).stem}"
     dataset = dataset_for(cfg, manifest, require_labels=True)
-    model = load_model(checkpoint, cfg)
-    preds = predict(model, dataset, batch_size=batch_size or cfg.train.eval_batch_size, generation=generation,
+    model = load_model(checkpoint, cfg, device=device)
+    preds = generate_all(model, dataset, batch_size=batch_size or cfg.train.eval_batch_size, generation=generation,
                     progress=progress)
     gold = {s.id: list(s.labels) for s in dataset.samples}
     pred = {p.id: p.emotions for p in preds}

@@ -5,8 +5,8 @@ import torch
 
 from acoustemo.data.collate import IGNORE_INDEX, BudgetWarning, Collator
 from acoustemo.errors import InputError
-from acoustemo.llm import tiny_tokenizer
-from acoustemo.prompts import parse_emotions
+from acoustemo.model.llm import tiny_tokenizer
+from acoustemo.model.prompts import parse_emotions
 
 from conftest import make_example, tiny_config
 

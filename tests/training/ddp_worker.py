@@ -9,7 +9,7 @@ from accelerate import PartialState
 from safetensors.torch import save_file
 
 from acoustemo.config import load_config
-from acoustemo.train import train
+from acoustemo.training import train
 
 if __name__ == "__main__":
     out, overrides = sys.argv[1], sys.argv[2:]

@@ -1,12 +1,10 @@
-import math
-
 import pytest
 import torch
 import torch.nn.functional as F
 
 from acoustemo.config import Config
 from acoustemo.data.collate import IGNORE_INDEX, Collator
-from acoustemo.info import GiB, memory_estimate
+from acoustemo.model.memory import GiB, memory_estimate, meta_model
 from acoustemo.model import AcoustEmo, count_parameters
 
 from conftest import make_example, tiny_config
@@ -23,26 +21,28 @@ def examples():
 
 
 def trainable_groups(model):
+    """``{"qformers.utterance", "projections.global", ..., "lora"}``: the parts with trainable tensors."""
     groups = set()
     for name, p in model.named_parameters():
         if p.requires_grad:
-            groups.add("lora" if "lora_" in name else name.split(".")[0])
+            groups.add("lora" if "lora_" in name else ".".join(name.split(".")[:2]))
     return groups
 
 
 def test_trainable_parameters_are_exactly_those_of_section_4_1():
     model = build()
-    assert trainable_groups(model) == {"utterance_qformer", "utterance_proj", "global_proj", "visual_proj", "lora"}
+    assert trainable_groups(model) == {"qformers.utterance", "projections.utterance", "projections.global",
+                                       "projections.visual", "lora"}
     for name, p in model.llm.named_parameters():
         assert p.requires_grad == ("lora_" in name), name
-    assert not any(p.requires_grad for p in model.global_qformer.parameters())
-    assert not any(p.requires_grad for p in model.visual_qformer.parameters())
+    assert not any(p.requires_grad for p in model.qformers["global"].parameters())
+    assert not any(p.requires_grad for p in model.qformers["visual"].parameters())
 
 
 def test_switches_for_the_global_and_visual_qformers_and_lora():
     assert trainable_groups(build(train_global_qformer=True, train_visual_qformer=True)) == {
-        "utterance_qformer", "utterance_proj", "global_qformer", "global_proj", "visual_qformer", "visual_proj",
-        "lora"}
+        f"{part}.{kind}" for part in ("qformers", "projections") for kind in ("visual", "global", "utterance")
+    } | {"lora"}
     from acoustemo.config import LoRAConfig
 
     no_lora = build(lora=LoRAConfig(enabled=False))
@@ -83,15 +83,49 @@ def test_loss_is_eq4_on_the_answer_tokens_only():
 )
 def test_ablations_of_table_2_give_the_expected_token_counts(changes, per_sample_windows, has):
     model = build(**changes)
-    assert (model.global_qformer is not None) == ("global" in has)
-    assert (model.utterance_qformer is not None) == ("utterance" in has)
+    assert set(model.qformers) == set(model.projections) == {"visual"} | has
     batch = Collator(model.config, model.tokenizer)(examples())
     k, kv = 4, 2
     expected = [kv + (k if "global" in has else 0) + n * k for n in per_sample_windows]
     assert batch.slot_mask.sum(1).tolist() == expected
     assert batch.num_windows == sum(per_sample_windows)
-    assert model.modality_tokens(batch).shape == (sum(expected), model.llm.config.hidden_size)
+    for code, kind, per_sample in ((1, "visual", [kv, kv]), (2, "global", [k if "global" in has else 0] * 2),
+                                   (3, "utterance", [n * k for n in per_sample_windows])):
+        assert (batch.slot_kind == code).sum(1).tolist() == per_sample, kind
+        if kind in model.qformers and sum(per_sample):
+            assert model.slot_tokens(kind, batch).flatten(0, 1).shape == (sum(per_sample), 64)
     assert torch.isfinite(model(batch).loss)
+
+
+class ConstantQFormer(torch.nn.Module):
+    """Stands in for a Q-Former: every token of every slot is ``value`` in each of its ``width`` channels."""
+
+    def __init__(self, value: float, num_queries: int, width: int):
+        super().__init__()
+        self.value, self.num_queries, self.width = value, num_queries, width
+
+    def forward(self, frames, mask=None):
+        return torch.full((frames.shape[0], self.num_queries, self.width), self.value)
+
+
+@pytest.mark.parametrize("layout", ["interleaved", "prefix"])
+def test_each_slot_kind_is_filled_by_its_own_qformer_and_projection(layout):
+    model = build(prompt_layout=layout)
+    d = model.llm.config.hidden_size
+    for value, kind in enumerate(("visual", "global", "utterance"), 1):
+        k = model.qformers[kind].num_queries
+        model.qformers[kind] = ConstantQFormer(float(value), k, d)
+        model.projections[kind] = torch.nn.Identity()
+    batch = Collator(model.config, model.tokenizer)(examples())
+    embeds = model.embed(batch)
+    text = model.llm.get_input_embeddings()(batch.input_ids)
+    for code in (1, 2, 3):
+        where = batch.slot_kind == code
+        assert where.any()
+        assert (embeds[where] == float(code)).all()  # kind k's positions hold kind k's tokens, nothing else
+    torch.testing.assert_close(embeds[batch.slot_kind == 0], text[batch.slot_kind == 0])
+    # the utterance tokens of each sample sit after that sample's own utterance lines, one group per window
+    assert (batch.slot_kind == 3).sum(1).tolist() == [2 * 4, 1 * 4]
 
 
 def test_prefix_layout_trains_and_generates():
@@ -100,9 +134,14 @@ def test_prefix_layout_trains_and_generates():
     first = int(model.tokenizer.bos_token_id is not None)
     k, kv = 4, 2
     assert batch.slot_mask[0, first:first + kv + 3 * k].all()  # all Q-Former tokens right after BOS
-    assert torch.isfinite(model(batch).loss)
-    (p, _) = model.generate(Collator(model.config, model.tokenizer, train=False)(examples()), max_new_tokens=3)
-    assert isinstance(p.text, str)
+    loss = model(batch).loss
+    assert torch.isfinite(loss)
+    loss.backward()
+    assert model.qformers["utterance"].query_tokens.grad.abs().sum() > 0  # the prefix slots reach the loss
+    preds = model.generate(Collator(model.config, model.tokenizer, train=False)(examples()), max_new_tokens=3,
+                           min_new_tokens=3)
+    assert [p.id for p in preds] == ["a", "b"]
+    assert all(len(model.tokenizer(p.text, add_special_tokens=False)["input_ids"]) >= 1 for p in preds)
 
 
 def test_right_padding_never_changes_a_sample():
@@ -141,12 +180,54 @@ def test_generation_runs_and_parses_a_batch():
     batch = Collator(model.config, model.tokenizer, train=False)(examples())
     preds = model.generate(batch, max_new_tokens=6, min_new_tokens=6)
     assert [p.id for p in preds] == ["a", "b"]
-    from acoustemo.prompts import parse_emotions
+    from acoustemo.model.prompts import parse_emotions
 
     for p in preds:
-        assert isinstance(p.text, str) and p.emotions == parse_emotions(p.text)
+        assert p.text and p.emotions == parse_emotions(p.text)
+    assert preds[0].text != preds[1].text  # different audio, different answers from the random model
     with pytest.raises(ValueError, match="train=False"):
         model.generate(Collator(model.config, model.tokenizer)(examples()))
+
+
+def test_batched_left_padded_generation_equals_one_sample_at_a_time():
+    model = build()
+    collate = Collator(model.config, model.tokenizer, train=False)
+    many = [make_example("a"), make_example("b", seconds=3.0, utterances=((0.3, 2.7, "ok"),), seed=1),
+            make_example("c", seconds=6.0, utterances=((0.1, 1.0, "one"), (1.2, 2.0, "two"), (2.5, 5.5, "three")),
+                         seed=2)]
+    batch = collate(many)
+    assert len(set(batch.attention_mask.sum(1).tolist())) == 3  # three lengths: real left padding
+    together = model.generate(batch, max_new_tokens=8, min_new_tokens=8)
+    alone = [model.generate(collate([ex]), max_new_tokens=8, min_new_tokens=8)[0] for ex in many]
+    assert [p.text for p in together] == [p.text for p in alone]
+
+
+def test_bf16_llm_weights_run_forward_and_generate_on_cpu():
+    torch.manual_seed(0)
+    model = AcoustEmo.from_config(tiny_config(llm_dtype="bf16"), device="cpu").eval()
+    assert model.llm_dtype == torch.bfloat16
+    assert all(p.dtype == torch.float32 for p in model.qformers.parameters())  # Q-Formers keep fp32 weights
+    assert all(p.dtype == torch.float32 for p in model.projections.parameters())
+    frozen_llm = [p.dtype for n, p in model.llm.named_parameters() if "lora_" not in n]
+    assert set(frozen_llm) == {torch.bfloat16}
+    batch = Collator(model.config, model.tokenizer)(examples())
+    assert model.embed(batch).dtype == torch.bfloat16  # Q-Former tokens cast to the LLM's dtype
+    assert torch.isfinite(model(batch).loss.float())
+    preds = model.generate(Collator(model.config, model.tokenizer, train=False)(examples()), max_new_tokens=4,
+                           min_new_tokens=4)
+    assert [p.id for p in preds] == ["a", "b"] and all(p.text for p in preds)
+
+
+def test_forward_and_generate_move_the_batch_to_the_models_device(monkeypatch):
+    from acoustemo.data.collate import Batch
+
+    model = build()
+    moved = []
+    original = Batch.to
+    monkeypatch.setattr(Batch, "to", lambda self, device: moved.append(torch.device(device)) or original(self, device))
+    model(Collator(model.config, model.tokenizer)(examples()))
+    model.generate(Collator(model.config, model.tokenizer, train=False)(examples()), max_new_tokens=1)
+    assert moved == [model.device, model.device]
 
 
 def test_trainable_weights_round_trip_through_safetensors(tmp_path):
@@ -167,18 +248,24 @@ def test_trainable_weights_round_trip_through_safetensors(tmp_path):
 
 def test_paper_preset_builds_on_meta_and_fits_one_24gb_gpu():
     cfg = Config.from_name("paper").model
-    model = AcoustEmo.from_config(cfg, device="meta", dtype=torch.bfloat16)
+    model = meta_model(cfg)  # what `acoustemo info` builds: the dtypes a recipe loads on a bf16 GPU
     counts = count_parameters(model)
     llama2_7b = 6_738_415_616
     lora = 32 * 4 * 2 * 4096 * 16  # 32 layers x q,k,v,o x (A + B) x 4096 x rank 16
     assert counts["part:llm"] == llama2_7b + lora
-    assert counts["part:global_qformer"] == counts["part:utterance_qformer"]
-    assert counts["part:utterance_proj"] == 768 * 4096 + 4096
-    trainable = counts["part:utterance_qformer"] + 3 * (768 * 4096 + 4096) + lora
+    assert counts["part:qformers.global"] == counts["part:qformers.utterance"]
+    assert counts["part:projections.utterance"] == 768 * 4096 + 4096
+    trainable = counts["part:qformers.utterance"] + 3 * (768 * 4096 + 4096) + lora
     assert counts["trainable"] == trainable
     assert all(p.device.type == "meta" for p in model.parameters())
+    # the LLM's frozen weights in bf16; LoRA (peft keeps adapters in fp32), Q-Formers and projections in fp32
+    dtypes = {n: p.dtype for n, p in model.named_parameters()}
+    assert {d for n, d in dtypes.items() if n.startswith("llm.") and "lora_" not in n} == {torch.bfloat16}
+    assert {d for n, d in dtypes.items() if not n.startswith("llm.") or "lora_" in n} == {torch.float32}
     est = memory_estimate(model, batch_size=1, seq_len=cfg.max_length)
-    assert est.weights > 2 * llama2_7b  # bf16 weights alone: 12.6 GiB
+    fp32_params = sum(p.numel() for n, p in model.named_parameters() if dtypes[n] == torch.float32)
+    assert est.weights == 2 * llama2_7b + 4 * fp32_params  # each weight in the dtype it is loaded in
+    assert est.gradients == 4 * trainable and est.optimizer == 8 * trainable
     assert 13 * GiB < est.total < 24 * GiB
     assert memory_estimate(model, batch_size=8, seq_len=1024, gradient_checkpointing=False).total > 24 * GiB
 
@@ -194,8 +281,8 @@ def test_qformer_weights_warm_start_a_model_and_bad_paths_are_config_errors(tmp_
     path = tmp_path / "start.safetensors"
     source.save_trainable(path)
     warm = build(qformer_weights=str(path))  # loaded after LoRA is attached: LoRA keys fit too
-    torch.testing.assert_close(warm.global_qformer.query_tokens, source.global_qformer.query_tokens)
-    torch.testing.assert_close(warm.utterance_proj.weight, source.utterance_proj.weight)
+    torch.testing.assert_close(warm.qformers["global"].query_tokens, source.qformers["global"].query_tokens)
+    torch.testing.assert_close(warm.projections["utterance"].weight, source.projections["utterance"].weight)
     with pytest.raises(ConfigError, match="no such file"):
         build(qformer_weights=str(tmp_path / "missing.safetensors"))
     with pytest.raises(ConfigError, match="not in this model"):
@@ -209,7 +296,7 @@ def test_batches_without_utterances_keep_every_trainable_parameter_in_the_graph(
     model(batch).loss.backward()
     missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
     assert not missing  # DDP needs a gradient (zero is fine) for every parameter on every process
-    assert all(float(p.grad.abs().sum()) == 0 for p in model.utterance_qformer.parameters())
+    assert all(float(p.grad.abs().sum()) == 0 for p in model.qformers["utterance"].parameters())
     # nothing to splice at all (no visual, no global, no utterances) is fine too
     bare = build(use_visual=False, global_qformer=False)
     out = bare(Collator(bare.config, bare.tokenizer)([make_example("silent", utterances=())]))

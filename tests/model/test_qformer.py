@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from acoustemo.config import QFormerConfig
-from acoustemo.qformer import QFormer
-from acoustemo.windows import gather_windows, pad_sequences, utterance_windows
+from acoustemo.model.qformer import QFormer
+from acoustemo.model.windows import gather_windows, pad_sequences, utterance_windows
 
 
 def small_qformer(**changes) -> QFormer:

@@ -3,7 +3,7 @@ import torch
 
 from acoustemo.config import load_config
 from acoustemo.errors import ConfigError
-from acoustemo.llm import llm_architecture, load_llm, tiny_tokenizer
+from acoustemo.model.llm import llm_architecture, load_llm, tiny_tokenizer
 
 
 def test_tiny_tokenizer_round_trips_any_text():

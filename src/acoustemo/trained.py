@@ -1,0 +1,50 @@
+"""A trained model folder (``config.yaml`` + ``trainable.safetensors``) back into a ready AcoustEmo.
+
+    model = load_model("runs/small/final")                   # on the best device present
+    model = load_model("runs/small/final", device="cpu")
+
+A training run writes such folders (``<output_dir>/final/`` and every ``checkpoints/step-N/``). The frozen
+parts are rebuilt exactly as in training: the LLM from its source, and the model seeded with
+``train.seed`` before it is built, so that parts left frozen with random weights match.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from .config import Config, load_config
+from .errors import InputError
+
+FINAL_WEIGHTS = "trainable.safetensors"
+
+
+def checkpoint_config(checkpoint: str | os.PathLike, config: str | None = None,
+                      overrides: list[str] | None = None) -> Config:
+    """The checkpoint's resolved config (or ``config``), with overrides."""
+    checkpoint = Path(checkpoint)
+    source = config or checkpoint / "config.yaml"
+    if config is None and not Path(source).is_file():
+        raise InputError(f"{checkpoint}: no config.yaml (not a checkpoint folder)")
+    return load_config(source, overrides)
+
+
+def load_model(checkpoint: str | os.PathLike, cfg: Config | None = None, *,
+               device: str | torch.device | None = None):
+    """The :class:`~acoustemo.model.AcoustEmo` of ``checkpoint`` in eval mode (``cfg``: its config by default)."""
+    from .model import AcoustEmo
+
+    checkpoint = Path(checkpoint)
+    cfg = cfg or checkpoint_config(checkpoint)
+    weights = checkpoint / FINAL_WEIGHTS
+    if not weights.is_file():
+        raise InputError(f"{checkpoint}: no {FINAL_WEIGHTS}")
+    torch.manual_seed(cfg.train.seed)
+    model = AcoustEmo.from_config(cfg.model, device=device)
+    try:
+        model.load_trainable(weights)
+    except (KeyError, ValueError) as e:
+        raise InputError(f"{weights}: does not fit the configured model ({e})") from None
+    return model.eval()

@@ -1,0 +1,337 @@
+"""The training loop of section 4.1 on Hugging Face accelerate, as named steps.
+
+    trainer = Trainer(cfg)           # accelerator, datasets, run length
+    trainer.setup_model()            # AcoustEmo, collator (every sample checked), AdamW, schedule
+    trainer.restore("latest")        # optional: weights, optimizer, schedule and RNG of a checkpoint
+    result = trainer.fit()           # loss_step per optimizer step, validation, save
+
+or simply ``train(cfg, resume=...)``. Per optimizer step ``s`` (0-based):
+
+- data order: each epoch is a permutation of the training set drawn from ``(train.seed, epoch)``; it is cut
+  into global batches of ``batch_size x grad_accum x world_size`` samples (a remainder smaller than one
+  global batch is left out of that epoch; other samples fall into it next epoch). Process ``r`` takes its
+  ``batch_size x grad_accum`` slice of the global batch, in ``grad_accum`` micro-batches. The order is a
+  function of ``s`` alone, so resuming at step ``s`` needs no sampler state.
+- loss: Eq. (4) summed over the answer tokens of every micro-batch on every process and divided by the
+  answer tokens of the whole global batch, so gradient accumulation and any number of processes give the
+  gradient of the same global batch as one process with one big batch.
+- AdamW (weight decay on matrices, not on biases and norms), gradient clipping at ``max_grad_norm``,
+  transformers' linear warm-up over ``warmup_ratio`` of the steps, then cosine (or linear / constant) decay.
+
+Written to ``train.output_dir``: ``log.jsonl`` (one line per step: loss, lr, grad norm, tokens; one per
+validation), ``checkpoints/step-NNNNNN/`` (see :mod:`acoustemo.training.checkpoint`),
+``final/trainable.safetensors`` with ``final/config.yaml``. Resuming restores weights, optimizer, scheduler
+and each process's RNG, and the final weights equal those of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..config import Config, load_config
+from ..data.dataset import dataset_for, require
+from ..errors import ConfigError, InputError
+from ..io import atomic_write_text
+from ..trained import FINAL_WEIGHTS
+from . import checkpoint as ckpt
+from .optim import build_scheduler, epoch_batches, rank_micro_batches, weight_decay_groups
+
+LOG_NAME = "log.jsonl"
+
+# Train keys that change the trajectory: a resumed run (or a reused ablation run) must keep them.
+TRAJECTORY_KEYS = ("lr", "betas", "weight_decay", "warmup_ratio", "schedule", "epochs", "batch_size", "grad_accum",
+                   "max_grad_norm", "seed", "max_steps", "train_manifest")
+
+
+def answer_tokens(batch) -> torch.Tensor:
+    """Tokens the causal-LM loss counts (labels shifted by one, as the LM shifts them)."""
+    return (batch.labels[:, 1:] != -100).sum()
+
+
+def mixed_precision(precision: str, device: torch.device) -> str:
+    """accelerate's ``mixed_precision`` for ``train.precision``: auto is bf16 (or fp16) on GPUs, none on CPU."""
+    if precision == "auto":
+        if device.type != "cuda":
+            return "no"
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return {"fp32": "no"}.get(precision, precision)
+
+
+@dataclass
+class TrainResult:
+    output_dir: Path
+    step: int  # optimizer steps done
+    total_steps: int
+    loss: float  # last step's loss
+    val_loss: float | None
+    final: Path | None  # the final weights, None when stopped early
+    is_main: bool = True
+    model: torch.nn.Module | None = dataclasses.field(default=None, repr=False)  # the trained AcoustEmo
+
+
+def train(cfg: Config, *, resume: str | None = None, stop_after: int | None = None, device: str | None = None,
+          progress: bool = True) -> TrainResult:
+    """Train as configured (see the module docstring); ``resume``: "latest" or a checkpoint folder;
+    ``device``: "auto" (a GPU when present) or "cpu" (under ``accelerate launch``, its own choice holds)."""
+    trainer = Trainer(cfg, device=device, progress=progress)
+    trainer.setup_model()
+    if resume:
+        trainer.restore(resume)
+    elif ckpt.latest_checkpoint(trainer.ckpt_root) is not None:
+        raise ConfigError(f"{trainer.ckpt_root}: holds checkpoints of an earlier run; continue it with --resume or "
+                          f"choose another train.output_dir")
+    return trainer.fit(stop_after=stop_after)
+
+
+class Trainer:
+    def __init__(self, cfg: Config, *, device: str | None = None, progress: bool = True):
+        from accelerate import Accelerator
+
+        from ..device import resolve_device
+
+        require(cfg, "train_manifest", "cache_dir", "output_dir")
+        device = resolve_device(device or "auto")
+        self.accelerator = Accelerator(mixed_precision=mixed_precision(cfg.train.precision, device),
+                                       cpu=device.type == "cpu")
+        acc = self.accelerator
+        self.rank, self.world, self.main = acc.process_index, acc.num_processes, acc.is_main_process
+        self.progress = progress
+        self.cfg = cfg
+        self.setup_data()
+        self.out = Path(self.cfg.train.output_dir)
+        self.ckpt_root = self.out / "checkpoints"
+        self.start = 0
+        self.seen = {"samples": 0, "tokens": 0}
+        self.resumed = False
+
+    # ------------------------------------------------------------------------------------------ set-up
+    def setup_data(self) -> None:
+        """The training and validation datasets, the global batch and the run length."""
+        cfg, t = self.cfg, self.cfg.train
+        self.train_ds = dataset_for(cfg, t.train_manifest, require_labels=True)
+        self.val_ds = dataset_for(cfg, t.validation_manifest, require_labels=True) if t.validation_manifest else None
+        # the resolved cache keys ("whisper-0123456789ab") go into every saved config, so that a checkpoint
+        # names exactly the features it was trained on
+        self.cfg = cfg = dataclasses.replace(cfg, train=dataclasses.replace(
+            t, audio_key=self.train_ds.audio_key, visual_key=self.train_ds.visual_key))
+        self.global_batch = t.batch_size * t.grad_accum * self.world
+        if len(self.train_ds) < self.global_batch:
+            raise ConfigError(f"{t.train_manifest}: {len(self.train_ds)} samples, fewer than one global batch of "
+                              f"{self.global_batch} (batch_size x grad_accum x processes)")
+        self.steps_per_epoch = len(self.train_ds) // self.global_batch
+        self.total = t.epochs * self.steps_per_epoch
+        if t.max_steps:
+            self.total = min(t.max_steps, self.total)
+
+    def setup_model(self) -> None:
+        """The model (same initial weights on every process and in every run of this seed), the collator with
+        every sample checked, AdamW and the schedule."""
+        from ..data.collate import Collator, check_examples
+        from ..model import AcoustEmo
+
+        t = self.cfg.train
+        torch.manual_seed(t.seed)
+        self.model = AcoustEmo.from_config(self.cfg.model, device=self.accelerator.device)
+        self.collator = Collator(self.cfg.model, self.model.tokenizer, train=True)
+        for name, ds in (("train", self.train_ds), ("validation", self.val_ds)):
+            if ds is not None:  # every sample collates, before the first step rather than hours into the run
+                check_examples(self.collator, ds, progress=self.progress and self.main, desc=f"check {name}")
+        groups, self.param_names = weight_decay_groups(self.model, t.weight_decay)
+        self.optimizer = torch.optim.AdamW(groups, lr=t.lr, betas=tuple(t.betas))
+        self.scheduler = build_scheduler(self.optimizer, schedule=t.schedule, total_steps=self.total,
+                                         warmup_ratio=t.warmup_ratio)
+        torch.manual_seed(t.seed + 1 + self.rank)  # dropout streams differ between processes
+        self.model.train()
+
+    def restore(self, resume: str | Path) -> None:
+        """Continue from ``resume`` ("latest": the newest checkpoint of ``train.output_dir``)."""
+        folder = ckpt.latest_checkpoint(self.ckpt_root) if resume == "latest" else Path(resume)
+        if folder is None:
+            raise InputError(f"{self.ckpt_root}: no checkpoint to resume from")
+        check_resumable(self.cfg, folder, self.world)
+        state = ckpt.load(folder, model=self.model, optimizer=self.optimizer, names=self.param_names,
+                          scheduler=self.scheduler, rank=self.rank)
+        if state["total_steps"] != self.total:
+            raise ConfigError(f"{folder}: the run had {state['total_steps']} steps, this one would have {self.total} "
+                              f"(the training manifest's content changed?); resuming would not continue it")
+        self.start = state["step"]
+        self.seen = {"samples": state["samples"], "tokens": state["tokens"]}
+        self.resumed = True
+
+    # ------------------------------------------------------------------------------------------ one step
+    def micro_batches(self, step: int) -> list:
+        """This process's micro-batches of optimizer step ``step``, on the accelerator."""
+        epoch, within = divmod(step, self.steps_per_epoch)
+        if getattr(self, "_batches_epoch", None) != epoch:
+            self._batches = epoch_batches(len(self.train_ds), self.global_batch, self.cfg.train.seed, epoch)
+            self._batches_epoch = epoch
+        t = self.cfg.train
+        return [self.collator([self.train_ds[i] for i in idx]).to(self.accelerator.device)
+                for idx in rank_micro_batches(self._batches[within], self.rank, t.batch_size, t.grad_accum)]
+
+    def loss_step(self, micro: list) -> tuple[float, int, float]:
+        """Forward and backward over the micro-batches, clip, step: (global mean loss, answer tokens, grad norm)."""
+        acc = self.accelerator
+        n_tokens = acc.reduce(torch.stack([answer_tokens(b) for b in micro]).sum(), "sum")
+        loss_sum = torch.zeros((), dtype=torch.float64, device=acc.device)
+        for j, b in enumerate(micro):
+            sync = j == len(micro) - 1
+            with (contextlib.nullcontext() if sync else acc.no_sync(self.wrapped)), acc.autocast():
+                lm_loss = self.wrapped(b).loss
+                n = answer_tokens(b)
+                # DDP averages gradients over processes: scale by world so the sum over the global batch remains
+                acc.backward(lm_loss * n / n_tokens * self.world)
+            loss_sum += lm_loss.detach().double() * n
+        grad_norm = acc.clip_grad_norm_(self.params, self.cfg.train.max_grad_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = float(acc.reduce(loss_sum, "sum") / n_tokens)
+        return loss, int(n_tokens), float(grad_norm) if grad_norm is not None else float("nan")
+
+    @torch.no_grad()
+    def validation_loss(self) -> float:
+        """Token-weighted mean loss over the validation set (each process takes every world-th sample)."""
+        acc, model, ds = self.accelerator, self.model, self.val_ds
+        model.eval()
+        idx = list(range(self.rank, len(ds), self.world))
+        total = torch.zeros(2, dtype=torch.float64, device=acc.device)
+        bs = self.cfg.train.eval_batch_size
+        for i in range(0, len(idx), bs):
+            batch = self.collator([ds[j] for j in idx[i:i + bs]]).to(acc.device)
+            with acc.autocast():
+                out = model(batch)
+            n = answer_tokens(batch)
+            total += torch.stack([out.loss.double() * n, n.double()])
+        total = acc.reduce(total, "sum")
+        model.train()
+        return float(total[0] / total[1]) if total[1] else float("nan")
+
+    def save(self, step: int) -> None:
+        """A whole checkpoint of ``step``: written into a temporary folder by every process, renamed by the main one."""
+        acc = self.accelerator
+        tmp = ckpt.tmp_dir(self.ckpt_root, step)
+        if self.main:
+            ckpt.begin(self.ckpt_root, step)
+        acc.wait_for_everyone()
+        ckpt.save_rng(tmp / f"rng-rank{self.rank}.safetensors")
+        acc.wait_for_everyone()
+        if self.main:
+            state = {"step": step, "epoch": step // self.steps_per_epoch, "world_size": self.world,
+                     "total_steps": self.total, **self.seen}
+            ckpt.write_main(tmp, model=self.model, optimizer=getattr(self.optimizer, "optimizer", self.optimizer),
+                            names=self.param_names, scheduler=self.scheduler, config_yaml=self.cfg.to_yaml(),
+                            state=state)
+            ckpt.finish(self.ckpt_root, tmp, step, self.cfg.train.keep_checkpoints)
+        acc.wait_for_everyone()
+        self.last_saved = step
+
+    # ------------------------------------------------------------------------------------------ the run
+    def fit(self, *, stop_after: int | None = None) -> TrainResult:
+        """Optimizer steps from ``start`` to the end of the run (or ``stop_after``), validating and saving."""
+        from tqdm import tqdm
+
+        t, acc, start = self.cfg.train, self.accelerator, self.start
+        if stop_after is not None and stop_after <= start:
+            raise ConfigError(f"--stop-after {stop_after}: the run is already at step {start}")
+        self.wrapped, self.optimizer = acc.prepare(self.model, self.optimizer)
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        log = _Log(self.out / LOG_NAME, self.main, keep_until=start if self.resumed else None)
+        if self.main:
+            atomic_write_text(self.out / "config.yaml", self.cfg.to_yaml())
+        bar = tqdm(total=self.total, initial=start, disable=not (self.main and self.progress), file=sys.stderr,
+                   dynamic_ncols=True, desc="train", unit="step")
+        every_eval = t.eval_every or self.steps_per_epoch
+        every_save = t.save_every or self.steps_per_epoch
+        loss, val = float("nan"), None
+        self.last_saved = start if self.resumed else -1
+        step = start
+        while step < self.total:
+            t0 = time.perf_counter()
+            micro = self.micro_batches(step)
+            lr = self.scheduler.get_last_lr()[0]
+            loss, n_tokens, grad_norm = self.loss_step(micro)
+            step += 1
+            self.seen["samples"] += self.global_batch
+            self.seen["tokens"] += int(acc.reduce(torch.tensor(sum(int(b.attention_mask.sum()) for b in micro),
+                                                               device=acc.device), "sum"))
+            log.write(step=step, epoch=(step - 1) // self.steps_per_epoch, loss=loss, lr=lr, grad_norm=grad_norm,
+                      answer_tokens=n_tokens, tokens=self.seen["tokens"], seconds=round(time.perf_counter() - t0, 4))
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", refresh=False)
+            if self.val_ds is not None and (step % every_eval == 0 or step == self.total):
+                val = self.validation_loss()
+                log.write(step=step, epoch=(step - 1) // self.steps_per_epoch, val_loss=val)
+                bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", val=f"{val:.4f}", refresh=False)
+            if step % every_save == 0 or step == self.total or step == stop_after:
+                self.save(step)
+            if stop_after is not None and step >= stop_after:
+                break
+        if self.last_saved != step and step > 0:
+            self.save(step)
+        bar.close()
+        log.close()
+        final = None
+        if step >= self.total:
+            final = self.out / "final"
+            if self.main:
+                self.model.save_trainable(final / FINAL_WEIGHTS)
+                atomic_write_text(final / "config.yaml", self.cfg.to_yaml())
+            acc.wait_for_everyone()
+        return TrainResult(self.out, step, self.total, loss, val, final, self.main, self.model)
+
+
+def check_resumable(cfg: Config, folder: Path, world: int) -> None:
+    """A checkpoint may be continued only with the same model, the same trajectory and as many processes."""
+    if not (folder / "state.json").is_file():
+        raise InputError(f"{folder}: not a complete checkpoint (no state.json)")
+    saved = load_config(folder / "config.yaml")
+    if saved.model != cfg.model:
+        raise ConfigError(f"{folder}: the checkpoint was trained with another model configuration")
+    changed = [k for k in TRAJECTORY_KEYS if getattr(saved.train, k) != getattr(cfg.train, k)]
+    if changed:
+        raise ConfigError(f"{folder}: train.{changed[0]} differs from the checkpoint's; resuming would not "
+                          f"continue the same run")
+    state = json.loads((folder / "state.json").read_text())
+    if state["world_size"] != world:
+        raise ConfigError(f"{folder}: saved by {state['world_size']} processes, resumed with {world}")
+
+
+def _logged_step(line: str) -> float:
+    """The step of a log line; infinity for a blank line or one cut short by a killed run (dropped)."""
+    try:
+        return json.loads(line)["step"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        return math.inf
+
+
+class _Log:
+    """``log.jsonl``: appended by the main process; on resume, lines past the checkpoint are dropped."""
+
+    def __init__(self, path: Path, enabled: bool, keep_until: int | None):
+        self.path, self.enabled = path, enabled
+        if not enabled:
+            return
+        lines = []
+        if keep_until is not None and path.is_file():
+            lines = [ln for ln in path.read_text().splitlines() if _logged_step(ln) <= keep_until]
+        atomic_write_text(path, "".join(ln + "\n" for ln in lines))
+        self.f = open(path, "a", encoding="utf-8")
+
+    def write(self, **row) -> None:
+        if self.enabled:
+            self.f.write(json.dumps(row) + "\n")
+            self.f.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.f.close()

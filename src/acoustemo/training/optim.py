@@ -1,0 +1,44 @@
+"""AdamW parameter groups, the learning-rate schedule, and the data order of a run.
+
+The schedule is transformers' (``get_scheduler``): linear warm-up from 0 over ``warmup_ratio`` of the
+steps, then cosine (or linear, or constant) decay, as section 4.1 describes. The data order is a pure
+function of ``(seed, epoch, rank)``, so resuming at step ``s`` needs no sampler state.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from transformers import get_scheduler
+
+
+def weight_decay_groups(model: torch.nn.Module, weight_decay: float) -> tuple[list[dict], list[str]]:
+    """AdamW groups: decay on matrices, none on biases / norm scales; and the parameter names in order."""
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    decay = [(n, p) for n, p in trainable if p.ndim >= 2]
+    no_decay = [(n, p) for n, p in trainable if p.ndim < 2]
+    names = [n for n, _ in decay + no_decay]  # the optimizer's parameter order
+    decay, no_decay = [p for _, p in decay], [p for _, p in no_decay]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}], names
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, *, schedule: str, total_steps: int, warmup_ratio: float):
+    """transformers' scheduler ``schedule`` ("cosine", "linear", "constant") with linear warm-up."""
+    warmup = math.ceil(warmup_ratio * total_steps)
+    name = "constant_with_warmup" if schedule == "constant" else schedule
+    return get_scheduler(name, optimizer, num_warmup_steps=warmup, num_training_steps=total_steps)
+
+
+def epoch_batches(n: int, global_batch: int, seed: int, epoch: int) -> list[list[int]]:
+    """The global batches of one epoch: a permutation seeded by ``(seed, epoch)``, cut into whole batches."""
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    perm = torch.randperm(n, generator=g).tolist()
+    return [perm[i:i + global_batch] for i in range(0, n - global_batch + 1, global_batch)]
+
+
+def rank_micro_batches(global_batch: list[int], rank: int, batch_size: int, grad_accum: int) -> list[list[int]]:
+    """Process ``rank``'s micro-batches of one global batch."""
+    per_rank = batch_size * grad_accum
+    mine = global_batch[rank * per_rank:(rank + 1) * per_rank]
+    return [mine[i:i + batch_size] for i in range(0, per_rank, batch_size)]
