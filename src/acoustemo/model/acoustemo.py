@@ -81,7 +81,11 @@ class AcoustEmo(nn.Module):
                                                      lora_dropout=lora.dropout, task_type="CAUSAL_LM",
                                                      target_modules=list(lora.target_modules)))
         if config.gradient_checkpointing:
-            llm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            kwargs = {"use_reentrant": False}
+            if hasattr(llm, "activation_checkpointing_enable"):  # transformers >= 5 names it so
+                llm.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+            else:
+                llm.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
         self.llm = llm
         self._set_trainable()
         if config.qformer_weights:
