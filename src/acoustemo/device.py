@@ -64,8 +64,7 @@ def llm_dtype(name: str, device: torch.device | str, *, bf16_supported: bool | N
     if name not in DTYPES:
         raise ConfigError(f"model.llm_dtype={name!r}: expected auto, fp32, bf16 or fp16")
     if name == "bf16" and device.type == "cuda" and not bf16_supported:
-        raise ConfigError(f"model.llm_dtype=bf16: the GPU {torch.cuda.get_device_name(device)} does not support "
-                          f"bfloat16 (use fp16 or auto)")
+        raise ConfigError(f"model.llm_dtype=bf16: the GPU {device} does not support bfloat16 (use fp16 or auto)")
     return DTYPES[name]
 
 

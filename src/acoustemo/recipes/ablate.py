@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 
 from ..config import Config, add_config_arguments, add_device_argument, from_dict, load_config
+from ..device import resolve_device
 from ..errors import ConfigError
 from ..evaluation import Generation, evaluate
 from ..io import atomic_open, atomic_write_json, atomic_write_text
@@ -55,6 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    resolve_device(args.device)  # an absent device stops here, before anything is trained
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     try:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]

@@ -13,6 +13,7 @@ import argparse
 import sys
 
 from ..config import add_config_arguments, add_device_argument
+from ..device import resolve_device
 from ..evaluation import METRICS, Generation, evaluate, format_scores
 
 
@@ -39,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    resolve_device(args.device)  # an absent device stops here, before anything is loaded
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     gen = Generation(args.max_new_tokens, args.sample, args.temperature, args.top_p, args.top_k, args.seed)
     result = evaluate(args.checkpoint, manifest=args.manifest, out=args.out, metrics=metrics, grouping=args.grouping,

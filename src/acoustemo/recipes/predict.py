@@ -10,6 +10,7 @@ import json
 import sys
 
 from ..config import add_device_argument
+from ..device import resolve_device
 from ..pipeline import Predictor
 
 
@@ -23,6 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
+    resolve_device(args.device)  # an absent device stops here, before anything is loaded
     predictor = Predictor(args.checkpoint, transcriber_model=args.whisper_model, max_new_tokens=args.max_new_tokens,
                           device=args.device)
     for media in args.media:
