@@ -37,6 +37,14 @@ class QFormerConfig:
     dropout: float = 0.1
     frame_positions: Literal["sinusoidal", "learned", "none"] = "sinusoidal"  # added to the frames
     max_frames: int = 4096  # length limit of "learned" frame positions
+    # one more token per sequence: a projection of the mean and standard deviation of its frames (the
+    # statistics a linear speech-emotion probe reads), beside the K query tokens
+    stats_token: bool = False
+
+    @property
+    def num_tokens(self) -> int:
+        """Tokens out per sequence: the K queries, plus the statistics token when there is one."""
+        return self.num_queries + int(self.stats_token)
 
     def __post_init__(self):
         _positive(self, "num_queries", "hidden_size", "num_layers", "num_heads", "intermediate_size",
@@ -107,6 +115,8 @@ class ModelConfig:
     # "interleaved": each utterance's tokens right after its line of the prompt; "prefix": all Q-Former
     # tokens before the prompt, [T_V; T_A; T_Lq] as Eq. (3) writes it (see acoustemo.model.prompts)
     prompt_layout: Literal["interleaved", "prefix"] = "interleaved"
+    # "full": times, text and the instruction; "compact": text only, about half the tokens (small LLMs)
+    prompt_style: Literal["full", "compact"] = "full"
     acoustic: QFormerConfig = field(default_factory=QFormerConfig)  # global and utterance Q-Formers (separate weights)
     visual: QFormerConfig = field(default_factory=QFormerConfig)
     train_global_qformer: bool = False  # paper 4.1: frozen; True when it has no pretrained weights to start from
@@ -157,10 +167,17 @@ class TrainConfig:
     save_every: int = 0  # checkpoint every N optimizer steps; 0: at the end of each epoch
     keep_checkpoints: int = 2  # newest checkpoints kept on disk
     eval_batch_size: int = 8  # validation and generation batch size (per process)
+    # stage 1 (acoustemo.training.acoustic): train the acoustic Q-Formers against the label vocabulary for this
+    # many epochs before the LLM stage, which then starts from them; 0: no stage 1
+    acoustic_epochs: int = 0
+    acoustic_lr: float = 3e-4
+    acoustic_batch_size: int = 32
 
     def __post_init__(self):
         _positive(self, "lr", "epochs", "batch_size", "grad_accum", "max_grad_norm", "keep_checkpoints",
-                  "eval_batch_size")
+                  "eval_batch_size", "acoustic_lr", "acoustic_batch_size")
+        if self.acoustic_epochs < 0:
+            raise ConfigError(f"train.acoustic_epochs={self.acoustic_epochs} must be >= 0")
         if self.max_steps is not None and self.max_steps <= 0:
             raise ConfigError(f"train.max_steps={self.max_steps} must be > 0 (or null)")
         if self.eval_every < 0 or self.save_every < 0:

@@ -10,6 +10,7 @@ parts are rebuilt exactly as in training: the LLM from its source, and the model
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -41,6 +42,10 @@ def load_model(checkpoint: str | os.PathLike, cfg: Config | None = None, *,
     weights = checkpoint / FINAL_WEIGHTS
     if not weights.is_file():
         raise InputError(f"{checkpoint}: no {FINAL_WEIGHTS}")
+    if cfg.model.qformer_weights and not Path(cfg.model.qformer_weights).is_file():
+        # the stage-1 weights the run started from are not here (a shipped or copied model): its Q-Formers
+        # are trainable tensors of the checkpoint, checked by the strict load below
+        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, qformer_weights=None))
     torch.manual_seed(cfg.train.seed)
     model = AcoustEmo.from_config(cfg.model, device=device)
     try:

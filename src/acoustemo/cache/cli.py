@@ -19,8 +19,9 @@ import sys
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--manifest", help="JSONL manifest of the media to encode")
     parser.add_argument("--cache", required=True, help="feature cache folder")
-    parser.add_argument("--audio", default="whisper", choices=["whisper", "imagebind", "hf", "none"],
-                        help="audio encoder (default: whisper, the bundled tiny.en)")
+    parser.add_argument("--audio", default="whisper", choices=["whisper", "whisper_prosody", "imagebind", "hf", "none"],
+                        help="audio encoder (default: whisper, the bundled tiny.en; whisper_prosody appends "
+                             "pitch, voicing, energy and HNR per frame)")
     parser.add_argument("--audio-model", default=None,
                         help="audio weights: Whisper folder/name, ImageBind .safetensors, HuBERT/wav2vec2 folder/name")
     parser.add_argument("--hop", type=float, default=0.5, help="imagebind: seconds between 2 s clips (f_s = 1/hop)")
@@ -46,8 +47,8 @@ def _audio_encoder(args):
 
     if args.audio == "none":
         return None
-    if args.audio == "whisper":
-        return build_audio_encoder("whisper", model=args.audio_model, num_threads=args.threads, device=args.device)
+    if args.audio in ("whisper", "whisper_prosody"):
+        return build_audio_encoder(args.audio, model=args.audio_model, num_threads=args.threads, device=args.device)
     if args.audio == "imagebind":
         return build_audio_encoder("imagebind", weights=args.audio_model, hop=args.hop, device=args.device)
     if args.audio_model is None:

@@ -147,17 +147,18 @@ class Collator:
         answer: list[int] = []
         if self.train:
             answer = self._tokens(format_answer(ex.labels)) + [self.tokenizer.eos_token_id]
-        k = cfg.acoustic.num_queries
+        k = cfg.acoustic.num_tokens
         merged = 0
         while True:
             pieces = build_prompt(
                 utterances=utterances,
                 windows=windows,
                 duration=duration,
-                visual_tokens=cfg.visual.num_queries if cfg.use_visual else 0,
+                visual_tokens=cfg.visual.num_tokens if cfg.use_visual else 0,
                 global_tokens=k if cfg.global_qformer else 0,
                 window_tokens=k if cfg.utterance_qformer else 0,
                 layout=cfg.prompt_layout,
+                style=cfg.prompt_style,
             )
             ids, slot = self._render(pieces)
             if len(ids) + len(answer) <= cfg.max_length:

@@ -154,3 +154,25 @@ def write_manifest(path: str | os.PathLike, samples: list[Sample]) -> None:
     with atomic_open(path, "w", encoding="utf-8") as f:
         for s in samples:
             f.write(json.dumps(s.to_json(), ensure_ascii=False) + "\n")
+
+
+def merge_manifests(out: str | os.PathLike, inputs: dict[str, str | os.PathLike]) -> list[Sample]:
+    """Write one manifest ``out`` holding the samples of several, ``{prefix: manifest}``.
+
+    Each sample's id becomes ``<prefix>/<id>`` (ids of different corpora may coincide) and its media path
+    is rewritten relative to ``out``'s folder, which must contain every input's media (build the corpora in
+    sub-folders of it), so the merged manifest stays portable. Returns the merged samples.
+    """
+    out = Path(out)
+    root = out.parent.resolve()
+    merged: list[Sample] = []
+    for prefix, manifest in inputs.items():
+        for s in read_manifest(manifest, check_media=True):
+            try:
+                media = s.media_path.resolve().relative_to(root)
+            except ValueError:
+                raise InputError(f"{manifest}: sample {s.id!r}, field 'media': {s.media_path} is not inside {root}, "
+                                 f"the merged manifest's folder") from None
+            merged.append(Sample(f"{prefix}/{s.id}", media.as_posix(), s.utterances, s.labels, s.description))
+    write_manifest(out, merged)
+    return merged

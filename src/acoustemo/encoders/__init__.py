@@ -9,6 +9,8 @@ audio name     what                                                dim      fram
 ``whisper``    Whisper encoder (default: bundled tiny.en)          384      50 Hz
 ``imagebind``  ImageBind audio, sliding 2 s clips (user weights)   1024     1 / hop
 ``hf``         HuBERT / wav2vec2 via transformers (user weights)   hidden   50 Hz
+``whisper_prosody``  Whisper + 6 prosody columns (pitch, voicing,    390      50 Hz
+               energy, HNR; :mod:`.prosody`)
 =============  ==================================================  =======  ============
 
 =============  ==================================================  =======  ============
@@ -39,6 +41,12 @@ def _hf_audio(**kw):
     return HFAudioEncoder(**kw)
 
 
+def _whisper_prosody(**kw):
+    from .prosody import ProsodyAugmentedEncoder
+    from .whisper import WhisperAudioEncoder
+    return ProsodyAugmentedEncoder(WhisperAudioEncoder(**kw))
+
+
 def _fer(**kw):
     from .fer import FERVisualEncoder
     return FERVisualEncoder(**kw)
@@ -49,7 +57,8 @@ def _hf_image(**kw):
     return HFImageEncoder(**kw)
 
 
-AUDIO_ENCODERS = {"whisper": _whisper, "imagebind": _imagebind, "hf": _hf_audio}
+AUDIO_ENCODERS = {"whisper": _whisper, "whisper_prosody": _whisper_prosody, "imagebind": _imagebind,
+                  "hf": _hf_audio}
 VISUAL_ENCODERS = {"fer": _fer, "hf_image": _hf_image}
 
 

@@ -12,6 +12,14 @@ the model fills with Q-Former tokens. With utterance windows it reads::
     words. Answer with a comma-separated list of emotion words.
     Answer: anxious, nervous</s>
 
+The ``compact`` style, for small LLMs whose forward and backward pass is most of a training step, says
+the same in about half the tokens (no times, no instruction; the model learns the task from the data)::
+
+    <s>Clip: [T_A^global]
+    1. "I left the keys on the table." [T_A^1]
+    2. "Fine, whatever you say." [T_A^2]
+    Emotions: anxious, nervous</s>
+
 With fixed windows (the ablation) the audio slots are listed per 2 s segment and the utterances keep
 their times and text. Without the utterance-aware Q-Former the utterances have no audio slot; without
 the global Q-Former the whole-clip line is left out; without visual features the video line is.
@@ -27,6 +35,8 @@ QUESTION = (
     "words. Answer with a comma-separated list of emotion words."
 )
 ANSWER_PREFIX = "Answer:"
+COMPACT_ANSWER_PREFIX = "Emotions:"
+PROMPT_STYLES = ("full", "compact")
 SLOT_KINDS = ("visual", "global", "utterance")  # one Q-Former per kind; Batch.slot_kind holds 1 + the index
 SLOT_CODES = {kind: code for code, kind in enumerate(SLOT_KINDS, 1)}
 
@@ -62,6 +72,7 @@ def build_prompt(
     global_tokens: int,
     window_tokens: int,
     layout: str = "interleaved",
+    style: str = "full",
 ) -> list[str | Slot]:
     """The pieces of T_Lq, in the order the model reads them.
 
@@ -74,9 +85,13 @@ def build_prompt(
         layout: "interleaved" puts each slot where the text names it (an utterance's tokens right after
             its line); "prefix" puts every slot first, [T_V; T_A^global; T_A^1 ... T_A^N; T_Lq] as
             Eq. (3) writes it, and the text refers to each group by its place ("audio group 2").
-    Slots come in the same order in both layouts: visual, global, then the windows in time order.
+        style: "full" states times and the instruction; "compact" only the text, in about half the tokens.
+    Slots come in the same order in both layouts and styles: visual, global, then the windows in time order.
     """
-    pieces = _interleaved(utterances, windows, duration, visual_tokens, global_tokens, window_tokens)
+    if style not in PROMPT_STYLES:
+        raise ValueError(f"unknown prompt style {style!r} ({', '.join(PROMPT_STYLES)})")
+    build = _interleaved if style == "full" else _compact
+    pieces = build(utterances, windows, duration, visual_tokens, global_tokens, window_tokens)
     if layout == "interleaved":
         return pieces
     if layout != "prefix":
@@ -118,6 +133,25 @@ def _interleaved(utterances, windows, duration, visual_tokens, global_tokens, wi
     return pieces
 
 
+def _compact(utterances, windows, duration, visual_tokens, global_tokens, window_tokens) -> list[str | Slot]:
+    pieces: list[str | Slot] = []
+    if visual_tokens:
+        pieces += ["Face: ", Slot("visual", visual_tokens), "\n"]
+    if global_tokens:
+        pieces += ["Clip: ", Slot("global", global_tokens), "\n"]
+    per_utterance = window_tokens and windows is None
+    if windows is not None and window_tokens:
+        pieces.append("Segments:")
+        for w in windows:
+            pieces += [" ", Slot("utterance", window_tokens)]
+        pieces.append("\n")
+    for i, u in enumerate(utterances, 1):
+        pieces.append(f'{i}. "{u.text.strip()}"')
+        pieces += [" ", Slot("utterance", window_tokens), "\n"] if per_utterance else ["\n"]
+    pieces.append(COMPACT_ANSWER_PREFIX)
+    return pieces
+
+
 def format_answer(labels: list[str]) -> str:
     """The answer T_La the model learns to write: ``" anxious, nervous"``."""
     return " " + ", ".join(label.strip() for label in labels)
@@ -137,8 +171,9 @@ def parse_emotions(answer: str) -> list[str]:
     speaker ..." gives ["sad"]).
     """
     text = answer.strip()
-    if text.lower().startswith(ANSWER_PREFIX.lower()):
-        text = text[len(ANSWER_PREFIX):]
+    for prefix in (ANSWER_PREFIX, COMPACT_ANSWER_PREFIX):
+        if text.lower().startswith(prefix.lower()):
+            text = text[len(prefix):]
     lines = [ln for ln in text.splitlines() if re.search(r"[^\W\d_]", ln)]  # lines with a letter
     if len(lines) == 1 or (lines and "," in lines[0]):
         text = lines[0]  # "anxious, nervous" (+ an explanation on later lines)

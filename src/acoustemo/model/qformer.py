@@ -33,10 +33,13 @@ def sinusoidal_positions(length: int, dim: int, device=None) -> torch.Tensor:
 class QFormer(nn.Module):
     """``num_queries`` learnable queries (init N(0, 0.02)) that read a padded sequence of frames.
 
-    forward(frames (N, L, d_in), mask (N, L) bool) -> tokens (N, num_queries, hidden_size)
+    forward(frames (N, L, d_in), mask (N, L) bool) -> tokens (N, num_tokens, hidden_size)
 
     Frame positions (sinusoidal by default) count from each sequence's first frame, so a window's
-    tokens do not depend on where the window sits in the clip or on how much padding follows it.
+    tokens do not depend on where the window sits in the clip or on how much padding follows it. With
+    ``stats_token`` a last token is a linear projection of the masked mean and standard deviation of the
+    (normalised) frames: the pooled statistics that a linear speech-emotion probe reads, which the
+    queries need many examples to learn to extract.
     """
 
     def __init__(self, cfg: QFormerConfig, *, input_dim: int):
@@ -45,6 +48,8 @@ class QFormer(nn.Module):
         self.input_dim = input_dim
         self.query_tokens = nn.Parameter(torch.randn(1, cfg.num_queries, cfg.hidden_size) * 0.02)
         self.frame_norm = nn.LayerNorm(input_dim)
+        if cfg.stats_token:
+            self.stats_proj = nn.Sequential(nn.Linear(2 * input_dim, cfg.hidden_size), nn.LayerNorm(cfg.hidden_size))
         if cfg.frame_positions == "learned":
             self.frame_position = nn.Embedding(cfg.max_frames, input_dim)
             nn.init.normal_(self.frame_position.weight, std=0.02)
@@ -66,6 +71,10 @@ class QFormer(nn.Module):
     def num_queries(self) -> int:
         return self.cfg.num_queries
 
+    @property
+    def num_tokens(self) -> int:
+        return self.cfg.num_tokens
+
     def forward(self, frames: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """frames: (N, L, d_in); mask: (N, L) bool, True on real frames. Returns (N, K, hidden)."""
         n, length, _ = frames.shape
@@ -74,6 +83,7 @@ class QFormer(nn.Module):
         if not bool(mask.any(dim=1).all()):
             raise ValueError("a sequence without frames reached the Q-Former; every window needs >= 1 frame")
         x = self.frame_norm(frames.float())
+        stats = self._stats(x, mask) if self.cfg.stats_token else None
         if self.cfg.frame_positions == "sinusoidal":
             x = x + sinusoidal_positions(length, self.input_dim, frames.device)[None]
         elif self.cfg.frame_positions == "learned":
@@ -86,4 +96,15 @@ class QFormer(nn.Module):
             encoder_hidden_states=x,
             encoder_attention_mask=mask.long(),
         )
-        return out.last_hidden_state  # (N, K, hidden)
+        tokens = out.last_hidden_state  # (N, K, hidden)
+        if stats is not None:
+            tokens = torch.cat([tokens, stats[:, None]], dim=1)  # (N, K + 1, hidden)
+        return tokens
+
+    def _stats(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(N, hidden): the projected mean and standard deviation of each sequence's real frames."""
+        w = mask[..., None].to(x.dtype)  # (N, L, 1)
+        n = w.sum(1).clamp_min(1.0)
+        mean = (x * w).sum(1) / n
+        std = (((x - mean[:, None]) ** 2 * w).sum(1) / n + 1e-5).sqrt()
+        return self.stats_proj(torch.cat([mean, std], dim=-1))

@@ -82,6 +82,8 @@ def train(cfg: Config, *, resume: str | None = None, stop_after: int | None = No
           progress: bool = True) -> TrainResult:
     """Train as configured (see the module docstring); ``resume``: "latest" or a checkpoint folder;
     ``device``: "auto" (a GPU when present) or "cpu" (under ``accelerate launch``, its own choice holds)."""
+    if cfg.train.acoustic_epochs and not cfg.model.qformer_weights:
+        cfg = acoustic_stage(cfg, progress=progress)
     trainer = Trainer(cfg, device=device, progress=progress)
     trainer.setup_model()
     if resume:
@@ -90,6 +92,30 @@ def train(cfg: Config, *, resume: str | None = None, stop_after: int | None = No
         raise ConfigError(f"{trainer.ckpt_root}: holds checkpoints of an earlier run; continue it with --resume or "
                           f"choose another train.output_dir")
     return trainer.fit(stop_after=stop_after)
+
+
+def acoustic_stage(cfg: Config, *, progress: bool = True) -> Config:
+    """Stage 1 into ``<output_dir>/acoustic/`` (skipped when it is there, trained with the same settings);
+    returns ``cfg`` with ``model.qformer_weights`` pointing at its Q-Formers."""
+    from .acoustic import QFORMER_WEIGHTS, fit_acoustic
+
+    require(cfg, "output_dir")
+    t = cfg.train
+    folder = Path(t.output_dir) / "acoustic"
+    weights = folder / QFORMER_WEIGHTS
+    if weights.is_file() and (folder / "config.yaml").is_file():
+        done = load_config(folder / "config.yaml")
+        if done.model != cfg.model or any(getattr(done.train, k) != getattr(t, k) for k in (
+                "train_manifest", "seed", "acoustic_epochs", "acoustic_lr", "acoustic_batch_size")):
+            raise ConfigError(f"{folder}: stage 1 was trained with other settings; choose another train.output_dir")
+    else:
+        from accelerate import PartialState
+
+        if PartialState().is_main_process:  # small and fast: one process trains it, the others wait
+            fit_acoustic(cfg, epochs=t.acoustic_epochs, batch_size=t.acoustic_batch_size, lr=t.acoustic_lr,
+                         out=folder, progress=progress)
+        PartialState().wait_for_everyone()
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, qformer_weights=str(weights)))
 
 
 class Trainer:

@@ -1,0 +1,156 @@
+"""The numbers of the model card: a trained model against two baselines, on data it never saw.
+
+    python benchmarks/release_eval.py --data data/release                      # the shipped model
+    python benchmarks/release_eval.py --data data/release --checkpoint runs/release/final --out docs/release-eval.json
+
+``--data`` is the folder ``make release-data`` builds: ``ravdess/`` (dialogues: one emotional utterance among
+neutral ones, or all one emotion), ``ravdess-single/`` (single clips), ``synth/`` (synthetic cue dialogues),
+each with train / test manifests, and ``cache/`` with the Whisper and Whisper+prosody features.
+
+For each test set (the RAVDESS test speakers 19 and 20 in dialogues and as single clips, the synthetic
+test voices) it reports, side by side in one run:
+
+- the model: greedy answers; emotion-wheel M-avg, Accuracy_s / Recall_s with embedding grouping, the
+  primary-emotion accuracy (:mod:`acoustemo.metrics.primary`) and the number of distinct label lists;
+- (a) the most frequent label list of the training split, answered for every sample;
+- (b) the speech-emotion baseline a user would try first: a standardised logistic regression (C = 0.1) on
+  the mean- and std-pooled Whisper-tiny frames of each whole clip, trained on the same corpus' training
+  split; it answers the head word of its predicted category.
+
+On the synthetic test split the primary accuracy is also given per cue type. Nothing here asserts a
+score: it reports them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from acoustemo.cache.store import FeatureCache  # noqa: E402
+from acoustemo.data.dataset import FeatureDataset, resolve_key  # noqa: E402
+from acoustemo.data.manifest import read_manifest  # noqa: E402
+from acoustemo.metrics.primary import (CUE_CATEGORIES, EMOTION_CATEGORIES, category_of_labels,  # noqa: E402
+                                       primary_accuracy)
+
+SETS = {  # name -> (corpus folder, categories, what it is)
+    "ravdess-dialogues": ("ravdess", EMOTION_CATEGORIES, "RAVDESS test speakers, dialogues of 1-5 clips"),
+    "ravdess-single": ("ravdess-single", EMOTION_CATEGORIES, "RAVDESS test speakers, single clips"),
+    "synth": ("synth", CUE_CATEGORIES, "synthetic cue dialogues, test voices"),
+}
+
+
+def pooled(cache: FeatureCache, samples, key: str) -> np.ndarray:
+    out = []
+    for s in samples:
+        a = cache.load(s, key).audio.numpy()
+        out.append(np.concatenate([a.mean(0), a.std(0)]))
+    return np.stack(out)
+
+
+def probe_baseline(cache, train, test, key: str, categories) -> dict[str, list[str]]:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    y = [category_of_labels(s.labels, categories) for s in train]
+    x_train, x_test = pooled(cache, train, key), pooled(cache, test, key)
+    scaler = StandardScaler().fit(x_train)
+    clf = LogisticRegression(C=0.1, max_iter=5000).fit(scaler.transform(x_train), y)
+    head = {}  # category -> the head word the corpora put first for it
+    for s in train:
+        head.setdefault(category_of_labels(s.labels, categories), s.labels[0])
+    return {s.id: [head[c]] for s, c in zip(test, clf.predict(scaler.transform(x_test)))}
+
+
+def scores(gold_labels: dict, gold_cat: dict, pred: dict, categories) -> dict:
+    from acoustemo.metrics import score_embedding, score_wheel
+
+    emb = score_embedding(gold_labels, pred)
+    return {"primary": primary_accuracy(gold_cat, pred, categories), "M-avg": score_wheel(gold_labels, pred)["M-avg"],
+            "Acc_s": emb["accuracy_s"], "Rec_s": emb["recall_s"],
+            "distinct_lists": len({tuple(v) for v in pred.values()})}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", required=True, help="folder built by `make release-data`")
+    p.add_argument("--checkpoint", default=None, help="trained model folder (default: the shipped model)")
+    p.add_argument("--whisper-key", default="whisper", help="cache key of the probe's Whisper features")
+    p.add_argument("--sets", default=",".join(SETS), help=f"comma-separated of {', '.join(SETS)}")
+    p.add_argument("--out", default=None, help="also write the numbers to this JSON file")
+    p.add_argument("--threads", type=int, default=0)
+    args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    from acoustemo.evaluation import Generation, generate_all
+    from acoustemo.trained import checkpoint_config, load_model
+
+    if args.checkpoint:
+        model, folder = load_model(args.checkpoint, device="cpu"), Path(args.checkpoint)
+    else:
+        from acoustemo.pretrained import load_pretrained, pretrained_path
+
+        model, folder = load_pretrained(device="cpu"), pretrained_path()
+    cfg = checkpoint_config(folder)
+    data = Path(args.data)
+    cache = FeatureCache(data / "cache")
+    report = {"checkpoint": str(folder), "sets": {}}
+    for name in [s.strip() for s in args.sets.split(",") if s.strip()]:
+        corpus, categories, what = SETS[name]
+        t0 = time.perf_counter()
+        train = read_manifest(data / corpus / "train.jsonl")
+        test = read_manifest(data / corpus / "test.jsonl")
+        key = resolve_key(cache, "audio", cfg.train.audio_key)
+        ds = FeatureDataset(test, cache, audio_key=key, require_labels=True, source=data / corpus / "test.jsonl")
+        preds = generate_all(model, ds, batch_size=8, generation=Generation(), progress=False)
+        model_pred = {p.id: p.emotions for p in preds}
+        gold_labels = {s.id: list(s.labels) for s in test}
+        gold_cat = {s.id: category_of_labels(s.labels, categories) for s in test}
+        frequent = Counter(tuple(s.labels) for s in train).most_common(1)[0][0]
+        rows = {
+            "AcoustEmo (this model)": model_pred,
+            "(a) most frequent training label list": {s.id: list(frequent) for s in test},
+            "(b) Whisper mean+std probe (logistic regression)": probe_baseline(
+                cache, train, test, resolve_key(cache, "audio", args.whisper_key), categories),
+        }
+        result = {"what": what, "samples": len(test), "chance_primary": 100.0 / len(set(gold_cat.values())),
+                  "rows": {k: scores(gold_labels, gold_cat, v, categories) for k, v in rows.items()}}
+        if name == "synth":
+            per_cue = {}
+            for cue in sorted(set(gold_cat.values())):
+                ids = [i for i, c in gold_cat.items() if c == cue]
+                per_cue[cue] = {"samples": len(ids), **{k: primary_accuracy({i: cue for i in ids}, v, categories)
+                                                       for k, v in rows.items()}}
+            result["per_cue_primary"] = per_cue
+        result["examples"] = [{"id": p.id, "gold": gold_labels[p.id], "answer": p.text} for p in preds[:5]]
+        result["seconds"] = round(time.perf_counter() - t0, 1)
+        report["sets"][name] = result
+        print(format_set(name, result), flush=True)
+    if args.out:
+        Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+def format_set(name: str, r: dict) -> str:
+    lines = [f"\n{name}: {r['what']} ({r['samples']} samples, primary chance {r['chance_primary']:.1f} %)",
+             f"  {'':<52}{'primary':>9}{'M-avg':>8}{'Acc_s':>8}{'Rec_s':>8}{'lists':>7}"]
+    for row, s in r["rows"].items():
+        lines.append(f"  {row:<52}{s['primary']:9.1f}{s['M-avg']:8.2f}{s['Acc_s']:8.2f}{s['Rec_s']:8.2f}"
+                     f"{s['distinct_lists']:7d}")
+    for cue, c in r.get("per_cue_primary", {}).items():
+        lines.append(f"  {cue:<14} n={c['samples']:<4} " + "  ".join(f"{v:6.1f}" for k, v in c.items() if k != "samples"))
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

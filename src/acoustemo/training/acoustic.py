@@ -1,0 +1,269 @@
+"""Stage 1: the acoustic branch trained without the LLM, against the label vocabulary.
+
+BLIP-2 and Video-LLaMA train their Q-Formers before the LLM sees them; here the same Q-Formers that
+:class:`~acoustemo.model.AcoustEmo` builds (``qformers["global"]``, ``qformers["utterance"]``, same config,
+same parameter names) read the cached features of each sample, and a light head predicts the sample's
+open-vocabulary labels:
+
+    slot vectors   the mean of each slot's tokens: the global slot and every window of Eq. (1)
+    pooling        attention over the sample's slots (one learned query), so that one emotional utterance
+                   among neutral ones can carry the decision
+    head           a linear layer over the label vocabulary of the training set; the loss is the cross-entropy
+                   against the sample's labels as a distribution (each of its labels equally likely)
+
+Thousands of steps take minutes on a CPU. The Q-Former weights are then saved under AcoustEmo's names,
+and the LLM stage starts from them (``model.qformer_weights``). The same head serves the fast
+acoustic-branch ablation: it answers "do the tokens carry the cue?" without the LLM's cost and noise.
+
+    result = fit_acoustic(cfg, epochs=20, out="runs/stage1")    # -> runs/stage1/qformers.safetensors
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..config import Config, ModelConfig
+from ..data.collate import Example
+from ..data.dataset import dataset_for, require
+from ..errors import ConfigError
+from ..io import atomic_open, atomic_write_json
+from ..model.qformer import QFormer
+from ..model.windows import fixed_time_windows, gather_windows, pad_sequences, utterance_windows
+
+QFORMER_WEIGHTS = "qformers.safetensors"
+HEAD_WEIGHTS = "head.safetensors"
+
+
+@dataclass
+class AcousticBatch:
+    audio: torch.Tensor  # (B, L, d)
+    audio_mask: torch.Tensor  # (B, L) bool
+    window_sample: torch.Tensor  # (W,) long
+    window_begin: torch.Tensor  # (W,)
+    window_end: torch.Tensor  # (W,)
+    targets: torch.Tensor | None = None  # (B, V) multi-hot
+
+
+def collate_acoustic(examples: list[Example], config: ModelConfig, vocab: dict[str, int] | None = None) -> AcousticBatch:
+    """Features, the windows of Eq. (1) (or fixed windows) and multi-hot label targets."""
+    sample, begin, end = [], [], []
+    for i, ex in enumerate(examples):
+        if not config.utterance_qformer:
+            break
+        if config.windows == "fixed":
+            spans = fixed_time_windows(ex.audio.shape[0] / ex.frame_rate, config.fixed_window_seconds)
+        else:
+            spans = [(u.start, u.end) for u in ex.utterances]
+        if not spans:
+            continue
+        b, e = utterance_windows([s for s, _ in spans], [t for _, t in spans], ex.frame_rate, ex.audio.shape[0])
+        sample += [i] * len(b)
+        begin += b
+        end += e
+    audio, mask = pad_sequences([ex.audio.float() for ex in examples])
+    targets = None
+    if vocab is not None:
+        targets = torch.zeros(len(examples), len(vocab))
+        for i, ex in enumerate(examples):
+            for label in ex.labels or []:
+                if label in vocab:
+                    targets[i, vocab[label]] = 1.0
+    t = lambda x: torch.tensor(x, dtype=torch.long)  # noqa: E731
+    return AcousticBatch(audio, mask, t(sample), t(begin), t(end), targets)
+
+
+class AcousticClassifier(nn.Module):
+    """The acoustic Q-Formers of AcoustEmo under a light multi-label head (see the module docstring)."""
+
+    def __init__(self, config: ModelConfig, labels: list[str], *, dropout: float = 0.1):
+        super().__init__()
+        self.config, self.labels = config, list(labels)
+        kinds = [k for k, on in (("global", config.global_qformer), ("utterance", config.utterance_qformer)) if on]
+        self.qformers = nn.ModuleDict({k: QFormer(config.acoustic, input_dim=config.audio_dim) for k in kinds})
+        hidden = config.acoustic.hidden_size
+        self.kind_embedding = nn.Parameter(torch.zeros(2, hidden))  # global / window, added to slot vectors
+        self.pool_query = nn.Parameter(torch.randn(hidden) * 0.02)
+        self.norm = nn.LayerNorm(hidden)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(hidden, len(labels))
+
+    def slot_vectors(self, batch: AcousticBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """(S, hidden) one vector per slot (global slots first, then windows) and (S,) the sample of each."""
+        vectors, owner = [], []
+        b = batch.audio.shape[0]
+        if "global" in self.qformers:
+            vectors.append(self.qformers["global"](batch.audio, batch.audio_mask).mean(1) + self.kind_embedding[0])
+            owner.append(torch.arange(b))
+        if "utterance" in self.qformers and batch.window_sample.numel():
+            frames, mask = gather_windows(batch.audio, batch.window_sample, batch.window_begin, batch.window_end)
+            vectors.append(self.qformers["utterance"](frames, mask).mean(1) + self.kind_embedding[1])
+            owner.append(batch.window_sample)
+        if not vectors:
+            raise ConfigError("no acoustic slot in the batch: the samples have no utterances and the model no "
+                              "global Q-Former")
+        return self.norm(torch.cat(vectors)), torch.cat(owner).to(batch.audio.device)
+
+    def forward(self, batch: AcousticBatch) -> torch.Tensor:
+        """Label logits (B, V): attention pooling over each sample's slots, then the linear head."""
+        vectors, owner = self.slot_vectors(batch)
+        b = batch.audio.shape[0]
+        scores = vectors @ self.pool_query / math.sqrt(vectors.shape[-1])  # (S,)
+        weights = torch.exp(scores - scores.max())
+        denom = torch.zeros(b, device=vectors.device).index_add(0, owner, weights)
+        pooled = torch.zeros(b, vectors.shape[-1], device=vectors.device).index_add(0, owner, weights[:, None] * vectors)
+        pooled = pooled / denom.clamp_min(1e-12)[:, None]
+        return self.head(self.dropout(pooled))
+
+    def qformer_state_dict(self) -> dict[str, torch.Tensor]:
+        """The Q-Former tensors under AcoustEmo's names (``qformers.utterance.*``), for ``model.qformer_weights``."""
+        return {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items() if k.startswith("qformers.")}
+
+
+@dataclass
+class AcousticResult:
+    out: Path | None
+    epochs: int
+    train_loss: float
+    val_loss: float | None
+    val_top1: float | None  # share of validation samples whose highest-scoring label is one of their labels
+    history: list[dict] = field(default_factory=list)
+    model: AcousticClassifier | None = field(default=None, repr=False)
+
+
+def label_vocabulary(datasets) -> list[str]:
+    """Every label of the training samples, most frequent first (ties alphabetical)."""
+    counts: dict[str, int] = {}
+    for ds in datasets:
+        for s in ds.samples:
+            for label in s.labels or []:
+                counts[label] = counts.get(label, 0) + 1
+    return sorted(counts, key=lambda w: (-counts[w], w))
+
+
+def _balanced_order(primary: list[str], g: torch.Generator) -> list[int]:
+    """A permutation in which each primary label is drawn equally often: sampling with replacement weighted
+    by 1 / (samples of that label), as many draws as samples."""
+    freq: dict[str, int] = {}
+    for p in primary:
+        freq[p] = freq.get(p, 0) + 1
+    weights = torch.tensor([1.0 / freq[p] for p in primary])
+    return torch.multinomial(weights, len(primary), replacement=True, generator=g).tolist()
+
+
+def fit_acoustic(cfg: Config, *, epochs: int = 20, batch_size: int = 32, lr: float = 3e-4, weight_decay: float = 0.05,
+                 dropout: float = 0.1, balanced: bool = True, out: str | Path | None = None, seed: int | None = None,
+                 progress: bool = True) -> AcousticResult:
+    """Train the acoustic branch of ``cfg.model`` on ``cfg.train``'s manifests and cache (see the docstring)."""
+    from tqdm import tqdm
+
+    require(cfg, "train_manifest", "cache_dir")
+    seed = cfg.train.seed if seed is None else seed
+    train_ds = dataset_for(cfg, cfg.train.train_manifest, require_labels=True)
+    val_ds = dataset_for(cfg, cfg.train.validation_manifest, require_labels=True) if cfg.train.validation_manifest \
+        else None
+    labels = label_vocabulary([train_ds])
+    vocab = {w: i for i, w in enumerate(labels)}
+    torch.manual_seed(seed)
+    model = AcousticClassifier(cfg.model, labels, dropout=dropout)
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+                            lr=lr)
+    steps_per_epoch = max(1, len(train_ds) // batch_size)
+    from .optim import build_scheduler
+
+    sched = build_scheduler(opt, schedule="cosine", total_steps=epochs * steps_per_epoch, warmup_ratio=0.05)
+    primary = [s.labels[0] for s in train_ds.samples]
+    examples = [train_ds[i] for i in range(len(train_ds))]  # features are small: keep them in memory
+    val_examples = [val_ds[i] for i in range(len(val_ds))] if val_ds is not None else []
+    g = torch.Generator().manual_seed(seed)
+    history = []
+    bar = tqdm(total=epochs * steps_per_epoch, disable=not progress, file=sys.stderr, desc="acoustic stage",
+               unit="step", dynamic_ncols=True)
+    train_loss = float("nan")
+    for epoch in range(epochs):
+        t0 = time.perf_counter()
+        model.train()
+        order = _balanced_order(primary, g) if balanced else torch.randperm(len(examples), generator=g).tolist()
+        losses = []
+        for i in range(steps_per_epoch):
+            idx = order[i * batch_size:(i + 1) * batch_size]
+            batch = collate_acoustic([examples[j] for j in idx], cfg.model, vocab)
+            loss = soft_cross_entropy(model(batch), batch.targets)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            losses.append(loss.item())
+            bar.update(1)
+        train_loss = sum(losses) / len(losses)
+        row = {"epoch": epoch + 1, "train_loss": train_loss, "seconds": round(time.perf_counter() - t0, 2)}
+        if val_examples:
+            row.update(evaluate_acoustic(model, val_examples, vocab))
+        history.append(row)
+        bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k in ("train_loss", "val_loss", "val_top1")},
+                        refresh=False)
+    bar.close()
+    last = history[-1]
+    result = AcousticResult(Path(out) if out else None, epochs, train_loss, last.get("val_loss"), last.get("val_top1"),
+                            history, model)
+    if out:
+        save_acoustic(model, Path(out), cfg, history)
+    return result
+
+
+def soft_cross_entropy(logits: torch.Tensor, multi_hot: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of the softmax over labels against each sample's labels, equally weighted."""
+    target = multi_hot / multi_hot.sum(1, keepdim=True).clamp_min(1.0)
+    return -(target * torch.log_softmax(logits, dim=1)).sum(1).mean()
+
+
+@torch.no_grad()
+def predict_acoustic(model: AcousticClassifier, examples: list[Example], batch_size: int = 64) -> torch.Tensor:
+    """Label probabilities (N, V) for ``examples`` (softmax over the vocabulary)."""
+    model.eval()
+    out = []
+    for i in range(0, len(examples), batch_size):
+        out.append(torch.softmax(model(collate_acoustic(examples[i:i + batch_size], model.config)), dim=1))
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def evaluate_acoustic(model: AcousticClassifier, examples: list[Example], vocab: dict[str, int]) -> dict:
+    """Validation loss (:func:`soft_cross_entropy`) and top-1: the share of samples whose highest-scoring label
+    is one of theirs."""
+    probs = predict_acoustic(model, examples)
+    targets = torch.zeros(len(examples), len(vocab))
+    for i, ex in enumerate(examples):
+        for label in ex.labels or []:
+            if label in vocab:
+                targets[i, vocab[label]] = 1.0
+    target = targets / targets.sum(1, keepdim=True).clamp_min(1.0)
+    loss = -(target * probs.clamp_min(1e-12).log()).sum(1).mean().item()
+    top1 = targets[torch.arange(len(examples)), probs.argmax(1)].mean().item()
+    return {"val_loss": loss, "val_top1": top1}
+
+
+def save_acoustic(model: AcousticClassifier, out: Path, cfg: Config, history: list[dict]) -> None:
+    """``qformers.safetensors`` (AcoustEmo's names), ``head.safetensors``, ``labels.json``, ``config.yaml``,
+    ``history.json``; each written atomically."""
+    from safetensors.torch import save
+
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_open(out / QFORMER_WEIGHTS, "wb") as f:
+        f.write(save(model.qformer_state_dict()))
+    head = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items() if not k.startswith("qformers.")}
+    with atomic_open(out / HEAD_WEIGHTS, "wb") as f:
+        f.write(save(head))
+    atomic_write_json(out / "labels.json", model.labels)
+    atomic_write_json(out / "history.json", history)
+    with atomic_open(out / "config.yaml", "w", encoding="utf-8") as f:
+        f.write(cfg.to_yaml())
