@@ -28,6 +28,15 @@ class MediaPrediction:
     text: str
     emotions: list[str]
 
+    def format(self) -> str:
+        """The labels, then one line per utterance: ``  0.42-  2.10 s  text``."""
+        lines = [f"{self.media}: {', '.join(self.emotions) or '(no emotion named)'}"]
+        if not self.utterances:
+            lines.append("  (no speech found)")
+        for u in self.utterances:
+            lines.append(f"  {u.start:6.2f}-{u.end:6.2f} s  {u.text}")
+        return "\n".join(lines)
+
     def to_json(self) -> dict:
         return {"media": self.media, "emotions": self.emotions, "answer": self.text,
                 "utterances": [{"start": u.start, "end": u.end, "text": u.text} for u in self.utterances]}

@@ -1,4 +1,11 @@
-"""``acoustemo demo``: the whole pipeline on the embedded default, offline, in a few minutes on a CPU.
+"""``acoustemo demo``: the shipped model on example media, or (``--train``) the whole pipeline from scratch.
+
+    acoustemo demo                       # the shipped model labels examples/*.flac and examples/*.mp4
+    acoustemo demo --media my_clip.mp4   # ... or these files
+    acoustemo demo --train               # synth -> features -> short fine-tune -> scored test split
+
+Without ``--train`` it is ``acoustemo predict`` with the model that ships inside the package: for each file
+the clip-level labels and the utterance timeline. With ``--train``, offline, in a few minutes on a CPU:
 
 1. a synthetic micro-prosody corpus (espeak-ng dialogues with local cues; ``acoustemo synth``);
 2. frozen Whisper tiny.en features of every dialogue into a feature cache (``acoustemo extract``);
@@ -6,8 +13,8 @@
 4. open-vocabulary labels for the test split, scored with the emotion-wheel metrics (``acoustemo evaluate``).
 
 Every stage is skipped when its output is already there, and training resumes from its newest checkpoint,
-so an interrupted demo continues where it stopped. The default run is a smoke test of the pipeline, not a
-trained model: use ``acoustemo train`` with a larger corpus for that.
+so an interrupted demo continues where it stopped. That run is a smoke test of the pipeline, not a
+trained model: ``make release`` trains the shipped one.
 """
 
 from __future__ import annotations
@@ -23,8 +30,15 @@ from ..errors import InputError
 SPLITS = ("train", "validation", "test")
 
 
+EXAMPLES = Path("examples")  # the repository's example media, relative to its root (make demo runs there)
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", default="runs/demo", help="folder for the corpus, the feature cache and the run")
+    p.add_argument("--media", nargs="+", default=None,
+                   help="files for the shipped model (default: the .flac, .wav and .mp4 files of ./examples)")
+    p.add_argument("--train", action="store_true",
+                   help="instead: build a synthetic corpus, fine-tune the small preset briefly and score it")
+    p.add_argument("--out", default="runs/demo", help="--train: folder for the corpus, the feature cache and the run")
     p.add_argument("--num", type=int, default=48, help="synthetic dialogues")
     p.add_argument("--steps", type=int, default=24, help="optimizer steps of the fine-tune")
     p.add_argument("--seed", type=int, default=0)
@@ -41,6 +55,36 @@ def _done(t0: float, what: str) -> None:
 
 
 def run(args) -> int:
+    if not args.train:
+        return run_shipped(args)
+    return run_training(args)
+
+
+def run_shipped(args) -> int:
+    """The shipped model on the example media: labels and timeline per file."""
+    from ..pipeline import Predictor
+    from ..pretrained import pretrained_path
+
+    media = args.media or sorted(p for p in EXAMPLES.glob("*") if p.suffix in (".flac", ".wav", ".mp4"))
+    if not media:
+        raise InputError(f"{EXAMPLES.resolve()}: no example media here; run from the repository root or give --media")
+    t0 = time.perf_counter()
+    predictor = Predictor(pretrained_path())
+    print(f"shipped model loaded ({time.perf_counter() - t0:.1f} s)", file=sys.stderr, flush=True)
+    failed = 0
+    for m in media:
+        t0 = time.perf_counter()
+        try:
+            result = predictor(m)
+        except InputError as e:
+            failed += 1
+            print(f"acoustemo demo: error: {e}", file=sys.stderr, flush=True)
+            continue
+        print(result.format() + f"\n  ({time.perf_counter() - t0:.1f} s)\n", flush=True)
+    return 2 if failed else 0
+
+
+def run_training(args) -> int:
     from ..cache.extract import extract
     from ..cache.store import FeatureCache
     from ..config import load_config

@@ -30,16 +30,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_device_argument(p)
 
 
-def format_result(result) -> str:
-    """The labels, then one line per utterance: ``  0.42-  2.10 s  "text"``."""
-    lines = [f"{result.media}: {', '.join(result.emotions) or '(no emotion named)'}"]
-    if not result.utterances:
-        lines.append("  (no speech found)")
-    for u in result.utterances:
-        lines.append(f"  {u.start:6.2f}-{u.end:6.2f} s  {u.text}")
-    return "\n".join(lines)
-
-
 def run(args) -> int:
     resolve_device(args.device)  # an absent device stops here, before anything is loaded
     checkpoint = args.checkpoint
@@ -59,5 +49,5 @@ def run(args) -> int:
                 print(json.dumps({"media": media, "error": str(e)}, ensure_ascii=False), flush=True)
             print(f"acoustemo predict: error: {e}", file=sys.stderr, flush=True)
             continue
-        print(json.dumps(result.to_json(), ensure_ascii=False) if args.json else format_result(result), flush=True)
+        print(json.dumps(result.to_json(), ensure_ascii=False) if args.json else result.format(), flush=True)
     return 2 if failed else 0

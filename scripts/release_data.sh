@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Build the training and evaluation data of the shipped model (configs/small-release.yaml) from the
+# corpora folder (default ../shared/data: RAVDESS actors 1-20, EmoDB) with the project's own commands.
+#
+#   scripts/release_data.sh [SHARED_DATA] [OUT]       (make release-data)
+#
+# OUT/ravdess          dialogues, 40 per speaker: one emotional clip among neutral/calm ones, or all one emotion
+# OUT/ravdess-single   single clips, 60 per speaker (what many users give the model)
+# OUT/emodb            dialogues, 40 per speaker
+# OUT/synth            600 synthetic cue dialogues (espeak-ng)
+# OUT/cache            Whisper tiny.en features (the probe baseline) and Whisper+prosody features (the model)
+# OUT/{train,validation}.jsonl   the corpora merged (speaker-disjoint splits of each corpus kept)
+# Every step resumes: finished corpora are kept, cached features are not recomputed.
+set -euo pipefail
+SHARED=${1:-../shared/data}
+OUT=${2:-data/release}
+ACOUSTEMO=${ACOUSTEMO:-acoustemo}
+mkdir -p "$OUT"
+build() {  # name, then the corpus command's arguments
+  local name=$1; shift
+  if [ -s "$OUT/$name/test.jsonl" ]; then echo "$OUT/$name: already built"; else "$ACOUSTEMO" "$@" --out "$OUT/$name" --quiet; fi
+}
+build ravdess corpus ravdess --root "$SHARED/ravdess" --dialogues-per-speaker 40
+build ravdess-single corpus ravdess --root "$SHARED/ravdess" --dialogues-per-speaker 60 --min-utterances 1 \
+  --max-utterances 1 --single-emotion-fraction 1.0
+build emodb corpus emodb --root "$SHARED/emodb" --dialogues-per-speaker 40
+build synth synth --num 600 --seed 0
+for corpus in ravdess ravdess-single emodb synth; do
+  for split in train validation test; do
+    [ -s "$OUT/$corpus/$split.jsonl" ] || continue
+    for audio in whisper_prosody whisper; do
+      "$ACOUSTEMO" extract --manifest "$OUT/$corpus/$split.jsonl" --cache "$OUT/cache" --audio "$audio" --visual none
+    done
+  done
+done
+"$ACOUSTEMO" merge --out "$OUT/train.jsonl" ravdess="$OUT/ravdess/train.jsonl" \
+  ravdess-single="$OUT/ravdess-single/train.jsonl" emodb="$OUT/emodb/train.jsonl" synth="$OUT/synth/train.jsonl"
+"$ACOUSTEMO" merge --out "$OUT/validation.jsonl" ravdess="$OUT/ravdess/validation.jsonl" \
+  ravdess-single="$OUT/ravdess-single/validation.jsonl" synth="$OUT/synth/validation.jsonl"
+echo "release data -> $OUT"
