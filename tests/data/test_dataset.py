@@ -90,3 +90,19 @@ def test_audio_only_media_get_one_no_face_frame(tmp_path):
     ds = FeatureDataset.from_manifest(corpus["train"], corpus["cache"], audio_key=None, visual_key=None,
                                       use_visual=True)
     assert torch.equal(ds[0].visual, torch.zeros(1, 8))
+
+
+def test_merged_manifests_prefix_ids_and_keep_media_paths_relative(tmp_path):
+    from acoustemo.data.manifest import Sample, merge_manifests, read_manifest, write_manifest
+
+    for corpus in ("a", "b"):
+        (tmp_path / corpus / "audio").mkdir(parents=True)
+        (tmp_path / corpus / "audio" / "x.wav").write_bytes(corpus.encode())
+        write_manifest(tmp_path / corpus / "train.jsonl", [Sample("x", "audio/x.wav", labels=["calm"])])
+    merged = merge_manifests(tmp_path / "train.jsonl", {c: tmp_path / c / "train.jsonl" for c in ("a", "b")})
+    assert [s.id for s in merged] == ["a/x", "b/x"]  # same id in two corpora: prefixed, no clash
+    back = read_manifest(tmp_path / "train.jsonl", check_media=True)
+    assert [s.media for s in back] == ["a/audio/x.wav", "b/audio/x.wav"]
+    assert back[1].media_path.read_bytes() == b"b"
+    with pytest.raises(InputError, match="not inside"):
+        merge_manifests(tmp_path / "a" / "audio" / "m.jsonl", {"b": tmp_path / "b" / "train.jsonl"})

@@ -60,3 +60,16 @@ def test_prefix_layout_puts_every_slot_first_in_the_same_order_and_names_each_gr
     assert prefix[4].endswith("Answer:")
     with pytest.raises(ValueError, match="unknown prompt layout"):
         build_prompt(**kwargs, layout="sideways")
+
+
+def test_compact_style_keeps_text_and_slots_in_fewer_words():
+    utts = [Segment(0.42, 2.1, "I left the keys."), Segment(2.65, 4.9, "Fine.")]
+    kwargs = dict(utterances=utts, windows=None, duration=9.84, visual_tokens=2, global_tokens=4, window_tokens=4)
+    full, compact = build_prompt(**kwargs), build_prompt(**kwargs, style="compact")
+    assert [p.kind for p in compact if isinstance(p, Slot)] == [p.kind for p in full if isinstance(p, Slot)]
+    text = "".join(p for p in compact if isinstance(p, str))
+    assert '1. "I left the keys."' in text and '2. "Fine."' in text and text.endswith("Emotions:")
+    assert "0.42" not in text and len(text) < len("".join(p for p in full if isinstance(p, str))) / 2
+    assert parse_emotions("Emotions: sad, tired") == ["sad", "tired"]
+    with pytest.raises(ValueError, match="prompt style"):
+        build_prompt(**kwargs, style="terse")

@@ -67,3 +67,21 @@ def test_learned_positions_have_a_length_limit():
     q = small_qformer(frame_positions="learned", max_frames=8)
     with pytest.raises(ValueError, match="exceed max_frames=8"):
         q(torch.randn(1, 9, 16))
+
+
+def test_statistics_token_is_the_mean_and_std_of_the_real_frames_only():
+    q = small_qformer(stats_token=True)
+    assert q.num_tokens == 5
+    g = torch.Generator().manual_seed(3)
+    frames = torch.randn(2, 30, 16, generator=g)
+    mask = torch.ones(2, 30, dtype=torch.bool)
+    mask[1, 12:] = False
+    out = q(frames, mask)
+    assert out.shape == (2, 5, 32)
+    # the last token sees only the real frames: padding after them changes nothing
+    alone = q(frames[1:, :12], mask[1:, :12])
+    torch.testing.assert_close(out[1], alone[0], rtol=1e-5, atol=1e-5)
+    # and it is the projection of their mean and std (after the frame norm)
+    x = q.frame_norm(frames[1, :12])
+    expected = q.stats_proj(torch.cat([x.mean(0), (x.var(0, unbiased=False) + 1e-5).sqrt()]))
+    torch.testing.assert_close(out[1, -1], expected, rtol=1e-5, atol=1e-5)

@@ -62,3 +62,21 @@ def test_features_of_another_encoder_setting_are_refused(tmp_path):
     folder = write_checkpoint(tmp_path / "other", audio_key="whisper-000000000000")
     with pytest.raises(InputError, match="trained on audio features 'whisper-000000000000'"):
         Predictor(folder)
+
+
+def test_a_bad_file_among_several_is_reported_and_the_others_still_get_their_result(checkpoint, tmp_path, capsys):
+    bad = tmp_path / "corrupt.wav"
+    bad.write_bytes(b"RIFF not really a wave file")
+    other = FIXTURES / "ravdess" / "audio" / "Actor_20" / "03-01-04-02-02-02-20.flac"
+    assert main(["predict", str(CLIP), str(bad), str(other), "--checkpoint", str(checkpoint),
+                 "--max-new-tokens", "2"]) == 2
+    out, err = capsys.readouterr()
+    assert out.count(".flac: ") == 2 and "corrupt.wav" not in out  # a result for each good file, in order
+    assert out.index(CLIP.name) < out.index(other.name)
+    assert "door" in out.lower()  # the timeline lines: the transcribed sentence
+    errors = [line for line in err.splitlines() if "error" in line]
+    assert len(errors) == 1 and "corrupt.wav" in errors[0]
+    assert main(["predict", str(bad), str(CLIP), "--checkpoint", str(checkpoint), "--json",
+                 "--max-new-tokens", "2"]) == 2
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert lines[0]["media"] == str(bad) and "error" in lines[0] and "emotions" in lines[1]

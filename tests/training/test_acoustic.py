@@ -1,0 +1,68 @@
+"""Stage 1: the acoustic Q-Formers against the label vocabulary, and the LLM stage starting from them."""
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from acoustemo.model import AcoustEmo
+from acoustemo.training import train
+from acoustemo.training.acoustic import (QFORMER_WEIGHTS, AcousticClassifier, collate_acoustic, fit_acoustic,
+                                         label_vocabulary, soft_cross_entropy)
+
+from conftest import make_example, tiny_config
+from train_helpers import make_corpus, tiny_train_config
+from train_helpers import one_thread  # noqa: F401 (autouse fixture)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return make_corpus(tmp_path_factory.mktemp("acoustic"), sizes=(("train", 24), ("validation", 8), ("test", 4)))
+
+
+def test_pooling_lets_one_window_decide_and_ignores_other_samples():
+    model = AcousticClassifier(tiny_config(use_visual=False), ["happy", "sad", "calm"]).eval()
+    a, b = make_example("a", seed=1), make_example("b", seed=2)
+    vocab = {"happy": 0, "sad": 1, "calm": 2}
+    together = model(collate_acoustic([a, b], model.config, vocab))
+    alone = model(collate_acoustic([a], model.config, vocab))
+    torch.testing.assert_close(together[:1], alone, rtol=1e-5, atol=1e-5)  # samples never mix in the pooling
+    batch = collate_acoustic([a, b], model.config, vocab)
+    assert batch.targets.tolist() == [[1.0, 0.0, 1.0], [1.0, 0.0, 1.0]]  # make_example labels: happy, calm
+    assert batch.window_sample.tolist() == [0, 0, 1, 1]
+
+
+def test_soft_cross_entropy_spreads_the_target_over_a_samples_labels():
+    logits = torch.tensor([[2.0, 2.0, -10.0]])
+    loss = soft_cross_entropy(logits, torch.tensor([[1.0, 1.0, 0.0]]))
+    assert float(loss) == pytest.approx(-torch.log_softmax(logits, 1)[0, :2].mean().item())
+
+
+def test_stage_one_learns_the_labels_and_saves_weights_under_acoustemos_names(corpus, tmp_path):
+    cfg = tiny_train_config(corpus, tmp_path / "run", "model.use_visual=false")
+    result = fit_acoustic(cfg, epochs=12, batch_size=8, lr=3e-3, out=tmp_path / "s1", progress=False)
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+    assert result.history[-1]["val_top1"] > 0.5  # four classes with a strong offset in their windows
+    weights = load_file(str(tmp_path / "s1" / QFORMER_WEIGHTS))
+    assert weights and all(k.startswith(("qformers.global.", "qformers.utterance.")) for k in weights)
+    warm = AcoustEmo.from_config(tiny_config(use_visual=False, qformer_weights=str(tmp_path / "s1" / QFORMER_WEIGHTS)))
+    own = dict(warm.named_parameters())
+    for k, v in weights.items():
+        torch.testing.assert_close(own[k].detach(), v)
+    assert label_vocabulary([]) == []
+
+
+def test_train_runs_stage_one_first_and_the_llm_stage_starts_from_it(corpus, tmp_path):
+    out = tmp_path / "run"
+    cfg = tiny_train_config(corpus, out, "model.use_visual=false", "train.acoustic_epochs=2", "train.max_steps=2")
+    result = train(cfg, progress=False)
+    assert (out / "acoustic" / QFORMER_WEIGHTS).is_file() and result.final is not None
+    saved = (result.final / "config.yaml").read_text()
+    assert f"qformer_weights: {out / 'acoustic' / QFORMER_WEIGHTS}" in saved
+    # a second run into the same folder reuses stage 1 (and refuses other stage-1 settings)
+    from acoustemo.errors import ConfigError
+    from acoustemo.training.loop import acoustic_stage
+
+    assert acoustic_stage(cfg, progress=False).model.qformer_weights == str(out / "acoustic" / QFORMER_WEIGHTS)
+    changed = tiny_train_config(corpus, out, "model.use_visual=false", "train.acoustic_epochs=3", "train.max_steps=2")
+    with pytest.raises(ConfigError, match="stage 1 was trained with other settings"):
+        acoustic_stage(changed, progress=False)
