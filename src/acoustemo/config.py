@@ -40,6 +40,10 @@ class QFormerConfig:
     # one more token per sequence: a projection of the mean and standard deviation of its frames (the
     # statistics a linear speech-emotion probe reads), beside the K query tokens
     stats_token: bool = False
+    # per-dimension standardisation of the input frames, (x - mean) / std with mean and std trainable and set
+    # from the training data by stage 1 (frozen encoders such as Whisper have a few dimensions hundreds of times
+    # larger than the rest, which dominate a per-frame LayerNorm)
+    input_standardization: bool = False
 
     @property
     def num_tokens(self) -> int:
@@ -163,6 +167,7 @@ class TrainConfig:
     visual_key: str | None = None  # same for the visual features ("fer"); unused when model.use_visual=false
     output_dir: str | None = None  # checkpoints, log.jsonl, final weights
     # loop
+    group_by_length: bool = False  # batch dialogues with similar numbers of utterances together (less padding)
     eval_every: int = 0  # validation loss every N optimizer steps; 0: at the end of each epoch
     save_every: int = 0  # checkpoint every N optimizer steps; 0: at the end of each epoch
     keep_checkpoints: int = 2  # newest checkpoints kept on disk

@@ -81,7 +81,20 @@ def test_statistics_token_is_the_mean_and_std_of_the_real_frames_only():
     # the last token sees only the real frames: padding after them changes nothing
     alone = q(frames[1:, :12], mask[1:, :12])
     torch.testing.assert_close(out[1], alone[0], rtol=1e-5, atol=1e-5)
-    # and it is the projection of their mean and std (after the frame norm)
-    x = q.frame_norm(frames[1, :12])
+    # and it is the projection of their mean and std
+    x = frames[1, :12]
     expected = q.stats_proj(torch.cat([x.mean(0), (x.var(0, unbiased=False) + 1e-5).sqrt()]))
     torch.testing.assert_close(out[1, -1], expected, rtol=1e-5, atol=1e-5)
+
+
+def test_input_standardisation_uses_the_given_statistics():
+    q = small_qformer(input_standardization=True, stats_token=True)
+    g = torch.Generator().manual_seed(4)
+    frames = torch.randn(3, 25, 16, generator=g) * 50 + 7  # large, shifted dimensions
+    mean, std = frames.flatten(0, 1).mean(0), frames.flatten(0, 1).std(0)
+    q.set_input_statistics(mean, std)
+    reference = small_qformer(stats_token=True)  # same seed: same weights but for the statistics
+    torch.testing.assert_close(q(frames), reference((frames - mean) / std), rtol=1e-4, atol=1e-4)
+    assert q.input_mean.requires_grad and q.input_log_std.requires_grad  # trained, and saved with the model
+    with pytest.raises(ValueError, match="no input standardisation"):
+        reference.set_input_statistics(mean, std)

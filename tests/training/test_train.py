@@ -165,3 +165,13 @@ def test_resume_survives_a_log_line_cut_short_by_a_kill(corpus, tmp_path):
     resumed = train(cfg, resume="latest", progress=False)
     assert resumed.step == 4
     assert [r["step"] for r in _log(tmp_path) if "loss" in r] == [1, 2, 3, 4]
+
+
+def test_grouping_by_length_batches_similar_samples_and_keeps_the_same_samples():
+    lengths = [i % 5 + 1 for i in range(40)]
+    plain = epoch_batches(40, 4, seed=3, epoch=0)
+    grouped = epoch_batches(40, 4, seed=3, epoch=0, lengths=lengths, group=5)
+    assert sorted(i for b in grouped for i in b) == sorted(i for b in plain for i in b)  # same samples, whole batches
+    spread = lambda batches: sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches)  # noqa: E731
+    assert spread(grouped) < spread(plain) / 2
+    assert grouped == epoch_batches(40, 4, seed=3, epoch=0, lengths=lengths, group=5)  # a function of seed and epoch

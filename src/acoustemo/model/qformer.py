@@ -38,8 +38,9 @@ class QFormer(nn.Module):
     Frame positions (sinusoidal by default) count from each sequence's first frame, so a window's
     tokens do not depend on where the window sits in the clip or on how much padding follows it. With
     ``stats_token`` a last token is a linear projection of the masked mean and standard deviation of the
-    (normalised) frames: the pooled statistics that a linear speech-emotion probe reads, which the
-    queries need many examples to learn to extract.
+    frames: the pooled statistics that a linear speech-emotion probe reads, which the queries need many
+    examples to learn to extract. With ``input_standardization`` the frames are first standardised per
+    dimension by trainable statistics (set from the training data by :meth:`set_input_statistics`).
     """
 
     def __init__(self, cfg: QFormerConfig, *, input_dim: int):
@@ -47,6 +48,9 @@ class QFormer(nn.Module):
         self.cfg = cfg
         self.input_dim = input_dim
         self.query_tokens = nn.Parameter(torch.randn(1, cfg.num_queries, cfg.hidden_size) * 0.02)
+        if cfg.input_standardization:
+            self.input_mean = nn.Parameter(torch.zeros(input_dim))
+            self.input_log_std = nn.Parameter(torch.zeros(input_dim))
         self.frame_norm = nn.LayerNorm(input_dim)
         if cfg.stats_token:
             self.stats_proj = nn.Sequential(nn.Linear(2 * input_dim, cfg.hidden_size), nn.LayerNorm(cfg.hidden_size))
@@ -82,8 +86,11 @@ class QFormer(nn.Module):
             mask = torch.ones(n, length, dtype=torch.bool, device=frames.device)
         if not bool(mask.any(dim=1).all()):
             raise ValueError("a sequence without frames reached the Q-Former; every window needs >= 1 frame")
-        x = self.frame_norm(frames.float())
+        x = frames.float()
+        if self.cfg.input_standardization:
+            x = (x - self.input_mean) * torch.exp(-self.input_log_std)
         stats = self._stats(x, mask) if self.cfg.stats_token else None
+        x = self.frame_norm(x)
         if self.cfg.frame_positions == "sinusoidal":
             x = x + sinusoidal_positions(length, self.input_dim, frames.device)[None]
         elif self.cfg.frame_positions == "learned":
@@ -101,8 +108,16 @@ class QFormer(nn.Module):
             tokens = torch.cat([tokens, stats[:, None]], dim=1)  # (N, K + 1, hidden)
         return tokens
 
+    @torch.no_grad()
+    def set_input_statistics(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Standardise inputs with these per-dimension statistics (of the training frames)."""
+        if not self.cfg.input_standardization:
+            raise ValueError("the Q-Former has no input standardisation (acoustic.input_standardization=false)")
+        self.input_mean.copy_(mean)
+        self.input_log_std.copy_(std.clamp_min(1e-6).log())
+
     def _stats(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """(N, hidden): the projected mean and standard deviation of each sequence's real frames."""
+        """(N, hidden): the projected mean and standard deviation of each sequence's real (standardised) frames."""
         w = mask[..., None].to(x.dtype)  # (N, L, 1)
         n = w.sum(1).clamp_min(1.0)
         mean = (x * w).sum(1) / n

@@ -172,6 +172,12 @@ def fit_acoustic(cfg: Config, *, epochs: int = 20, batch_size: int = 32, lr: flo
     vocab = {w: i for i, w in enumerate(labels)}
     torch.manual_seed(seed)
     model = AcousticClassifier(cfg.model, labels, dropout=dropout)
+    examples = [train_ds[i] for i in range(len(train_ds))]  # features are small: keep them in memory
+    if cfg.model.acoustic.input_standardization:
+        frames = torch.cat([ex.audio.float() for ex in examples])
+        for qformer in model.qformers.values():
+            qformer.set_input_statistics(frames.mean(0), frames.std(0))
+        del frames
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
@@ -181,7 +187,6 @@ def fit_acoustic(cfg: Config, *, epochs: int = 20, batch_size: int = 32, lr: flo
 
     sched = build_scheduler(opt, schedule="cosine", total_steps=epochs * steps_per_epoch, warmup_ratio=0.05)
     primary = [s.labels[0] for s in train_ds.samples]
-    examples = [train_ds[i] for i in range(len(train_ds))]  # features are small: keep them in memory
     val_examples = [val_ds[i] for i in range(len(val_ds))] if val_ds is not None else []
     g = torch.Generator().manual_seed(seed)
     history = []

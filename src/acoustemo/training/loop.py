@@ -49,7 +49,7 @@ LOG_NAME = "log.jsonl"
 
 # Train keys that change the trajectory: a resumed run (or a reused ablation run) must keep them.
 TRAJECTORY_KEYS = ("lr", "betas", "weight_decay", "warmup_ratio", "schedule", "epochs", "batch_size", "grad_accum",
-                   "max_grad_norm", "seed", "max_steps", "train_manifest")
+                   "max_grad_norm", "seed", "max_steps", "train_manifest", "group_by_length")
 
 
 def answer_tokens(batch) -> torch.Tensor:
@@ -198,7 +198,10 @@ class Trainer:
         """This process's micro-batches of optimizer step ``step``, on the accelerator."""
         epoch, within = divmod(step, self.steps_per_epoch)
         if getattr(self, "_batches_epoch", None) != epoch:
-            self._batches = epoch_batches(len(self.train_ds), self.global_batch, self.cfg.train.seed, epoch)
+            lengths = None
+            if self.cfg.train.group_by_length:
+                lengths = [len(s.utterances or []) for s in self.train_ds.samples]
+            self._batches = epoch_batches(len(self.train_ds), self.global_batch, self.cfg.train.seed, epoch, lengths)
             self._batches_epoch = epoch
         t = self.cfg.train
         return [self.collator([self.train_ds[i] for i in idx]).to(self.accelerator.device)

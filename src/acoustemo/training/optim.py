@@ -30,11 +30,25 @@ def build_scheduler(optimizer: torch.optim.Optimizer, *, schedule: str, total_st
     return get_scheduler(name, optimizer, num_warmup_steps=warmup, num_training_steps=total_steps)
 
 
-def epoch_batches(n: int, global_batch: int, seed: int, epoch: int) -> list[list[int]]:
-    """The global batches of one epoch: a permutation seeded by ``(seed, epoch)``, cut into whole batches."""
+def epoch_batches(n: int, global_batch: int, seed: int, epoch: int, lengths: list[int] | None = None,
+                  group: int = 32) -> list[list[int]]:
+    """The global batches of one epoch: a permutation seeded by ``(seed, epoch)``, cut into whole batches.
+
+    With ``lengths`` (one per sample), samples of similar length are batched together, as transformers'
+    ``group_by_length`` does: the permutation is cut into groups of ``group`` global batches, each group is
+    sorted by length, cut into batches, and the batches are shuffled. Less padding, the same samples.
+    """
     g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
     perm = torch.randperm(n, generator=g).tolist()
-    return [perm[i:i + global_batch] for i in range(0, n - global_batch + 1, global_batch)]
+    usable = perm[:n - n % global_batch]
+    if lengths is not None:
+        span = group * global_batch
+        usable = [i for k in range(0, len(usable), span)
+                  for i in sorted(usable[k:k + span], key=lambda i: -lengths[i])]
+    batches = [usable[i:i + global_batch] for i in range(0, len(usable), global_batch)]
+    if lengths is not None:
+        batches = [batches[i] for i in torch.randperm(len(batches), generator=g).tolist()]
+    return batches
 
 
 def rank_micro_batches(global_batch: list[int], rank: int, batch_size: int, grad_accum: int) -> list[list[int]]:
