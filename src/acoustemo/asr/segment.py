@@ -1,0 +1,68 @@
+"""Utterances as a listener hears them: Whisper's segments re-cut at sentence ends and pauses.
+
+Whisper's segments are decoding windows, not utterances: the bundled tiny.en often returns two or three
+sentences of a dialogue as one segment, so the utterance windows of Eq. (1) would be wider at prediction
+time than in training (where the manifests hold the true times). :func:`split_words` cuts the stream of
+timed words instead:
+
+- after a word that ends a sentence (``.``, ``?``, ``!``, also before closing quotes);
+- in a pause: the next word starts at least ``min_gap`` seconds after this one ends;
+- at Whisper's own segment boundaries (``segment_ends``);
+
+and never inside a word. Text is the words joined as Whisper spelled them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SENTENCE_END = (".", "?", "!", "…")
+DEFAULT_MIN_GAP = 0.3  # s: shorter than the pauses between turns, longer than most pauses inside a sentence
+
+
+@dataclass(frozen=True)
+class TimedWord:
+    start: float
+    end: float
+    word: str
+
+
+def ends_sentence(word: str) -> bool:
+    w = word.strip().rstrip("\"'”’)]")
+    return w.endswith(SENTENCE_END) and not _is_abbreviation(w)
+
+
+def _is_abbreviation(w: str) -> bool:
+    """"Mr." "Dr." "e.g." : a period that does not end a sentence."""
+    core = w.rstrip(".").lower()
+    return core in {"mr", "mrs", "ms", "dr", "st", "vs", "etc", "e.g", "i.e", "jr", "sr", "prof"}
+
+
+def split_words(words: list[TimedWord], *, min_gap: float = DEFAULT_MIN_GAP, punctuation: bool = True,
+                segment_ends: set[int] | None = None) -> list[list[TimedWord]]:
+    """Cut a time-ordered word list into utterances (lists of consecutive words, none empty).
+
+    ``segment_ends``: indices of words after which a Whisper segment ended (always a cut).
+    ``min_gap``: a pause of at least this many seconds is a cut (``None`` or ``inf``: pauses never cut).
+    ``punctuation``: cut after sentence-final punctuation.
+    """
+    if min_gap is not None and min_gap < 0:
+        raise ValueError(f"min_gap must be >= 0 seconds, got {min_gap}")
+    out: list[list[TimedWord]] = []
+    current: list[TimedWord] = []
+    for i, w in enumerate(words):
+        current.append(w)
+        last = i == len(words) - 1
+        cut = last or (segment_ends is not None and i in segment_ends)
+        if not cut and punctuation and ends_sentence(w.word):
+            cut = True
+        if not cut and min_gap is not None and words[i + 1].start - w.end >= min_gap:
+            cut = True
+        if cut:
+            out.append(current)
+            current = []
+    return out
+
+
+def utterance_text(words: list[TimedWord]) -> str:
+    return " ".join(w.word.strip() for w in words if w.word.strip())

@@ -1,0 +1,57 @@
+"""Cutting timed words into utterances: punctuation, pauses, Whisper's segment ends, never inside a word."""
+
+import pytest
+
+from acoustemo.asr.segment import TimedWord, ends_sentence, split_words, utterance_text
+
+
+def words(spec: str) -> list[TimedWord]:
+    """``"Hello 0.0-0.4 there. 0.5-0.9"``: each word followed by its start-end."""
+    items = spec.split()
+    out = []
+    for w, t in zip(items[::2], items[1::2]):
+        a, b = t.split("-")
+        out.append(TimedWord(float(a), float(b), w))
+    return out
+
+
+def texts(groups) -> list[str]:
+    return [utterance_text(g) for g in groups]
+
+
+def test_sentence_final_punctuation_cuts_even_without_a_pause():
+    ws = words("I 0.0-0.1 left. 0.1-0.4 Fine, 0.45-0.7 whatever! 0.7-1.0 Really? 1.0-1.3 Yes 1.3-1.5")
+    assert texts(split_words(ws, min_gap=None)) == ["I left.", "Fine, whatever!", "Really?", "Yes"]
+
+
+def test_a_pause_cuts_a_sentence_without_punctuation():
+    ws = words("kids 0.0-0.3 are 0.3-0.5 talking 0.5-0.9 dogs 1.6-1.9 are 1.9-2.0 sitting 2.0-2.4")
+    assert texts(split_words(ws, min_gap=0.3)) == ["kids are talking", "dogs are sitting"]
+    assert texts(split_words(ws, min_gap=1.0)) == ["kids are talking dogs are sitting"]  # the gap is 0.7 s
+
+
+def test_a_short_pause_inside_a_sentence_does_not_cut():
+    ws = words("I 0.0-0.2 think, 0.2-0.5 well, 0.7-0.9 maybe. 0.9-1.3")
+    assert texts(split_words(ws, min_gap=0.3)) == ["I think, well, maybe."]
+
+
+def test_no_punctuation_and_no_pause_is_one_utterance_and_whisper_segment_ends_always_cut():
+    ws = words("one 0.0-0.3 two 0.3-0.6 three 0.6-0.9 four 0.9-1.2")
+    assert texts(split_words(ws)) == ["one two three four"]
+    assert texts(split_words(ws, segment_ends={1})) == ["one two", "three four"]
+
+
+def test_abbreviations_and_closing_quotes():
+    assert not ends_sentence("Mr.") and not ends_sentence("e.g.")
+    assert ends_sentence('door."') and ends_sentence("door.)")
+    ws = words("Mr. 0.0-0.2 Smith 0.2-0.5 left. 0.5-0.8 Bye 0.9-1.0")
+    assert texts(split_words(ws)) == ["Mr. Smith left.", "Bye"]
+
+
+def test_every_word_lands_in_exactly_one_utterance_in_order():
+    ws = words("a. 0.0-0.1 b 0.5-0.6 c? 0.6-0.7 d 1.5-1.6")
+    groups = split_words(ws, min_gap=0.3)
+    assert [w for g in groups for w in g] == ws and all(groups)
+    with pytest.raises(ValueError, match="min_gap"):
+        split_words(ws, min_gap=-1)
+    assert split_words([]) == []
