@@ -87,6 +87,7 @@ def main() -> int:
     p.add_argument("--whisper-key", default="whisper", help="cache key of the probe's Whisper features")
     p.add_argument("--sets", default=",".join(SETS), help=f"comma-separated of {', '.join(SETS)}")
     p.add_argument("--out", default=None, help="also write the numbers to this JSON file")
+    p.add_argument("--markdown", default=None, help="also write the tables as Markdown to this file")
     p.add_argument("--threads", type=int, default=0)
     args = p.parse_args()
     if args.threads:
@@ -138,7 +139,31 @@ def main() -> int:
         print(format_set(name, result), flush=True)
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    if args.markdown:
+        Path(args.markdown).write_text(markdown(report))
     return 0
+
+
+def markdown(report: dict) -> str:
+    """The tables of the model card: one per test set, then primary accuracy per synthetic cue."""
+    out = []
+    for name, r in report["sets"].items():
+        out.append(f"**{name}**: {r['what']}, {r['samples']} samples, primary-emotion chance "
+                   f"{r['chance_primary']:.1f} %\n")
+        out.append("| | primary-emotion acc. | emotion-wheel M-avg | Accuracy_s | Recall_s | distinct label lists |")
+        out.append("|---|---|---|---|---|---|")
+        for row, s in r["rows"].items():
+            out.append(f"| {row} | {s['primary']:.1f} | {s['M-avg']:.2f} | {s['Acc_s']:.2f} | {s['Rec_s']:.2f} | "
+                       f"{s['distinct_lists']} |")
+        if "per_cue_primary" in r:
+            rows = list(r["rows"])
+            out.append("\nPrimary accuracy per cue (synthetic test split):\n")
+            out.append("| cue | samples | " + " | ".join(rows) + " |")
+            out.append("|---|---|" + "---|" * len(rows))
+            for cue, c in r["per_cue_primary"].items():
+                out.append(f"| {cue} | {c['samples']} | " + " | ".join(f"{c[k]:.1f}" for k in rows) + " |")
+        out.append("")
+    return "\n".join(out) + "\n"
 
 
 def format_set(name: str, r: dict) -> str:

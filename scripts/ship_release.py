@@ -4,7 +4,8 @@
 
 Checks before copying: the weights load strictly into the configured model (every trainable tensor, nothing
 else), every tensor is finite, and the file is at most 25 MB. The shipped config drops
-``model.qformer_weights`` (the stage-1 file the run started from: its tensors are in the checkpoint).
+``model.qformer_weights`` (the stage-1 file the run started from: its tensors are in the checkpoint), and
+docs/MODEL_CARD.md goes beside the weights.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ def main(final: str, dest: str) -> int:
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(weights, dest / FINAL_WEIGHTS)
     atomic_write_text(dest / "config.yaml", cfg.to_yaml())
+    shutil.copyfile(ROOT / "docs" / "MODEL_CARD.md", dest / "MODEL_CARD.md")
+    for f in dest.iterdir():
+        f.chmod(0o644)  # package data: readable by every user
     print(f"shipped {len(tensors)} tensors, {size / 2**20:.1f} MB -> {dest}")
     return 0
 

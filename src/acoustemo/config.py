@@ -177,6 +177,7 @@ class TrainConfig:
     acoustic_epochs: int = 0
     acoustic_lr: float = 3e-4
     acoustic_batch_size: int = 32
+    acoustic_probe_init: bool = False  # start the statistics tokens from a logistic-regression probe (stage 1)
 
     def __post_init__(self):
         _positive(self, "lr", "epochs", "batch_size", "grad_accum", "max_grad_norm", "keep_checkpoints",

@@ -136,6 +136,6 @@ def test_fer_predicts_happy_on_the_astronaut_and_flags_faceless_frames():
 
 
 def test_registry_is_an_explicit_table():
-    assert set(AUDIO_ENCODERS) == {"whisper", "imagebind", "hf"}
+    assert set(AUDIO_ENCODERS) == {"whisper", "whisper_prosody", "imagebind", "hf"}
     with pytest.raises(ValueError, match="unknown audio encoder"):
         build_audio_encoder("wavlm-magic")

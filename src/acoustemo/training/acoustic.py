@@ -93,33 +93,44 @@ class AcousticClassifier(nn.Module):
         self.norm = nn.LayerNorm(hidden)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden, len(labels))
+        # with statistics tokens: a second, linear head on them alone (averaged over a sample's slots), so that
+        # the statistics token learns to carry what a linear speech-emotion probe reads
+        self.stats_head = nn.Linear(hidden, len(labels)) if config.acoustic.stats_token else None
 
-    def slot_vectors(self, batch: AcousticBatch) -> tuple[torch.Tensor, torch.Tensor]:
-        """(S, hidden) one vector per slot (global slots first, then windows) and (S,) the sample of each."""
-        vectors, owner = [], []
+    def slot_tokens(self, batch: AcousticBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """(S, tokens, hidden) the tokens of every slot (global slots first, then windows), (S,) the sample of each."""
+        tokens, owner = [], []
         b = batch.audio.shape[0]
         if "global" in self.qformers:
-            vectors.append(self.qformers["global"](batch.audio, batch.audio_mask).mean(1) + self.kind_embedding[0])
+            tokens.append(self.qformers["global"](batch.audio, batch.audio_mask) + self.kind_embedding[0])
             owner.append(torch.arange(b))
         if "utterance" in self.qformers and batch.window_sample.numel():
             frames, mask = gather_windows(batch.audio, batch.window_sample, batch.window_begin, batch.window_end)
-            vectors.append(self.qformers["utterance"](frames, mask).mean(1) + self.kind_embedding[1])
+            tokens.append(self.qformers["utterance"](frames, mask) + self.kind_embedding[1])
             owner.append(batch.window_sample)
-        if not vectors:
+        if not tokens:
             raise ConfigError("no acoustic slot in the batch: the samples have no utterances and the model no "
                               "global Q-Former")
-        return self.norm(torch.cat(vectors)), torch.cat(owner).to(batch.audio.device)
+        return torch.cat(tokens), torch.cat(owner).to(batch.audio.device)
 
     def forward(self, batch: AcousticBatch) -> torch.Tensor:
-        """Label logits (B, V): attention pooling over each sample's slots, then the linear head."""
-        vectors, owner = self.slot_vectors(batch)
+        """Label logits (B, V): attention pooling over each sample's slots, then the linear head (plus the
+        statistics head, when there is one)."""
+        tokens, owner = self.slot_tokens(batch)
+        vectors = self.norm(tokens.mean(1))
         b = batch.audio.shape[0]
         scores = vectors @ self.pool_query / math.sqrt(vectors.shape[-1])  # (S,)
         weights = torch.exp(scores - scores.max())
         denom = torch.zeros(b, device=vectors.device).index_add(0, owner, weights)
         pooled = torch.zeros(b, vectors.shape[-1], device=vectors.device).index_add(0, owner, weights[:, None] * vectors)
         pooled = pooled / denom.clamp_min(1e-12)[:, None]
-        return self.head(self.dropout(pooled))
+        logits = self.head(self.dropout(pooled))
+        if self.stats_head is not None:
+            per_slot = self.stats_head(self.dropout(tokens[:, -1]))  # (S, V): the statistics token of each slot
+            counts = torch.zeros(b, device=tokens.device).index_add(0, owner, torch.ones_like(owner, dtype=tokens.dtype))
+            summed = torch.zeros(b, per_slot.shape[1], device=tokens.device).index_add(0, owner, per_slot)
+            logits = logits + summed / counts.clamp_min(1.0)[:, None]
+        return logits
 
     def qformer_state_dict(self) -> dict[str, torch.Tensor]:
         """The Q-Former tensors under AcoustEmo's names (``qformers.utterance.*``), for ``model.qformer_weights``."""
@@ -157,9 +168,48 @@ def _balanced_order(primary: list[str], g: torch.Generator) -> list[int]:
     return torch.multinomial(weights, len(primary), replacement=True, generator=g).tolist()
 
 
+@torch.no_grad()
+def init_stats_from_probe(model: AcousticClassifier, examples: list[Example], vocab: dict[str, int], *,
+                          c: float = 0.1) -> float:
+    """Start each Q-Former's statistics token from a linear speech-emotion probe.
+
+    A standardised logistic regression (``C = c``) is fitted on the mean and standard deviation of every
+    training clip's (standardised) frames against its first label, the probe a user would try first. Its
+    coefficients, with the scaler folded in, become the first rows of the statistics projection, so from the
+    first step the statistics token carries the probe's class scores. Returns the probe's training accuracy.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    qformer = next(iter(model.qformers.values()))
+    if not qformer.cfg.stats_token:
+        raise ConfigError("init_stats_from_probe needs statistics tokens (model.acoustic.stats_token=true)")
+    feats, y = [], []
+    for ex in examples:
+        x = ex.audio.float()
+        if qformer.cfg.input_standardization:
+            x = (x - qformer.input_mean) * torch.exp(-qformer.input_log_std)
+        feats.append(torch.cat([x.mean(0), (x.var(0, unbiased=False) + 1e-5).sqrt()]).numpy())
+        y.append(vocab[ex.labels[0]])
+    scaler = StandardScaler().fit(feats)
+    probe = LogisticRegression(C=c, max_iter=3000).fit(scaler.transform(feats), y)
+    coef = torch.from_numpy(probe.coef_ / scaler.scale_).float()  # (classes, 2d)
+    bias = torch.from_numpy(probe.intercept_ - (probe.coef_ * scaler.mean_ / scaler.scale_).sum(1)).float()
+    if coef.shape[0] == 1:  # two classes: sklearn gives one row
+        coef, bias = torch.cat([-coef, coef]), torch.cat([-bias, bias])
+    for q in model.qformers.values():
+        linear = q.stats_proj[0]
+        n = min(coef.shape[0], linear.out_features)
+        linear.weight[:n] = coef[:n]
+        linear.bias[:n] = bias[:n]
+        linear.weight[n:] *= 0.1  # the other rows stay small beside the probe's
+        linear.bias[n:] = 0.0
+    return float(probe.score(scaler.transform(feats), y))
+
+
 def fit_acoustic(cfg: Config, *, epochs: int = 20, batch_size: int = 32, lr: float = 3e-4, weight_decay: float = 0.05,
-                 dropout: float = 0.1, balanced: bool = True, out: str | Path | None = None, seed: int | None = None,
-                 progress: bool = True) -> AcousticResult:
+                 dropout: float = 0.1, balanced: bool = True, probe_init: bool = False, out: str | Path | None = None,
+                 seed: int | None = None, progress: bool = True) -> AcousticResult:
     """Train the acoustic branch of ``cfg.model`` on ``cfg.train``'s manifests and cache (see the docstring)."""
     from tqdm import tqdm
 
@@ -178,6 +228,8 @@ def fit_acoustic(cfg: Config, *, epochs: int = 20, batch_size: int = 32, lr: flo
         for qformer in model.qformers.values():
             qformer.set_input_statistics(frames.mean(0), frames.std(0))
         del frames
+    if probe_init:
+        init_stats_from_probe(model, examples, vocab)
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
