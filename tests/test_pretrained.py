@@ -39,3 +39,11 @@ def test_predict_without_a_checkpoint_uses_the_shipped_model(capsys):
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["emotions"] and result["emotions"] == parse_emotions(result["answer"])
     assert len(result["utterances"]) == 1 and "door" in result["utterances"][0]["text"].lower()
+
+
+def test_demo_labels_the_given_media_with_the_shipped_model(capsys):
+    assert main(["demo", "--media", str(CLIP)]) == 0
+    out = capsys.readouterr().out
+    first = out.strip().splitlines()[0]
+    assert first.startswith(str(CLIP)) and parse_emotions(first.split(": ", 1)[1])
+    assert "door" in out.lower()  # the timeline line with the transcribed sentence
