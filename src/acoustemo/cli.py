@@ -2,16 +2,24 @@
 
 Each subcommand lives in its own module exposing ``add_arguments(parser)`` and ``run(args) -> int``;
 the module is imported only when its subcommand runs, so ``acoustemo score`` never imports torch.
+
+Every command ends in one of: success (exit 0); one line ``acoustemo CMD: error: ...`` naming the file, the
+sample and the field (exit 2), also for errors nobody foresaw (``--debug`` or ``ACOUSTEMO_DEBUG=1`` adds the
+traceback); or ``acoustemo CMD: interrupted`` (exit 130). Warnings from libraries are one line each, once.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
+import traceback
+import warnings
 
 from . import __version__
-from .errors import AcoustemoError
+from .errors import AcoustemoError, one_line
 
 # subcommand -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -31,8 +39,15 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors on one line too (``--help`` shows the usage)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {one_line(message)} (see --help)\n")
+
+
 def _top_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="acoustemo",
         description="AcoustEmo: open-vocabulary emotion reasoning with utterance-aware acoustic Q-Formers.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -46,23 +61,71 @@ def _top_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get("ACOUSTEMO_DEBUG", "") not in ("", "0")
+    argv = [a for a in argv if a != "--debug"]
     if not argv or argv[0].startswith("-") or argv[0] not in SUBCOMMANDS:
         _top_parser().parse_args(argv[:1] or ["--help"])
         return 2
     name, rest = argv[0], argv[1:]
-    module_name, help_text = SUBCOMMANDS[name]
-    module = importlib.import_module(module_name)
-    parser = argparse.ArgumentParser(prog=f"acoustemo {name}", description=help_text)
-    module.add_arguments(parser)
-    args = parser.parse_args(rest)
+    for i, arg in enumerate(rest, 1):
+        if "\x00" in arg:
+            print(f"acoustemo {name}: error: argument {i} contains a NUL character", file=sys.stderr)
+            return 2
     try:
-        return int(module.run(args) or 0)
+        with _one_line_warnings(name):
+            module_name, help_text = SUBCOMMANDS[name]
+            module = importlib.import_module(module_name)
+            parser = _Parser(prog=f"acoustemo {name}", description=help_text)
+            module.add_arguments(parser)
+            parser.add_argument("--debug", action="store_true", help="show the traceback of unexpected errors")
+            args = parser.parse_args(rest)
+            return int(module.run(args) or 0)
     except AcoustemoError as e:
-        print(f"acoustemo {name}: error: {e}", file=sys.stderr)
+        _print_error(name, str(e), debug)
         return 2
     except KeyboardInterrupt:
-        print(f"acoustemo {name}: interrupted", file=sys.stderr)
+        print(f"\nacoustemo {name}: interrupted", file=sys.stderr)
         return 130
+    except SystemExit as e:  # argparse (usage errors, --help) and sys.exit() inside a command
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
+    except Exception as e:  # noqa: BLE001 - the boundary: whatever escaped becomes one line
+        hint = "" if debug else " (--debug or ACOUSTEMO_DEBUG=1 shows the traceback)"
+        _print_error(name, one_line(describe(e), 400) + hint, debug)
+        return 2
+
+
+def describe(e: BaseException) -> str:
+    """One line for an exception nobody turned into an :class:`AcoustemoError`: the file it concerns first."""
+    if isinstance(e, OSError) and e.filename is not None:
+        return f"{e.filename}: {e.strerror or type(e).__name__}"
+    if isinstance(e, RecursionError):
+        return "input nested too deeply to read"
+    if isinstance(e, MemoryError):
+        return "out of memory"
+    text = str(e)
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+def _print_error(name: str, message: str, debug: bool) -> None:
+    if debug:
+        traceback.print_exc()
+    print(f"acoustemo {name}: error: {one_line(message)}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _one_line_warnings(name: str):
+    """Warnings as ``acoustemo CMD: warning: ...``, once each, without the library's source line."""
+    seen: set[str] = set()
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = one_line(str(message), 300)
+        if text not in seen:
+            seen.add(text)
+            print(f"acoustemo {name}: warning: {text}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
 
 
 if __name__ == "__main__":

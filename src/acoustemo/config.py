@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -21,7 +22,8 @@ from typing import Any, Literal
 
 import yaml
 
-from .errors import ConfigError
+from .errors import ConfigError, excerpt
+from .yamlio import load_yaml, read_yaml
 
 
 @dataclass
@@ -262,43 +264,48 @@ def load_config(source: str | Path = "paper", overrides: list[str] | None = None
         path = Path(source)
         if not path.is_file():
             raise ConfigError(f"{path}: no such config file, and not a preset ({', '.join(PRESETS)})")
-        try:
-            loaded = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not valid YAML ({e})") from None
+        loaded = read_yaml(path) or {}
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: the top level must be a mapping")
         base = loaded.pop("preset", "paper")
-        if base not in PRESETS:
-            raise ConfigError(f"{path}: unknown preset {base!r} (presets: {', '.join(PRESETS)})")
+        if not isinstance(base, str) or base not in PRESETS:
+            raise ConfigError(f"{path}: field 'preset': unknown preset {excerpt(base)} (presets: {', '.join(PRESETS)})")
         data = _merge(_merge({}, PRESETS[base]), loaded)
+        try:
+            return from_dict(Config, _apply_overrides(data, overrides), "")
+        except ConfigError as e:
+            raise ConfigError(f"{path}: {e}") from None
+    return from_dict(Config, _apply_overrides(data, overrides), "")
+
+
+def _apply_overrides(data: dict, overrides: list[str] | None) -> dict:
     for item in overrides or []:
         key, sep, value = item.removeprefix("--").partition("=")
         if not sep or not key:
-            raise ConfigError(f"override {item!r}: expected key.sub=value")
+            raise ConfigError(f"override {excerpt(item)}: expected key.sub=value")
         node = data
         *parents, leaf = key.split(".")
         for p in parents:
             node = node.setdefault(p, {})
             if not isinstance(node, dict):
-                raise ConfigError(f"override {item!r}: {p!r} is not a section")
-        node[leaf] = yaml.safe_load(value)
-    return from_dict(Config, data, "")
+                raise ConfigError(f"override {excerpt(item)}: {excerpt(p)} is not a section")
+        node[leaf] = load_yaml(value, source=f"override {excerpt(key)}")
+    return data
 
 
 def from_dict(cls, data: dict, prefix: str):
     """Build dataclass ``cls`` from nested dicts, rejecting unknown keys and values of the wrong type."""
     if not isinstance(data, dict):
-        raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {data!r}")
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {excerpt(data)}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for key, value in data.items():
         name = f"{prefix}{key}"
-        if key not in fields:
-            close = difflib.get_close_matches(key, fields, n=1)
+        if not isinstance(key, str) or key not in fields:
+            close = difflib.get_close_matches(key, fields, n=1) if isinstance(key, str) else []
             hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(fields)})"
-            raise ConfigError(f"{name}: unknown key{hint}")
+            raise ConfigError(f"{excerpt(name)[1:-1]}: unknown key{hint}")
         kwargs[key] = _coerce(hints[key], value, name)
     try:
         return cls(**kwargs)
@@ -318,11 +325,11 @@ def _coerce(tp, value, name: str):
         return _coerce(inner, value, name)
     if origin is Literal:
         if value not in args:
-            raise ConfigError(f"{name}: {value!r} is not one of {', '.join(map(repr, args))}")
+            raise ConfigError(f"{name}: {excerpt(value)} is not one of {', '.join(map(repr, args))}")
         return value
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{name}: expected a list, got {value!r}")
+            raise ConfigError(f"{name}: expected a list, got {excerpt(value)}")
         if origin is tuple and len(args) != len(value) and not (len(args) == 2 and args[1] is Ellipsis):
             raise ConfigError(f"{name}: expected {len(args)} values, got {len(value)}")
         inner = args[0] if args else Any
@@ -330,11 +337,11 @@ def _coerce(tp, value, name: str):
         return tuple(out) if origin is tuple else out
     if tp is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"{name}: expected true/false, got {value!r}")
+            raise ConfigError(f"{name}: expected true/false, got {excerpt(value)}")
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{name}: expected an integer, got {value!r}")
+            raise ConfigError(f"{name}: expected an integer, got {excerpt(value)}")
         return value
     if tp is float:
         if isinstance(value, str):  # YAML 1.1 reads "1e-4" (no dot) as a string
@@ -343,11 +350,13 @@ def _coerce(tp, value, name: str):
             except ValueError:
                 pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{name}: expected a number, got {value!r}")
+            raise ConfigError(f"{name}: expected a number, got {excerpt(value)}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{name}: {value} is not a finite number")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
-            raise ConfigError(f"{name}: expected a string, got {value!r}")
+            raise ConfigError(f"{name}: expected a string, got {excerpt(value)}")
         return value
     return value
 

@@ -39,3 +39,19 @@ def where(path=None, sample=None, field=None, row=None) -> str:
     if field is not None:
         parts.append(f"field {field!r}")
     return ", ".join(parts)
+
+
+def excerpt(value, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters (``...`` marks the cut): how messages quote user values."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def one_line(message: str, limit: int = 500) -> str:
+    """A message on one line of at most ``limit`` characters."""
+    text = " ".join(str(message).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class TrainingError(AcoustemoError, RuntimeError):
+    """A run that cannot go on (its loss became NaN or infinite); checkpoints written before stay."""

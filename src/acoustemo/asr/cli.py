@@ -1,9 +1,12 @@
-"""``acoustemo transcribe``: timestamped transcription of one media file or of a whole manifest.
+"""``acoustemo transcribe``: timestamped transcription of media files or of a whole manifest.
 
     acoustemo transcribe clip.mp4                 # "[0.66 - 2.30] Kids are talking by the door."
-    acoustemo transcribe clip.mp4 --json          # utterances with word times, as JSON
+    acoustemo transcribe a.mp4 b.wav --json       # one JSON object per file (an error object for a bad file)
     acoustemo transcribe --manifest data.jsonl --output data.asr.jsonl
                                                   # fills `utterances` of samples that have none
+
+A file that cannot be read does not stop the others: each is named on its own line and the exit status is 2
+at the end (a sample that failed keeps ``utterances: null`` in the written manifest).
 """
 
 from __future__ import annotations
@@ -15,11 +18,11 @@ import sys
 import warnings
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import InputError, excerpt, one_line
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("media", nargs="?", help="a video or audio file to transcribe")
+    parser.add_argument("media", nargs="*", help="video or audio files to transcribe")
     parser.add_argument("--json", action="store_true", help="print utterances with word times as JSON")
     parser.add_argument("--manifest", help="transcribe every sample of this JSONL manifest")
     parser.add_argument("--output", help="manifest mode: where to write the new manifest (atomically; may be --manifest)")
@@ -41,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if (args.media is None) == (args.manifest is None):
+    if bool(args.media) == (args.manifest is not None):
         raise InputError("give either a MEDIA file or --manifest (not both)")
     if args.manifest and not args.output:
         raise InputError("--manifest needs --output (the new manifest to write)")
@@ -62,13 +65,25 @@ def _run(args: argparse.Namespace, Transcriber) -> int:
                               language=None if args.language == "auto" else args.language,
                               vad_filter=not args.no_vad)
     if args.media:
-        t = transcriber.transcribe(args.media)
-        if args.json:
-            print(json.dumps({"media": args.media, **t.to_json()}, ensure_ascii=False, indent=2))
-        else:
-            for u in t.utterances:
-                print(f"[{u.start:.2f} - {u.end:.2f}] {u.text}")
-        return 0
+        failed = 0
+        for media in args.media:
+            try:
+                t = transcriber.transcribe(media)
+            except InputError as e:
+                failed += 1
+                print(f"acoustemo transcribe: error: {one_line(str(e))}", file=sys.stderr)
+                if args.json:
+                    print(json.dumps({"media": media, "error": one_line(str(e))}, ensure_ascii=False))
+                continue
+            if args.json:
+                print(json.dumps({"media": media, **t.to_json()}, ensure_ascii=False,
+                                 indent=2 if len(args.media) == 1 else None))
+            else:
+                if len(args.media) > 1:
+                    print(f"{media}:")
+                for u in t.utterances:
+                    print(f"[{u.start:.2f} - {u.end:.2f}] {u.text}")
+        return 2 if failed else 0
     return _transcribe_manifest(transcriber, Path(args.manifest), Path(args.output), args.overwrite)
 
 
@@ -77,15 +92,22 @@ def _transcribe_manifest(transcriber, manifest: Path, output: Path, overwrite: b
 
     from ..data.manifest import read_manifest, write_manifest
 
-    samples = read_manifest(manifest, check_media=True)
+    samples = read_manifest(manifest)
     todo = [s for s in samples if overwrite or s.utterances is None]
+    failed = []
     for s in tqdm(todo, desc="transcribe", unit="file", disable=None):
-        s.utterances = transcriber.transcribe(s.media_path, name=f"{manifest}: sample {s.id!r}").utterances
+        try:
+            s.utterances = transcriber.transcribe(s.media_path, name=f"{manifest}: sample {excerpt(s.id)}").utterances
+        except InputError as e:
+            s.utterances = None
+            failed.append(f"{manifest}: sample {excerpt(s.id)}, field 'media': {e}")
     out_root = output.resolve().parent
     for s in samples:  # keep media paths valid relative to the new manifest's folder
         if not Path(s.media).is_absolute() and out_root != manifest.resolve().parent:
             p = s.media_path.resolve()
             s.media = os.path.relpath(p, out_root) if p.is_relative_to(out_root) else str(p)
     write_manifest(output, samples)
-    print(f"transcribed {len(todo)} of {len(samples)} samples -> {output}", file=sys.stderr)
-    return 0
+    print(f"transcribed {len(todo) - len(failed)} of {len(samples)} samples -> {output}", file=sys.stderr)
+    for msg in failed:
+        print(f"acoustemo transcribe: error: {one_line(msg)}", file=sys.stderr)
+    return 2 if failed else 0

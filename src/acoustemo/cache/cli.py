@@ -24,6 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "pitch, voicing, energy and HNR per frame)")
     parser.add_argument("--audio-model", default=None,
                         help="audio weights: Whisper folder/name, ImageBind .safetensors, HuBERT/wav2vec2 folder/name")
+    parser.add_argument("--allow-pickle", action="store_true",
+                        help="load --audio-model / --visual-model folders that only have pickled weights (*.bin); "
+                             "refused by default, since unpickling can run code")
     parser.add_argument("--hop", type=float, default=0.5, help="imagebind: seconds between 2 s clips (f_s = 1/hop)")
     parser.add_argument("--layer", type=int, default=-1, help="hf: hidden-state index (default -1, the last)")
     parser.add_argument("--visual", default="fer", choices=["fer", "hf_image", "none"],
@@ -33,8 +36,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shard", default=None,
                         help="i/n: this process takes every n-th media file from the i-th "
                              "(default: RANK/WORLD_SIZE from accelerate or torchrun, else 0/1)")
-    parser.add_argument("--skip-errors", action="store_true",
-                        help="go on past unreadable media, list them at the end and exit with status 1")
+    parser.add_argument("--fail-fast", action="store_true",
+                        help="stop at the first unreadable media (default: go on, name each bad file on its own line "
+                             "and exit with status 2 at the end)")
+    parser.add_argument("--skip-errors", action="store_true", help=argparse.SUPPRESS)  # the default now
     parser.add_argument("--threads", type=int, default=0, help="CPU threads for the encoders (0: default)")
     parser.add_argument("--list-keys", action="store_true", help="list the encoder keys in the cache and exit")
     from ..config import add_device_argument
@@ -48,13 +53,15 @@ def _audio_encoder(args):
     if args.audio == "none":
         return None
     if args.audio in ("whisper", "whisper_prosody"):
-        return build_audio_encoder(args.audio, model=args.audio_model, num_threads=args.threads, device=args.device)
+        return build_audio_encoder(args.audio, model=args.audio_model, num_threads=args.threads, device=args.device,
+                                   allow_pickle=args.allow_pickle or None)
     if args.audio == "imagebind":
         return build_audio_encoder("imagebind", weights=args.audio_model, hop=args.hop, device=args.device)
     if args.audio_model is None:
         from ..errors import InputError
         raise InputError("--audio hf needs --audio-model (a HuBERT / wav2vec2 folder or hub name)")
-    return build_audio_encoder("hf", model=args.audio_model, layer=args.layer, device=args.device)
+    return build_audio_encoder("hf", model=args.audio_model, layer=args.layer, device=args.device,
+                               allow_pickle=args.allow_pickle or None)
 
 
 def _visual_encoder(args):
@@ -67,12 +74,13 @@ def _visual_encoder(args):
     if args.visual_model is None:
         from ..errors import InputError
         raise InputError("--visual hf_image needs --visual-model (a CLIP / EVA folder or hub name)")
-    return build_visual_encoder("hf_image", model=args.visual_model, frame_rate=args.fps, device=args.device)
+    return build_visual_encoder("hf_image", model=args.visual_model, frame_rate=args.fps, device=args.device,
+                                allow_pickle=args.allow_pickle or None)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..data.manifest import read_manifest
-    from ..errors import InputError
+    from ..errors import InputError, one_line
     from .extract import extract, parse_shard
     from .store import FeatureCache
 
@@ -86,15 +94,15 @@ def run(args: argparse.Namespace) -> int:
 
     args.device = resolve_device(args.device)
     shard = parse_shard(args.shard)
-    samples = read_manifest(args.manifest, check_media=True)
+    samples = read_manifest(args.manifest)  # a missing media file is reported per sample, the rest go on
     if args.threads:
         import torch
         torch.set_num_threads(args.threads)
     report = extract(samples, cache, _audio_encoder(args), _visual_encoder(args), shard=shard,
-                     skip_errors=args.skip_errors)
+                     skip_errors=not args.fail_fast)
     print(f"audio key: {report.audio_key}\nvisual key: {report.visual_key}\n"
           f"computed {report.computed} entries, reused {report.reused}, "
           f"{report.audio_seconds / 3600:.4f} h of audio encoded", file=sys.stderr)
     for msg in report.failed:
-        print(f"acoustemo extract: failed: {msg}", file=sys.stderr)
-    return 1 if report.failed else 0
+        print(f"acoustemo extract: error: {one_line(msg)}", file=sys.stderr)
+    return 2 if report.failed else 0

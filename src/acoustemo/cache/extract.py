@@ -12,7 +12,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 
-from ..errors import InputError
+from ..errors import InputError, excerpt
 from ..media import SAMPLE_RATE, MediaError, load_audio, load_frames, probe
 from .store import FeatureCache
 
@@ -46,11 +46,16 @@ def extract(samples, cache: FeatureCache, audio_encoder=None, visual_encoder=Non
     """Fill ``cache`` with the features of every sample's media (this shard's part of them).
 
     Raises :class:`InputError` naming the sample at the first unreadable media unless ``skip_errors``,
-    in which case failures are listed in the report (and nothing is written for them).
+    in which case failures are listed in the report (and nothing is written for them, not even the hash
+    memo). Temporary files that killed runs left in the cache are removed first.
     """
     from tqdm import tqdm
 
+    from ..io import remove_stale_temporaries
+
     report = ExtractReport()
+    if cache.root.is_dir():
+        remove_stale_temporaries(cache.root)
     if audio_encoder is not None:
         report.audio_key = cache.register("audio", audio_encoder)
     if visual_encoder is not None:
@@ -58,7 +63,13 @@ def extract(samples, cache: FeatureCache, audio_encoder=None, visual_encoder=Non
     # distinct media contents, in manifest order
     work, seen = [], set()
     for s in samples:
-        h = cache.media_hash(s.media_path)
+        try:
+            h = cache.media_hash(s.media_path)
+        except InputError as e:
+            if not skip_errors:
+                raise InputError(f"sample {excerpt(s.id)}: {e}") from None
+            report.failed.append(f"sample {excerpt(s.id)}: {e}")
+            continue
         if h not in seen:
             seen.add(h)
             work.append((s, h))
@@ -80,7 +91,7 @@ def extract(samples, cache: FeatureCache, audio_encoder=None, visual_encoder=Non
         try:
             _one(s, h, cache, audio_encoder, visual_encoder, report)
         except (MediaError, InputError) as e:
-            msg = f"sample {s.id!r}: {e}"
+            msg = f"sample {excerpt(s.id)}: {e}"
             if not skip_errors:
                 bar.close()
                 raise InputError(msg) from None
@@ -96,6 +107,7 @@ def _one(sample, h: str, cache: FeatureCache, audio_encoder, visual_encoder, rep
     if audio_encoder is not None:
         if cache.has("audio", report.audio_key, h):
             report.reused += 1
+            cache.remember(h)
         else:
             wav = load_audio(sample.media_path)
             feats = audio_encoder.encode(wav)
@@ -107,6 +119,7 @@ def _one(sample, h: str, cache: FeatureCache, audio_encoder, visual_encoder, rep
     if visual_encoder is not None:
         if cache.has("visual", report.visual_key, h):
             report.reused += 1
+            cache.remember(h)
             return
         info = probe(sample.media_path)
         if info.has_video:

@@ -83,6 +83,7 @@ class FeatureCache:
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
         self._hash_memo: dict[tuple[str, int, int], str] = {}
+        self._unsaved: dict[str, list[dict]] = {}  # hash -> memo records written once the file has an entry
 
     # --- keys and paths -------------------------------------------------------------------------
     def register(self, kind: str, encoder) -> str:
@@ -105,12 +106,18 @@ class FeatureCache:
         return self.root / _kind(kind) / key / media_hash[:2] / f"{media_hash}.safetensors"
 
     def media_hash(self, path: str | os.PathLike) -> str:
-        """Content hash of a media file, memoised by (absolute path, size, mtime) in memory and on disk."""
+        """Content hash of a media file, memoised by (absolute path, size, mtime) in memory and on disk.
+
+        The on-disk memo of a file is written only once the file has a cache entry (:meth:`put`, :meth:`load`):
+        nothing about a file that is refused (not decodable media) stays behind.
+        """
         p = Path(path).resolve()
         try:
             st = p.stat()
         except FileNotFoundError:
             raise InputError(f"{p}: media file not found") from None
+        if not p.is_file():
+            raise InputError(f"{p}: not a media file (a folder or a device)")
         memo_key = (str(p), st.st_size, st.st_mtime_ns)
         if memo_key in self._hash_memo:
             return self._hash_memo[memo_key]
@@ -118,16 +125,22 @@ class FeatureCache:
         h = None
         if memo_file.is_file():
             try:
-                rec = json.loads(memo_file.read_text())
+                rec = json.loads(memo_file.read_text(encoding="utf-8"))
                 if (rec.get("path"), rec.get("size"), rec.get("mtime_ns")) == memo_key:
                     h = rec["sha256"]
-            except (json.JSONDecodeError, KeyError):
+            except (ValueError, KeyError, AttributeError, RecursionError):
                 h = None  # an unreadable memo is only a memo: recompute and rewrite it
         if h is None:
             h = content_hash(p)
-            atomic_write_json(memo_file, {"path": str(p), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": h})
+            self._unsaved.setdefault(h, []).append(
+                {"file": memo_file, "path": str(p), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": h})
         self._hash_memo[memo_key] = h
         return h
+
+    def remember(self, media_hash: str) -> None:
+        """Write the on-disk hash memo of the files hashed to ``media_hash`` (done once the file has an entry)."""
+        for rec in self._unsaved.pop(media_hash, []):
+            atomic_write_json(rec.pop("file"), rec)
 
     # --- entries --------------------------------------------------------------------------------
     def has(self, kind: str, key: str, media_hash: str) -> bool:
@@ -147,6 +160,7 @@ class FeatureCache:
                     **{k: str(v) for k, v in (meta or {}).items()}}
         path = self.entry_path(kind, key, media_hash)
         atomic_write_bytes(path, save(tensors, metadata=metadata))
+        self.remember(media_hash)
         return path
 
     def get(self, kind: str, key: str, media_hash: str) -> Entry | None:
@@ -183,6 +197,7 @@ class FeatureCache:
                 out.audio, out.audio_rate = e.features, e.frame_rate
             else:
                 out.visual, out.visual_rate, out.visual_times = e.features, e.frame_rate, e.times
+        self.remember(h)
         return out
 
 

@@ -20,8 +20,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..errors import InputError
-from ..io import atomic_open
+from ..errors import InputError, excerpt
+from ..io import atomic_open, loads_json, read_text
 
 FIELDS = ("id", "media", "utterances", "labels", "description")
 
@@ -46,7 +46,7 @@ class Sample:
     def media_path(self) -> Path:
         """The media file's absolute path."""
         p = Path(self.media)
-        return p if p.is_absolute() else (self.root or Path(".")).resolve() / p
+        return p if p.is_absolute() else Path(os.path.abspath(self.root or ".")) / p
 
     def to_json(self) -> dict:
         d = {"id": self.id, "media": self.media}
@@ -59,6 +59,12 @@ class Sample:
         return d
 
 
+def _climbs_out(relative: str) -> bool:
+    """Whether a relative path leaves its base folder lexically (``a/../../b``), symlinks not followed."""
+    norm = os.path.normpath(relative)
+    return norm == ".." or norm.startswith(".." + os.sep) or os.path.isabs(norm)
+
+
 def _check_sample(obj, root: Path) -> tuple[Sample | None, list[str]]:
     """Validate one decoded JSON line; return the sample (or None) and a list of "field: problem"."""
     problems: list[str] = []
@@ -66,17 +72,19 @@ def _check_sample(obj, root: Path) -> tuple[Sample | None, list[str]]:
         return None, ["line: not a JSON object"]
     unknown = sorted(set(obj) - set(FIELDS))
     if unknown:
-        problems.append(f"field {unknown[0]!r}: unknown field (allowed: {', '.join(FIELDS)})")
+        problems.append(f"field {excerpt(unknown[0])}: unknown field (allowed: {', '.join(FIELDS)})")
     sid = obj.get("id")
     if not isinstance(sid, str) or not sid:
         problems.append("field 'id': missing or not a non-empty string")
     media = obj.get("media")
     if not isinstance(media, str) or not media:
         problems.append("field 'media': missing or not a non-empty string")
-    elif not Path(media).is_absolute():
-        resolved = (root / media).resolve()
-        if os.path.commonpath([resolved, root.resolve()]) != str(root.resolve()):
-            problems.append(f"field 'media': {media!r} escapes the manifest's folder")
+    elif "\x00" in media:
+        problems.append("field 'media': contains a NUL character")
+    elif not Path(media).is_absolute() and _climbs_out(media):
+        # judged on the path as written: a folder symlinked into the manifest's folder (data on another disk)
+        # is followed, a relative path may not climb out with '..'
+        problems.append(f"field 'media': {excerpt(media)} climbs out of the manifest's folder ('..')")
     utterances = None
     if obj.get("utterances") is not None:
         raw = obj["utterances"]
@@ -122,28 +130,27 @@ def read_manifest(path: str | os.PathLike, *, check_media: bool = False) -> list
     samples: list[Sample] = []
     problems: list[str] = []
     seen: dict[str, int] = {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                problems.append(f"{path}:{lineno}: not valid JSON ({e.msg})")
-                continue
-            sample, errs = _check_sample(obj, root)
-            sid = obj.get("id") if isinstance(obj, dict) else None
-            who = f"sample {sid!r}, " if isinstance(sid, str) else ""
-            problems += [f"{path}:{lineno}: {who}{e}" for e in errs]
-            if sample is None:
-                continue
-            if sample.id in seen:
-                problems.append(f"{path}:{lineno}: sample {sample.id!r}, field 'id': duplicate of line {seen[sample.id]}")
-                continue
-            seen[sample.id] = lineno
-            if check_media and not sample.media_path.is_file():
-                problems.append(f"{path}:{lineno}: sample {sample.id!r}, field 'media': file not found: {sample.media_path}")
-            samples.append(sample)
+    for lineno, line in enumerate(read_text(path).split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = loads_json(line)
+        except json.JSONDecodeError as e:
+            problems.append(f"{path}:{lineno}: not valid JSON ({e.msg})")
+            continue
+        sample, errs = _check_sample(obj, root)
+        sid = obj.get("id") if isinstance(obj, dict) else None
+        who = f"sample {excerpt(sid)}, " if isinstance(sid, str) else ""
+        problems += [f"{path}:{lineno}: {who}{e}" for e in errs]
+        if sample is None:
+            continue
+        if sample.id in seen:
+            problems.append(f"{path}:{lineno}: sample {sample.id!r}, field 'id': duplicate of line {seen[sample.id]}")
+            continue
+        seen[sample.id] = lineno
+        if check_media and not sample.media_path.is_file():
+            problems.append(f"{path}:{lineno}: sample {sample.id!r}, field 'media': file not found: {sample.media_path}")
+        samples.append(sample)
     if problems:
         raise InputError.from_problems(problems)
     return samples
@@ -164,12 +171,12 @@ def merge_manifests(out: str | os.PathLike, inputs: dict[str, str | os.PathLike]
     sub-folders of it), so the merged manifest stays portable. Returns the merged samples.
     """
     out = Path(out)
-    root = out.parent.resolve()
+    root = Path(os.path.abspath(out.parent))  # lexical: data folders symlinked into it stay inside
     merged: list[Sample] = []
     for prefix, manifest in inputs.items():
         for s in read_manifest(manifest, check_media=True):
             try:
-                media = s.media_path.resolve().relative_to(root)
+                media = Path(os.path.normpath(s.media_path)).relative_to(root)
             except ValueError:
                 raise InputError(f"{manifest}: sample {s.id!r}, field 'media': {s.media_path} is not inside {root}, "
                                  f"the merged manifest's folder") from None

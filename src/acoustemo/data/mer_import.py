@@ -23,9 +23,11 @@ import argparse
 import csv
 import os
 import sys
+from io import StringIO
 from pathlib import Path
 
-from ..errors import InputError, where
+from ..errors import InputError, excerpt, where
+from ..io import read_text
 from .manifest import Sample, Utterance, write_manifest
 
 MEDIA_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".wav", ".flac", ".mp3", ".m4a")
@@ -43,9 +45,11 @@ def parse_openset(text: str) -> list[str]:
 def _read_csv(path: Path) -> tuple[list[str], list[dict]]:
     if not path.is_file():
         raise InputError(f"{path}: file not found")
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        reader = csv.DictReader(f)
+    try:
+        reader = csv.DictReader(StringIO(read_text(path), newline=""))
         return list(reader.fieldnames or []), list(reader)
+    except csv.Error as e:
+        raise InputError(f"{path}: not a readable CSV file ({e})") from None
 
 
 def _find_media(media_dir: Path, name: str) -> Path | None:
@@ -88,6 +92,10 @@ def import_mer(labels_csv: str | os.PathLike, media_dir: str | os.PathLike, outp
         name = (r.get("name") or "").strip()
         if not name:
             problems.append(f"{where(path=labels_csv, row=row_no, field='name')}: empty")
+            continue
+        if name in (".", "..") or any(c in name for c in "/\\\x00"):
+            problems.append(f"{where(path=labels_csv, row=row_no, field='name')}: {excerpt(name)} is not a plain "
+                            "file name (no folders, no '..')")
             continue
         if name in seen:
             problems.append(f"{where(path=labels_csv, row=row_no, sample=name, field='name')}: duplicate of row {seen[name]}")

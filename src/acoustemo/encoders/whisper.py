@@ -161,7 +161,8 @@ class WhisperAudioEncoder:
     frame_rate = 50.0
 
     def __init__(self, model: str | os.PathLike | None = None, *, backend: str | None = None,
-                 batch_size: int = 4, num_threads: int = 0, device: str | torch.device = "cpu"):
+                 batch_size: int = 4, num_threads: int = 0, device: str | torch.device = "cpu",
+                 allow_pickle: bool | None = None):
         from faster_whisper.feature_extractor import FeatureExtractor
 
         path = bundled_whisper_path() if model is None else model
@@ -192,9 +193,13 @@ class WhisperAudioEncoder:
             else:
                 from transformers import WhisperModel
 
+                from ..io import model_folder_kwargs
+
+                kwargs = model_folder_kwargs(path, what="a Whisper model", allow_pickle=allow_pickle)
                 try:
-                    self.encoder = WhisperModel.from_pretrained(str(path)).get_encoder().eval().requires_grad_(False)
-                except OSError as e:
+                    self.encoder = WhisperModel.from_pretrained(str(path), **kwargs).get_encoder().eval() \
+                        .requires_grad_(False)
+                except (OSError, ValueError) as e:
                     raise InputError(f"{path}: not a CTranslate2 or transformers Whisper model ({e})") from None
             self.encoder = self.encoder.to(device)
             self.dim = int(self.encoder.config.d_model)

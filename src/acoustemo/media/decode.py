@@ -8,12 +8,15 @@
 
 Every failure -- missing, zero-byte, corrupt, audio-less or unsupported file -- raises
 :class:`~acoustemo.errors.MediaError` (an :class:`~acoustemo.errors.InputError`) whose one-line
-message names the file and the reason; FFmpeg's own exceptions never escape.
+message names the file and the reason; FFmpeg's own exceptions never escape. Audio that decodes to
+clearly less than the duration its file declares (a file cut short) gives a :class:`MediaWarning` naming
+the file and both durations.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,10 +26,15 @@ import numpy as np
 from ..errors import InputError
 
 SAMPLE_RATE = 16_000  # Hz
+SHORTFALL_SECONDS, SHORTFALL_FRACTION = 0.25, 0.02  # decoded audio may fall this short of the declared duration
 
 
 class MediaError(InputError):
     """A media file that cannot be read: the message names the file and the reason."""
+
+
+class MediaWarning(UserWarning):
+    """A media file that decodes, but not as it declares (shorter than its stated duration)."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +90,8 @@ def load_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.nd
             kind = "a video file without an audio track" if c.streams.video else "no audio stream"
             raise MediaError(f"{path}: {kind}; cannot extract audio")
         stream = c.streams.audio[0]
+        declared = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else (
+            c.duration / av.time_base if c.duration else None)
         resampler = av.AudioResampler(format="fltp", rate=sample_rate)  # planar, channel layout kept
         pieces: list[np.ndarray] = []
         try:
@@ -95,6 +105,10 @@ def load_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.nd
     if not pieces or sum(len(p) for p in pieces) == 0:
         raise MediaError(f"{path}: audio stream has no samples")
     wav = np.concatenate(pieces).astype(np.float32, copy=False)
+    decoded = len(wav) / sample_rate
+    if declared and declared - decoded > SHORTFALL_SECONDS + SHORTFALL_FRACTION * declared:
+        warnings.warn(f"{path}: decoded {decoded:.2f} s of audio, the file declares {declared:.2f} s "
+                      "(cut short or damaged?); the rest is missing from its features", MediaWarning, stacklevel=2)
     return np.clip(wav, -1.0, 1.0)
 
 

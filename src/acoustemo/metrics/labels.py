@@ -23,9 +23,11 @@ import csv
 import json
 import os
 import re
+from io import StringIO
 from pathlib import Path
 
 from ..errors import InputError, where
+from ..io import loads_json, read_text
 
 _SEPARATORS = re.compile(r"[,，、;；]")  # ASCII and full-width commas, ideographic comma, semicolons
 _CLOSING_QUOTE = {"'": "'", '"': '"', "‘": "’", "“": "”"}
@@ -114,7 +116,7 @@ def _missing(path: Path) -> InputError:
 def _read_csv(path: Path, columns: tuple[str, str]) -> dict[str, list[str]]:
     name_col, label_col = columns
     try:
-        with path.open(newline="", encoding="utf-8-sig") as f:
+        with StringIO(read_text(path), newline="") as f:
             reader = csv.DictReader(f)
             header = reader.fieldnames or []
             for col in columns:
@@ -157,7 +159,7 @@ def _read_jsonl(path: Path) -> dict[str, list[str]]:
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = loads_json(line)
         except json.JSONDecodeError as e:
             raise InputError(f"{where(path=path, row=line_no)}: not JSON ({e.msg})") from None
         if not isinstance(obj, dict):
@@ -208,7 +210,7 @@ def read_grouping(path: str | os.PathLike) -> dict[str, list[list[str]]]:
     if not path.is_file():
         raise _missing(path)
     try:
-        obj = json.loads(path.read_text(encoding="utf-8-sig"))
+        obj = loads_json(path.read_text(encoding="utf-8-sig"))
     except OSError as e:
         raise InputError(f"{where(path=path)}: cannot read ({e.strerror})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:

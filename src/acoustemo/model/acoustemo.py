@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
-from safetensors.torch import load_file, save
+from safetensors.torch import save
 from torch import nn
 
 from ..config import ModelConfig
 from ..errors import ConfigError
-from ..io import atomic_open
+from ..io import atomic_open, load_tensors
 from .llm import load_llm
 from .prompts import SLOT_KINDS, parse_emotions
 from .qformer import QFormer
@@ -148,7 +148,7 @@ class AcoustEmo(nn.Module):
 
     def load_trainable(self, path: str | Path, *, strict: bool = True) -> None:
         """Load a safetensors file of (some of) this model's tensors; unknown keys are an error."""
-        state = load_file(str(path))
+        state = load_tensors(path, what="trainable tensors")
         own = dict(self.named_parameters())
         unknown = sorted(set(state) - set(own))
         if unknown:

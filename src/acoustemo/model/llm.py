@@ -23,6 +23,7 @@ from transformers import PreTrainedTokenizerFast
 
 from ..config import ModelConfig
 from ..errors import ConfigError
+from ..io import model_folder_kwargs
 
 # Architectures known without reading a hub, so that a preset can be built on the meta device offline.
 KNOWN_CONFIGS: dict[str, dict] = {
@@ -125,10 +126,11 @@ def load_llm(cfg: ModelConfig, *, dtype: torch.dtype = torch.float32, device: st
         return model, tokenizer
     path, gguf = resolve(cfg)
     extra = {"gguf_file": gguf} if gguf else {}
+    weights = {} if gguf else model_folder_kwargs(path, what=f"model.llm={cfg.llm!r}")
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, **extra)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **extra)
-    except OSError as e:
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **extra, **weights)
+    except (OSError, ValueError) as e:
         raise ConfigError(f"model.llm={cfg.llm!r}: cannot load ({str(e).splitlines()[0]})") from None
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token

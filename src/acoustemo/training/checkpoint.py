@@ -26,9 +26,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
-from ..io import atomic_write_json, atomic_write_text
+from ..errors import InputError
+from ..io import atomic_write_json, atomic_write_text, load_tensors, read_json
 
 STEP_DIR = re.compile(r"^step-(\d{6,})$")
 
@@ -65,10 +66,10 @@ def save_optimizer(optimizer: torch.optim.Optimizer, names: list[str], folder: P
 
 
 def load_optimizer(optimizer: torch.optim.Optimizer, names: list[str], folder: Path) -> None:
-    meta = json.loads((folder / "optimizer.json").read_text())
+    meta = read_json(folder / "optimizer.json")
     if meta["param_names"] != names:
         raise ValueError(f"{folder}: the optimizer was saved for other parameters than this model's trainable ones")
-    tensors = load_file(str(folder / "optimizer.safetensors"))
+    tensors = load_tensors(folder / "optimizer.safetensors", what="optimizer state")
     state: dict[int, dict] = {int(i): dict(v) for i, v in meta["state"].items()}
     for key, t in tensors.items():
         _, idx, name = key.split(".", 2)
@@ -101,9 +102,12 @@ def save_rng(path: Path) -> None:
 def load_rng(path: Path) -> None:
     from safetensors import safe_open
 
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata()
-        t = {k: f.get_tensor(k) for k in f.keys()}
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata()
+            t = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as e:  # noqa: BLE001 - safetensors raises several types
+        raise InputError(f"{path}: not a readable random-state file ({e})") from None
     torch.set_rng_state(t["torch_cpu"])
     cuda = [t[k] for k in sorted(t) if k.startswith("torch_cuda_")]
     if cuda and torch.cuda.is_available():
@@ -125,6 +129,14 @@ def begin(root: Path, step: int) -> Path:
 
 def tmp_dir(root: Path, step: int) -> Path:
     return root / f".tmp-step-{step:06d}"
+
+
+def remove_partial(root: Path) -> int:
+    """Delete the temporary folders of checkpoints that a killed run did not finish; returns how many."""
+    folders = sorted(root.glob(".tmp-step-*")) if root.is_dir() else []
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+    return len(folders)
 
 
 def write_main(tmp: Path, *, model, optimizer, names: list[str], scheduler, config_yaml: str, state: dict) -> None:
@@ -152,6 +164,6 @@ def load(folder: Path, *, model, optimizer, names: list[str], scheduler, rank: i
     """Restore a checkpoint into the given objects; returns its ``state.json``."""
     model.load_trainable(folder / "trainable.safetensors")
     load_optimizer(optimizer, names, folder)
-    scheduler.load_state_dict(json.loads((folder / "scheduler.json").read_text()))
+    scheduler.load_state_dict(read_json(folder / "scheduler.json"))
     load_rng(folder / f"rng-rank{rank}.safetensors")
-    return json.loads((folder / "state.json").read_text())
+    return read_json(folder / "state.json")

@@ -39,8 +39,8 @@ import torch
 
 from ..config import Config, load_config
 from ..data.dataset import dataset_for, require
-from ..errors import ConfigError, InputError
-from ..io import atomic_write_text
+from ..errors import ConfigError, InputError, TrainingError
+from ..io import atomic_write_text, read_json, remove_stale_temporaries
 from ..trained import FINAL_WEIGHTS
 from . import checkpoint as ckpt
 from .optim import build_scheduler, epoch_batches, rank_micro_batches, weight_decay_groups
@@ -277,6 +277,8 @@ class Trainer:
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         log = _Log(self.out / LOG_NAME, self.main, keep_until=start if self.resumed else None)
         if self.main:
+            ckpt.remove_partial(self.ckpt_root)  # what a killed run was writing
+            remove_stale_temporaries(self.out)
             atomic_write_text(self.out / "config.yaml", self.cfg.to_yaml())
         bar = tqdm(total=self.total, initial=start, disable=not (self.main and self.progress), file=sys.stderr,
                    dynamic_ncols=True, desc="train", unit="step")
@@ -290,6 +292,12 @@ class Trainer:
             micro = self.micro_batches(step)
             lr = self.scheduler.get_last_lr()[0]
             loss, n_tokens, grad_norm = self.loss_step(micro)
+            if not math.isfinite(loss):
+                bar.close()
+                last = f"the last checkpoint (step {self.last_saved}) is kept" if self.last_saved > 0 else \
+                    "no checkpoint was written"
+                raise TrainingError(f"{self.out}: training diverged at step {step + 1} (loss {loss}); {last}; "
+                                    f"lower train.lr (now {t.lr}) or train.max_grad_norm")
             step += 1
             self.seen["samples"] += self.global_batch
             self.seen["tokens"] += int(acc.reduce(torch.tensor(sum(int(b.attention_mask.sum()) for b in micro),
@@ -331,7 +339,7 @@ def check_resumable(cfg: Config, folder: Path, world: int) -> None:
     if changed:
         raise ConfigError(f"{folder}: train.{changed[0]} differs from the checkpoint's; resuming would not "
                           f"continue the same run")
-    state = json.loads((folder / "state.json").read_text())
+    state = read_json(folder / "state.json")
     if state["world_size"] != world:
         raise ConfigError(f"{folder}: saved by {state['world_size']} processes, resumed with {world}")
 
