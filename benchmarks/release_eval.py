@@ -88,6 +88,9 @@ def main() -> int:
     p.add_argument("--sets", default=",".join(SETS), help=f"comma-separated of {', '.join(SETS)}")
     p.add_argument("--out", default=None, help="also write the numbers to this JSON file")
     p.add_argument("--markdown", default=None, help="also write the tables as Markdown to this file")
+    p.add_argument("--acoustic", default=None,
+                   help="also score a stage-1 folder (<run>/acoustic): its classifier's top label, without the LLM, "
+                        "shows what the acoustic tokens carry")
     p.add_argument("--threads", type=int, default=0)
     args = p.parse_args()
     if args.threads:
@@ -118,11 +121,20 @@ def main() -> int:
         gold_labels = {s.id: list(s.labels) for s in test}
         gold_cat = {s.id: category_of_labels(s.labels, categories) for s in test}
         frequent = Counter(tuple(s.labels) for s in train).most_common(1)[0][0]
+        stage1 = {}
+        if args.acoustic:
+            from acoustemo.training.acoustic import load_acoustic, predict_acoustic
+
+            head = load_acoustic(args.acoustic)
+            probs = predict_acoustic(head, [ds[i] for i in range(len(ds))])
+            stage1 = {"(c) stage-1 acoustic head, no LLM (diagnostic)":
+                      {s.id: [head.labels[int(j)]] for s, j in zip(test, probs.argmax(1))}}
         rows = {
             "AcoustEmo (this model)": model_pred,
             "(a) most frequent training label list": {s.id: list(frequent) for s in test},
             "(b) Whisper mean+std probe (logistic regression)": probe_baseline(
                 cache, train, test, resolve_key(cache, "audio", args.whisper_key), categories),
+            **stage1,
         }
         result = {"what": what, "samples": len(test), "chance_primary": 100.0 / len(set(gold_cat.values())),
                   "rows": {k: scores(gold_labels, gold_cat, v, categories) for k, v in rows.items()}}

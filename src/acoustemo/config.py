@@ -180,6 +180,10 @@ class TrainConfig:
     acoustic_lr: float = 3e-4
     acoustic_batch_size: int = 32
     acoustic_probe_init: bool = False  # start the statistics tokens from a logistic-regression probe (stage 1)
+    # with acoustic_probe_init: the probe's statistics projection and the input standardisation it was fitted on
+    # stay as the probe set them in stage 1 (the rest of the Q-Formers and the head train around them)
+    acoustic_freeze_probe: bool = False
+    qformer_lr_scale: float = 1.0  # LLM stage: the Q-Formers learn at train.lr times this (0: kept as stage 1 left them)
 
     def __post_init__(self):
         _positive(self, "lr", "epochs", "batch_size", "grad_accum", "max_grad_norm", "keep_checkpoints",
@@ -196,6 +200,10 @@ class TrainConfig:
             raise ConfigError(f"train.warmup_ratio={self.warmup_ratio} must be in [0, 1)")
         if self.weight_decay < 0:
             raise ConfigError(f"train.weight_decay={self.weight_decay} must be >= 0")
+        if self.qformer_lr_scale < 0:
+            raise ConfigError(f"train.qformer_lr_scale={self.qformer_lr_scale} must be >= 0")
+        if self.acoustic_freeze_probe and not self.acoustic_probe_init:
+            raise ConfigError("train.acoustic_freeze_probe needs train.acoustic_probe_init=true")
 
 
 @dataclass

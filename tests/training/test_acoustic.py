@@ -66,3 +66,37 @@ def test_train_runs_stage_one_first_and_the_llm_stage_starts_from_it(corpus, tmp
     changed = tiny_train_config(corpus, out, "model.use_visual=false", "train.acoustic_epochs=3", "train.max_steps=2")
     with pytest.raises(ConfigError, match="stage 1 was trained with other settings"):
         acoustic_stage(changed, progress=False)
+
+
+def test_a_frozen_probe_keeps_its_projection_and_the_head_reloads(corpus, tmp_path):
+    cfg = tiny_train_config(corpus, tmp_path / "run", "model.use_visual=false", "model.acoustic.stats_token=true",
+                            "model.acoustic.input_standardization=true")
+    a = fit_acoustic(cfg, epochs=2, batch_size=8, lr=3e-3, probe_init=True, freeze_probe=True, seed=0,
+                     out=tmp_path / "s1", progress=False)
+    b = fit_acoustic(cfg, epochs=0, batch_size=8, lr=3e-3, probe_init=True, seed=0, progress=False)  # the probe alone
+    for kind, q in a.model.qformers.items():
+        other = b.model.qformers[kind]
+        torch.testing.assert_close(q.stats_proj[0].weight, other.stats_proj[0].weight)
+        torch.testing.assert_close(q.input_mean, other.input_mean)
+        assert not torch.equal(q.query_tokens, other.query_tokens)  # the rest trained
+    from acoustemo.training.acoustic import load_acoustic, predict_acoustic
+
+    reloaded = load_acoustic(tmp_path / "s1")
+    examples = [make_example("x", audio_dim=16, seed=3)]
+    torch.testing.assert_close(predict_acoustic(reloaded, examples), predict_acoustic(a.model, examples))
+
+
+def test_qformers_can_learn_at_a_scaled_rate_in_the_llm_stage():
+    from acoustemo.training.optim import weight_decay_groups
+
+    model = AcoustEmo.from_config(tiny_config(use_visual=False))
+    groups, names = weight_decay_groups(model, 0.05, lr=1e-3, lr_scales={"qformers.": 0.0})
+    params = dict(model.named_parameters())
+    assert len(names) == len(set(names)) == sum(len(g["params"]) for g in groups)
+    assert set(names) == {n for n, p in params.items() if p.requires_grad}
+    order = [p for g in groups for p in g["params"]]
+    assert all(params[n] is p for n, p in zip(names, order))
+    for g in groups:
+        owners = {n.startswith("qformers.") for n, p in params.items() if any(p is q for q in g["params"])}
+        assert owners == ({True} if "lr" in g else {False}) and g.get("lr", 0.0) == 0.0
+    assert [g["weight_decay"] for g in groups] == [0.05, 0.0, 0.05, 0.0]

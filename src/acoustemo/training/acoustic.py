@@ -32,7 +32,7 @@ from torch import nn
 from ..config import Config, ModelConfig
 from ..data.collate import Example
 from ..data.dataset import dataset_for, require
-from ..errors import ConfigError
+from ..errors import ConfigError, InputError
 from ..io import atomic_open, atomic_write_json
 from ..model.qformer import QFormer
 from ..model.windows import fixed_time_windows, gather_windows, pad_sequences, utterance_windows
@@ -208,7 +208,8 @@ def init_stats_from_probe(model: AcousticClassifier, examples: list[Example], vo
 
 
 def fit_acoustic(cfg: Config, *, epochs: int = 20, batch_size: int = 32, lr: float = 3e-4, weight_decay: float = 0.05,
-                 dropout: float = 0.1, balanced: bool = True, probe_init: bool = False, out: str | Path | None = None,
+                 dropout: float = 0.1, balanced: bool = True, probe_init: bool = False, freeze_probe: bool = False,
+                 out: str | Path | None = None,
                  seed: int | None = None, progress: bool = True) -> AcousticResult:
     """Train the acoustic branch of ``cfg.model`` on ``cfg.train``'s manifests and cache (see the docstring)."""
     from tqdm import tqdm
@@ -230,8 +231,17 @@ def fit_acoustic(cfg: Config, *, epochs: int = 20, batch_size: int = 32, lr: flo
         del frames
     if probe_init:
         init_stats_from_probe(model, examples, vocab)
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
+    if freeze_probe:
+        if not probe_init:
+            raise ConfigError("freeze_probe needs probe_init")
+        for q in model.qformers.values():  # what the probe was fitted on, and its projection, stay as they are
+            frozen = [*q.stats_proj[0].parameters()]
+            if q.cfg.input_standardization:
+                frozen += [q.input_mean, q.input_log_std]
+            for p in frozen:
+                p.requires_grad_(False)
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and p.requires_grad]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2 and p.requires_grad]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
                             lr=lr)
     steps_per_epoch = max(1, len(train_ds) // batch_size)
@@ -269,7 +279,7 @@ def fit_acoustic(cfg: Config, *, epochs: int = 20, batch_size: int = 32, lr: flo
         bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k in ("train_loss", "val_loss", "val_top1")},
                         refresh=False)
     bar.close()
-    last = history[-1]
+    last = history[-1] if history else {}  # epochs=0: the initial model (e.g. the probe alone)
     result = AcousticResult(Path(out) if out else None, epochs, train_loss, last.get("val_loss"), last.get("val_top1"),
                             history, model)
     if out:
@@ -307,6 +317,21 @@ def evaluate_acoustic(model: AcousticClassifier, examples: list[Example], vocab:
     loss = -(target * probs.clamp_min(1e-12).log()).sum(1).mean().item()
     top1 = targets[torch.arange(len(examples)), probs.argmax(1)].mean().item()
     return {"val_loss": loss, "val_top1": top1}
+
+
+def load_acoustic(folder: str | Path) -> AcousticClassifier:
+    """The classifier that :func:`save_acoustic` wrote into ``folder`` (its config, labels, Q-Formers, head)."""
+    from ..config import load_config
+    from ..io import load_tensors, read_json
+
+    folder = Path(folder)
+    cfg = load_config(folder / "config.yaml")
+    model = AcousticClassifier(cfg.model, read_json(folder / "labels.json"))
+    state = {**load_tensors(folder / QFORMER_WEIGHTS), **load_tensors(folder / HEAD_WEIGHTS)}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise InputError(f"{folder}: stage-1 weights do not match its config ({(missing + unexpected)[0]})")
+    return model.eval()
 
 
 def save_acoustic(model: AcousticClassifier, out: Path, cfg: Config, history: list[dict]) -> None:

@@ -49,7 +49,7 @@ LOG_NAME = "log.jsonl"
 
 # Train keys that change the trajectory: a resumed run (or a reused ablation run) must keep them.
 TRAJECTORY_KEYS = ("lr", "betas", "weight_decay", "warmup_ratio", "schedule", "epochs", "batch_size", "grad_accum",
-                   "max_grad_norm", "seed", "max_steps", "train_manifest", "group_by_length")
+                   "max_grad_norm", "seed", "max_steps", "train_manifest", "group_by_length", "qformer_lr_scale")
 
 
 def answer_tokens(batch) -> torch.Tensor:
@@ -107,14 +107,15 @@ def acoustic_stage(cfg: Config, *, progress: bool = True) -> Config:
         done = load_config(folder / "config.yaml")
         if done.model != cfg.model or any(getattr(done.train, k) != getattr(t, k) for k in (
                 "train_manifest", "seed", "acoustic_epochs", "acoustic_lr", "acoustic_batch_size",
-                "acoustic_probe_init")):
+                "acoustic_probe_init", "acoustic_freeze_probe")):
             raise ConfigError(f"{folder}: stage 1 was trained with other settings; choose another train.output_dir")
     else:
         from accelerate import PartialState
 
         if PartialState().is_main_process:  # small and fast: one process trains it, the others wait
             fit_acoustic(cfg, epochs=t.acoustic_epochs, batch_size=t.acoustic_batch_size, lr=t.acoustic_lr,
-                         probe_init=t.acoustic_probe_init, out=folder, progress=progress)
+                         probe_init=t.acoustic_probe_init, freeze_probe=t.acoustic_freeze_probe, out=folder,
+                         progress=progress)
         PartialState().wait_for_everyone()
     return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, qformer_weights=str(weights)))
 
@@ -172,7 +173,8 @@ class Trainer:
         for name, ds in (("train", self.train_ds), ("validation", self.val_ds)):
             if ds is not None:  # every sample collates, before the first step rather than hours into the run
                 check_examples(self.collator, ds, progress=self.progress and self.main, desc=f"check {name}")
-        groups, self.param_names = weight_decay_groups(self.model, t.weight_decay)
+        scales = {"qformers.": t.qformer_lr_scale} if t.qformer_lr_scale != 1.0 else None
+        groups, self.param_names = weight_decay_groups(self.model, t.weight_decay, lr=t.lr, lr_scales=scales)
         self.optimizer = torch.optim.AdamW(groups, lr=t.lr, betas=tuple(t.betas))
         self.scheduler = build_scheduler(self.optimizer, schedule=t.schedule, total_steps=self.total,
                                          warmup_ratio=t.warmup_ratio)

@@ -13,14 +13,31 @@ import torch
 from transformers import get_scheduler
 
 
-def weight_decay_groups(model: torch.nn.Module, weight_decay: float) -> tuple[list[dict], list[str]]:
-    """AdamW groups: decay on matrices, none on biases / norm scales; and the parameter names in order."""
+def weight_decay_groups(model: torch.nn.Module, weight_decay: float, *, lr: float | None = None,
+                        lr_scales: dict[str, float] | None = None) -> tuple[list[dict], list[str]]:
+    """AdamW groups: decay on matrices, none on biases / norm scales; and the parameter names in order.
+
+    ``lr_scales`` (``{"qformers.": 0.1}``) gives the parameters under a name prefix their own learning rate,
+    ``lr`` times the scale, in groups of their own (empty groups are left out).
+    """
+    scales = dict(lr_scales or {})
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    decay = [(n, p) for n, p in trainable if p.ndim >= 2]
-    no_decay = [(n, p) for n, p in trainable if p.ndim < 2]
-    names = [n for n, _ in decay + no_decay]  # the optimizer's parameter order
-    decay, no_decay = [p for _, p in decay], [p for _, p in no_decay]
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}], names
+
+    def scale_of(name: str) -> float | None:
+        return next((s for prefix, s in scales.items() if name.startswith(prefix)), None)
+
+    groups, names = [], []
+    for scale in [None, *dict.fromkeys(scales.values())]:
+        for decay in (True, False):
+            members = [(n, p) for n, p in trainable if scale_of(n) == scale and (p.ndim >= 2) == decay]
+            if not members and scale is not None:
+                continue
+            group = {"params": [p for _, p in members], "weight_decay": weight_decay if decay else 0.0}
+            if scale is not None:
+                group["lr"] = lr * scale
+            groups.append(group)
+            names += [n for n, _ in members]  # the optimizer's parameter order
+    return groups, names
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, *, schedule: str, total_steps: int, warmup_ratio: float):
