@@ -44,3 +44,33 @@ def test_short_ablation_writes_the_table(tmp_path, capsys):
     # ... but not runs finished with other settings: the table would mix configurations
     assert main(args[:-1] + ["--train.max_steps=2"]) == 2
     assert "done before with other settings (train.max_steps)" in capsys.readouterr().err
+
+
+def test_probe_ablation_trains_the_acoustic_branch_of_each_variant(tmp_path, capsys):
+    corpus = make_corpus(tmp_path / "corpus", sizes=(("train", 8), ("validation", 4), ("test", 4)))
+    out = tmp_path / "probe"
+    args = ["ablate", "--probe", "--config", "tiny", "--out", str(out), "--seeds", "0,1", "--quiet",
+            "--model.use_visual=false", f"--train.train_manifest={corpus['train']}",
+            f"--train.validation_manifest={corpus['validation']}", f"--train.test_manifest={corpus['test']}",
+            f"--train.cache_dir={corpus['cache']}", "--train.acoustic_epochs=2", "--train.acoustic_batch_size=4"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "acoustic branch under a label head" in printed and "test top-1" in printed
+    table = json.loads((out / "table.json").read_text())
+    assert table["columns"] == ["test top-1", "val top-1", "test loss", "val loss"]
+    for r in table["rows"]:
+        for seed, top1 in zip((0, 1), r["test top-1"]["runs"]):
+            done = json.loads((out / r["variant"] / f"seed-{seed}" / "probe.json").read_text())
+            assert done["scores"]["test top-1"] == top1 and 0.0 <= top1 <= 100.0
+            assert done["config"]["train"]["seed"] == seed
+            weights = out / r["variant"] / f"seed-{seed}" / "acoustic" / "qformers.safetensors"
+            kinds = {k.split(".")[1] for k in __import__("safetensors.torch", fromlist=["x"]).load_file(str(weights))}
+            # each variant's stage 1 holds exactly the Q-Formers its overrides leave
+            assert kinds == {"full": {"global", "utterance"}, "no_global": {"utterance"},
+                             "fixed": {"global", "utterance"}, "no_utterance": {"global"}}[r["variant"]]
+    fixed = json.loads((out / "fixed" / "seed-0" / "probe.json").read_text())["config"]["model"]
+    assert (fixed["windows"], fixed["fixed_window_seconds"]) == ("fixed", 2.0)
+    assert [r["variant"] for r in csv.DictReader(open(out / "table.csv"))] == ["full", "no_global", "fixed",
+                                                                             "no_utterance"]
+    assert (out / "table.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(args) == 0  # a second start reuses every finished run

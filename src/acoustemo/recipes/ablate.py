@@ -9,6 +9,14 @@ run killed during training resumes from its newest checkpoint, so the whole comm
 The table (mean ± sample std over seeds) is printed and written as ``table.csv``, ``table.json`` and
 ``table.png`` (bars with std error bars) into ``<out>``.
 
+``--probe``: the fast acoustic-branch ablation. The same variants, but each run trains only the acoustic
+Q-Formers under a light head over the label vocabulary (stage 1, :mod:`acoustemo.training.acoustic`;
+``train.acoustic_epochs``, default 12) into ``.../acoustic/``, and scores its top label on the test split
+(top-1: the share of samples whose highest-scoring label is one of theirs). Minutes per run on a CPU: it
+answers "do the variant's acoustic tokens carry the cue?" without the LLM's cost and noise.
+
+    acoustemo ablate --probe --config configs/small-synth.yaml --out runs/probe-ablation --seeds 0,1,2,3,4
+
 Avg / Acc / Rec are Accuracy_s, Recall_s and their mean under ``--metric`` (``embedding``: synonym groups from
 sentence embeddings, the offline stand-in for the paper's GPT grouping; ``exact``; or ``grouping`` with
 ``--grouping``); M-avg is the emotion-wheel score; val loss the last validation loss.
@@ -40,6 +48,7 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "no_utterance": ("w/o Utterance-Aware A-QF", ["model.utterance_qformer=false"]),
 }
 COLUMNS = ("Avg", "Acc", "Rec", "M-avg", "val loss")
+PROBE_COLUMNS = ("test top-1", "val top-1", "test loss", "val loss")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,6 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="grouping of labels for Avg/Acc/Rec (default: embedding)")
     parser.add_argument("--grouping", help="JSON synonym groups for --metric grouping")
     parser.add_argument("--max-new-tokens", type=int, default=32)
+    parser.add_argument("--probe", action="store_true",
+                        help="fast acoustic-branch ablation: stage 1 (Q-Formers + a label head) instead of the LLM")
     add_device_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -64,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--seeds {args.seeds!r}: expected comma-separated integers") from None
     table = ablate(args.config, args.overrides, out=args.out, variants=variants, seeds=seeds, metric=args.metric,
                    grouping=args.grouping, max_new_tokens=args.max_new_tokens, device=args.device,
-                   progress=not args.quiet)
+                   progress=not args.quiet, probe=args.probe)
     print(format_table(table))
     print(f"table -> {Path(args.out) / 'table.csv'} (.json, .png)", file=sys.stderr)
     return 0
@@ -101,10 +112,40 @@ def run_one(cfg: Config, run_dir: Path, *, metric: str, grouping: str | None, ma
             "val loss": val[-1] if val else float("nan")}
 
 
+def run_probe(cfg: Config, run_dir: Path, *, progress: bool) -> dict:
+    """Stage 1 of one (variant, seed) into ``run_dir/acoustic`` and its scores on the test split (cached in
+    ``run_dir/probe.json``, reused only for the same settings)."""
+    from ..data.dataset import dataset_for
+    from ..training.acoustic import evaluate_acoustic, fit_acoustic
+
+    done_file = run_dir / "probe.json"
+    if done_file.is_file():
+        done = json.loads(done_file.read_text())
+        if done["config"] != json.loads(json.dumps(cfg.to_dict())):  # as JSON holds it (tuples as lists)
+            raise ConfigError(f"{run_dir}: done before with other settings; use another --out")
+        return done["scores"]
+    if cfg.train.test_manifest is None:
+        raise ConfigError("train.test_manifest is not set: the ablation scores the test split")
+    t = cfg.train
+    result = fit_acoustic(cfg, epochs=t.acoustic_epochs or 12, batch_size=t.acoustic_batch_size, lr=t.acoustic_lr,
+                          probe_init=t.acoustic_probe_init, freeze_probe=t.acoustic_freeze_probe, seed=t.seed,
+                          out=run_dir / "acoustic", progress=progress)
+    test = dataset_for(cfg, t.test_manifest, require_labels=True)
+    vocab = {w: i for i, w in enumerate(result.model.labels)}
+    scored = evaluate_acoustic(result.model, [test[i] for i in range(len(test))], vocab)
+    nan = float("nan")
+    scores = {"test top-1": 100 * scored["val_top1"], "test loss": scored["val_loss"],
+              "val top-1": 100 * result.val_top1 if result.val_top1 is not None else nan,
+              "val loss": result.val_loss if result.val_loss is not None else nan}
+    atomic_write_json(done_file, {"config": cfg.to_dict(), "scores": scores})
+    return scores
+
+
 def ablate(config: str, overrides: list[str], *, out: str | Path, variants: list[str], seeds: list[int],
            metric: str = "embedding", grouping: str | None = None, max_new_tokens: int = 32,
-           device: str | None = None, progress: bool = True) -> dict:
-    """Run every (variant, seed) and write the table; returns ``{"rows": [...], "metric", "seeds"}``."""
+           device: str | None = None, progress: bool = True, probe: bool = False) -> dict:
+    """Run every (variant, seed) and write the table; returns ``{"rows": [...], "metric", "seeds"}``.
+    ``probe``: stage 1 with a label head instead of the LLM (see the module docstring)."""
     out = Path(out)
     if not seeds:
         raise ConfigError("--seeds is empty")
@@ -113,16 +154,20 @@ def ablate(config: str, overrides: list[str], *, out: str | Path, variants: list
     for (v, s), cfg in configs.items():
         if progress:
             print(f"ablate: {v}, seed {s}", file=sys.stderr)
-        runs[v].append(run_one(cfg, out / v / f"seed-{s}", metric=metric, grouping=grouping,
-                               max_new_tokens=max_new_tokens, device=device, progress=progress))
+        if probe:
+            runs[v].append(run_probe(cfg, out / v / f"seed-{s}", progress=progress))
+        else:
+            runs[v].append(run_one(cfg, out / v / f"seed-{s}", metric=metric, grouping=grouping,
+                                   max_new_tokens=max_new_tokens, device=device, progress=progress))
+    columns = PROBE_COLUMNS if probe else COLUMNS
     rows = []
     for v in variants:
         row = {"variant": v, "name": VARIANTS[v][0], "seeds": seeds}
-        for c in COLUMNS:
+        for c in columns:
             xs = [r[c] for r in runs[v]]
             row[c] = {"mean": statistics.fmean(xs), "std": statistics.stdev(xs) if len(xs) > 1 else 0.0, "runs": xs}
         rows.append(row)
-    table = {"rows": rows, "metric": metric, "seeds": seeds,
+    table = {"rows": rows, "metric": "probe top-1" if probe else metric, "seeds": seeds, "columns": list(columns),
              "config": configs[(variants[0], seeds[0])].to_dict()}
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "table.json", table)
@@ -134,9 +179,10 @@ def ablate(config: str, overrides: list[str], *, out: str | Path, variants: list
 def table_csv(table: dict) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["variant", "model settings"] + [f"{c} {k}" for c in COLUMNS for k in ("mean", "std")] + ["seeds"])
+    columns = table.get("columns", COLUMNS)
+    w.writerow(["variant", "model settings"] + [f"{c} {k}" for c in columns for k in ("mean", "std")] + ["seeds"])
     for r in table["rows"]:
-        w.writerow([r["variant"], r["name"]] + [f"{r[c][k]:.4f}" for c in COLUMNS for k in ("mean", "std")]
+        w.writerow([r["variant"], r["name"]] + [f"{r[c][k]:.4f}" for c in columns for k in ("mean", "std")]
                    + [" ".join(map(str, r["seeds"]))])
     return buf.getvalue()
 
@@ -144,11 +190,13 @@ def table_csv(table: dict) -> str:
 def format_table(table: dict) -> str:
     """Table 2 layout: model settings, then mean ± std of each column."""
     width = max(len(r["name"]) for r in table["rows"]) + 2
-    head = f"{'Model settings':<{width}}" + "".join(f"{c:>16}" for c in COLUMNS)
-    lines = [f"Ablation over seeds {', '.join(map(str, table['seeds']))} (Avg/Acc/Rec: {table['metric']} grouping)",
-             head]
+    columns = table.get("columns", COLUMNS)
+    head = f"{'Model settings':<{width}}" + "".join(f"{c:>16}" for c in columns)
+    what = "acoustic branch under a label head" if columns == list(PROBE_COLUMNS) else \
+        f"Avg/Acc/Rec: {table['metric']} grouping"
+    lines = [f"Ablation over seeds {', '.join(map(str, table['seeds']))} ({what})", head]
     for r in table["rows"]:
-        cells = "".join(f"{r[c]['mean']:9.2f} ± {r[c]['std']:4.2f}" for c in COLUMNS)
+        cells = "".join(f"{r[c]['mean']:9.2f} ± {r[c]['std']:4.2f}" for c in columns)
         lines.append(f"{r['name']:<{width}}{cells}")
     return "\n".join(lines)
 
@@ -161,7 +209,7 @@ def plot(table: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    cols = ("Avg", "Acc", "Rec", "M-avg")
+    cols = [c for c in table.get("columns", COLUMNS) if "loss" not in c]
     rows = table["rows"]
     x = np.arange(len(cols))
     width = 0.8 / len(rows)
