@@ -27,19 +27,38 @@ class MediaPrediction:
     utterances: list  # acoustemo.data.manifest.Utterance
     text: str
     emotions: list[str]
+    explanation: object | None = None  # acoustemo.explain.Explanation, with predict(..., explain=True)
+    figure: str | None = None  # the explanation's PNG, where one was written
 
     def format(self) -> str:
-        """The labels, then one line per utterance: ``  0.42-  2.10 s  text``."""
+        """The labels, then one line per utterance: ``  0.42-  2.10 s  text`` (with ``--explain`` the
+        utterance's evidence first, as a number and a bar)."""
         lines = [f"{self.media}: {', '.join(self.emotions) or '(no emotion named)'}"]
         if not self.utterances:
             lines.append("  (no speech found)")
-        for u in self.utterances:
-            lines.append(f"  {u.start:6.2f}-{u.end:6.2f} s  {u.text}")
+        evidence = self.explanation.evidence if self.explanation is not None else None
+        for i, u in enumerate(self.utterances):
+            mark = ""
+            if evidence is not None:
+                mark = f"{evidence[i]:+6.2f} {'#' * min(20, max(0, round(4 * evidence[i]))):<20} "
+            lines.append(f"  {u.start:6.2f}-{u.end:6.2f} s  {mark}{u.text}")
+        if self.figure:
+            lines.append(f"  figure: {self.figure}")
         return "\n".join(lines)
 
     def to_json(self) -> dict:
-        return {"media": self.media, "emotions": self.emotions, "answer": self.text,
-                "utterances": [{"start": u.start, "end": u.end, "text": u.text} for u in self.utterances]}
+        utterances = [{"start": u.start, "end": u.end, "text": u.text} for u in self.utterances]
+        out = {"media": self.media, "emotions": self.emotions, "answer": self.text, "utterances": utterances}
+        if self.explanation is not None:
+            e = self.explanation
+            out["answer_logprob"] = round(e.answer_logprob, 4)
+            for u, evidence, weights in zip(utterances, e.evidence, e.attention):
+                u["evidence"] = round(evidence, 4)
+                u["attention"] = [round(w, 4) for w in weights]
+            out["attention_rate"] = e.frame_rate
+        if self.figure:
+            out["figure"] = self.figure
+        return out
 
 
 def _check_key(encoder, expected: str | None, kind: str) -> None:
@@ -84,7 +103,7 @@ class Predictor:
         return self._transcriber.transcribe(wav, name=name).utterances
 
     @torch.no_grad()
-    def __call__(self, path: str | Path, utterances=None) -> MediaPrediction:
+    def __call__(self, path: str | Path, utterances=None, *, explain: bool = False) -> MediaPrediction:
         from .data.collate import Collator, Example
         from .media import load_audio, load_frames, probe
 
@@ -105,4 +124,9 @@ class Predictor:
                           utterances=list(utterances), visual=visual)
         batch = Collator(self.model.config, self.model.tokenizer, train=False)([example])
         (pred,) = self.model.generate(batch, max_new_tokens=self.max_new_tokens)
-        return MediaPrediction(str(path), list(utterances), pred.text, pred.emotions)
+        explanation = None
+        if explain and pred.emotions and utterances:
+            from .explain import explain as explain_example
+
+            explanation = explain_example(self.model, example, pred.emotions)
+        return MediaPrediction(str(path), list(utterances), pred.text, pred.emotions, explanation)

@@ -81,6 +81,21 @@ class QFormer(nn.Module):
 
     def forward(self, frames: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """frames: (N, L, d_in); mask: (N, L) bool, True on real frames. Returns (N, K, hidden)."""
+        return self._run(frames, mask)[0]
+
+    @torch.no_grad()
+    def frame_attention(self, frames: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """(N, L): how much the queries read each frame -- the cross-attention weights averaged over the
+        cross-attention layers, heads and queries (each row sums to 1 over the real frames)."""
+        impl = self.qformer.config._attn_implementation
+        self.qformer.set_attn_implementation("eager")  # sdpa does not return attention weights
+        try:
+            cross = self._run(frames, mask, output_attentions=True)[1]
+        finally:
+            self.qformer.set_attn_implementation(impl)
+        return torch.stack([a.float().mean(dim=(1, 2)) for a in cross]).mean(0)
+
+    def _run(self, frames: torch.Tensor, mask: torch.Tensor | None, **kwargs):
         n, length, _ = frames.shape
         if mask is None:
             mask = torch.ones(n, length, dtype=torch.bool, device=frames.device)
@@ -102,11 +117,12 @@ class QFormer(nn.Module):
             query_embeds=queries,
             encoder_hidden_states=x,
             encoder_attention_mask=mask.long(),
+            **kwargs,
         )
         tokens = out.last_hidden_state  # (N, K, hidden)
         if stats is not None:
             tokens = torch.cat([tokens, stats[:, None]], dim=1)  # (N, K + 1, hidden)
-        return tokens
+        return tokens, out.cross_attentions
 
     @torch.no_grad()
     def set_input_statistics(self, mean: torch.Tensor, std: torch.Tensor) -> None:

@@ -6,6 +6,12 @@
 For each file: the clip-level open-vocabulary labels, then the utterance timeline (start, end, text). A
 file that cannot be read is reported on its own line and the others still get their result; the exit
 status is then 2. ``--json`` writes one object per file (an ``error`` object for a bad one).
+
+``--explain`` adds, per utterance, its ``evidence`` (how much the answer's log-likelihood drops when that
+utterance's sound is neutralised, :mod:`acoustemo.explain`) and the Q-Former's ``attention`` over its frames,
+and writes a figure per file into ``--figures`` (waveform, pitch, utterances, evidence bars, attention strip).
+
+    acoustemo predict clip.mp4 --explain --figures explain/     # -> explain/clip.mp4.png
 """
 
 from __future__ import annotations
@@ -13,10 +19,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from ..config import add_device_argument
 from ..device import resolve_device
-from ..errors import AcoustemoError
+from ..errors import AcoustemoError, one_line
 from ..pipeline import Predictor
 
 
@@ -27,6 +34,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--whisper-model", default=None, help="Whisper model for transcription (default: bundled tiny.en)")
     p.add_argument("--max-new-tokens", type=int, default=32)
     p.add_argument("--json", action="store_true", help="one JSON object per file on stdout")
+    p.add_argument("--explain", action="store_true",
+                   help="per utterance: evidence (occlusion) and the Q-Former's frame attention, and a figure per file")
+    p.add_argument("--figures", default="explain", help="--explain: folder of the figures (default: explain/)")
     add_device_argument(p)
 
 
@@ -42,12 +52,17 @@ def run(args) -> int:
     failed = 0
     for media in args.media:
         try:
-            result = predictor(media)
+            result = predictor(media, explain=args.explain)
+            if args.explain and result.explanation is not None:
+                from ..explain import plot_explanation
+
+                result.figure = str(plot_explanation(media, result.utterances, result.emotions, result.explanation,
+                                                     Path(args.figures) / f"{Path(media).name}.png"))
         except AcoustemoError as e:
             failed += 1
             if args.json:
-                print(json.dumps({"media": media, "error": str(e)}, ensure_ascii=False), flush=True)
-            print(f"acoustemo predict: error: {e}", file=sys.stderr, flush=True)
+                print(json.dumps({"media": media, "error": one_line(str(e))}, ensure_ascii=False), flush=True)
+            print(f"acoustemo predict: error: {one_line(str(e))}", file=sys.stderr, flush=True)
             continue
         print(json.dumps(result.to_json(), ensure_ascii=False) if args.json else result.format(), flush=True)
     return 2 if failed else 0

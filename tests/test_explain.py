@@ -1,0 +1,96 @@
+"""Evidence by occlusion and frame attention (acoustemo.explain), and ``predict --explain``."""
+
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from acoustemo.cli import main
+from acoustemo.explain import answer_logprobs, baseline_frame, explain, plot_explanation
+
+from conftest import FIXTURES, make_example
+
+CLIP = FIXTURES / "ravdess" / "audio" / "Actor_01" / "03-01-01-01-01-01-01.flac"
+LABELS = ["happy", "calm"]
+
+
+@pytest.fixture
+def example():
+    return make_example("d", utterances=((0.2, 1.3, "hello there"), (1.6, 2.5, "fine"), (2.8, 3.7, "bye now")))
+
+
+def test_evidence_is_the_drop_in_the_answers_likelihood_when_one_utterance_is_neutralised(tiny_model, example):
+    e = explain(tiny_model, example, LABELS)
+    assert len(e.evidence) == len(e.attention) == len(e.windows) == 3
+    base = baseline_frame(tiny_model, example.audio)
+    for i, (b, end) in enumerate(e.windows):
+        audio = example.audio.clone()
+        audio[b:end] = base
+        (alone,) = answer_logprobs(tiny_model, [dataclasses.replace(example, audio=audio)], LABELS)
+        assert e.evidence[i] == pytest.approx(e.answer_logprob - float(alone), abs=1e-4)
+    (whole,) = answer_logprobs(tiny_model, [example], LABELS)
+    assert e.answer_logprob == pytest.approx(float(whole), abs=1e-5) and e.answer_logprob < 0
+
+
+def test_an_utterance_that_already_sounds_neutral_has_no_evidence(example):
+    from acoustemo.model import AcoustEmo
+
+    from conftest import tiny_config
+
+    cfg = tiny_config()
+    torch.manual_seed(0)  # the baseline is the training mean frame that input standardisation holds
+    tiny_model = AcoustEmo.from_config(dataclasses.replace(
+        cfg, acoustic=dataclasses.replace(cfg.acoustic, input_standardization=True))).eval()
+    with torch.no_grad():
+        tiny_model.qformers["utterance"].input_mean.normal_()
+    e = explain(tiny_model, example, LABELS)
+    b, end = e.windows[1]
+    silent = example.audio.clone()
+    silent[b:end] = baseline_frame(tiny_model, example.audio)
+    quiet = explain(tiny_model, dataclasses.replace(example, audio=silent), LABELS)
+    assert quiet.evidence[1] == pytest.approx(0.0, abs=1e-5)  # neutralising it changes nothing
+    assert abs(quiet.evidence[0]) > 1e-4 and abs(quiet.evidence[2]) > 1e-4
+
+
+def test_frame_attention_covers_each_utterances_frames(tiny_model, example):
+    e = explain(tiny_model, example, LABELS)
+    for (b, end), weights in zip(e.windows, e.attention):
+        assert len(weights) == end - b and sum(weights) == pytest.approx(1.0, abs=1e-4)
+        assert min(weights) >= 0.0
+    q = tiny_model.qformers["utterance"]
+    impl = q.qformer.config._attn_implementation
+    b, end = e.windows[2]
+    alone = q.frame_attention(example.audio[None, b:end].float())  # one window alone, no padding
+    torch.testing.assert_close(alone[0], torch.tensor(e.attention[2]), rtol=1e-4, atol=1e-5)
+    assert q.qformer.config._attn_implementation == impl  # the fast attention is back for everything else
+
+
+def test_explain_refuses_an_empty_answer(tiny_model, example):
+    with pytest.raises(ValueError, match="empty answer"):
+        explain(tiny_model, example, [])
+
+
+def test_the_figure_is_written(tiny_model, tmp_path):
+    from acoustemo.data.manifest import Utterance
+
+    utterances = [Utterance(0.5, 1.5, "kids are talking"), Utterance(1.8, 3.0, "by the door")]
+    ex = make_example("c", seconds=3.3, utterances=[(u.start, u.end, u.text) for u in utterances])
+    e = explain(tiny_model, ex, LABELS)
+    out = plot_explanation(CLIP, utterances, LABELS, e, tmp_path / "fig" / "clip.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
+
+
+def test_predict_explain_gives_evidence_and_attention_per_utterance(tmp_path, capsys):
+    from recipes.test_predict import write_checkpoint
+
+    checkpoint = write_checkpoint(tmp_path / "ckpt")
+    figures = tmp_path / "figs"
+    assert main(["predict", str(CLIP), "--checkpoint", str(checkpoint), "--json", "--explain", "--figures",
+                 str(figures), "--max-new-tokens", "4"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["emotions"]  # the seeded tiny model names something, so there is an answer to explain
+    (u,) = result["utterances"]
+    assert isinstance(u["evidence"], float) and result["attention_rate"] == 50.0
+    assert abs(len(u["attention"]) - (u["end"] - u["start"]) * 50.0) <= 2  # one weight per frame of the utterance
+    assert result["figure"] == str(figures / f"{CLIP.name}.png") and (figures / f"{CLIP.name}.png").is_file()
