@@ -114,7 +114,7 @@ def plot_explanation(media: str | Path, utterances, emotions: list[str], explana
                                                  gridspec_kw={"height_ratios": [3, 1.3, 0.6]})
     step = max(1, len(wav) // 4000)
     t = np.arange(0, len(wav), step) / SAMPLE_RATE
-    ax_wave.plot(t, wav[::step], color="0.6", linewidth=0.5)
+    ax_wave.plot(t, wav[::step] / max(1e-6, float(np.abs(wav).max())), color="0.6", linewidth=0.5)  # peak-scaled
     ax_wave.set_ylim(-1.05, 1.05)
     ax_wave.set_yticks([])
     f0_t, f0 = _pitch(wav)
