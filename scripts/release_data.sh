@@ -8,7 +8,7 @@
 # OUT/ravdess-single   single clips, 60 per speaker (what many users give the model)
 # OUT/emodb            dialogues, 40 per speaker
 # OUT/synth            600 synthetic cue dialogues (espeak-ng)
-# OUT/cache            Whisper tiny.en features (the probe baseline) and Whisper+prosody features (the model)
+# OUT/cache            Whisper tiny.en + prosody features (the model; the probe baseline reads their Whisper columns)
 # OUT/{train,validation}.jsonl   the corpora merged (speaker-disjoint splits of each corpus kept)
 # Every step resumes: finished corpora are kept, cached features are not recomputed.
 set -euo pipefail
@@ -28,9 +28,8 @@ build synth synth --num 600 --seed 0
 for corpus in ravdess ravdess-single emodb synth; do
   for split in train validation test; do
     [ -s "$OUT/$corpus/$split.jsonl" ] || continue
-    for audio in whisper_prosody whisper; do
-      "$ACOUSTEMO" extract --manifest "$OUT/$corpus/$split.jsonl" --cache "$OUT/cache" --audio "$audio" --visual none
-    done
+    "$ACOUSTEMO" extract --manifest "$OUT/$corpus/$split.jsonl" --cache "$OUT/cache" --audio whisper_prosody \
+      --visual none
   done
 done
 "$ACOUSTEMO" merge --out "$OUT/train.jsonl" ravdess="$OUT/ravdess/train.jsonl" \
