@@ -104,13 +104,10 @@ def main() -> int:
     from acoustemo.evaluation import Generation, generate_all
     from acoustemo.trained import checkpoint_config, load_model
 
-    if args.checkpoint:
-        model, folder = load_model(args.checkpoint, device="cpu"), Path(args.checkpoint)
-    else:
-        from acoustemo.pretrained import load_pretrained, pretrained_path
+    from acoustemo.pretrained import pretrained_path
 
-        model, folder = load_pretrained(device="cpu"), pretrained_path()
-    cfg = checkpoint_config(folder)
+    folder = Path(args.checkpoint) if args.checkpoint else pretrained_path()
+    model, cfg = load_model(folder, device="cpu"), checkpoint_config(folder)
     data = Path(args.data)
     cache = FeatureCache(data / "cache")
     report = {"checkpoint": str(folder), "sets": {}}

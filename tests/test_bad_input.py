@@ -332,9 +332,8 @@ def _dead_pid() -> int:
 
 
 def test_temporaries_of_killed_writers_are_removed_and_live_ones_kept(tmp_path):
-    from acoustemo.io import _OWNER
+    from acoustemo.io import _HOST as host
 
-    host = _OWNER.rsplit("-", 1)[0]
     (tmp_path / "ab").mkdir()
     dead = tmp_path / "ab" / f".x.safetensors.{host}-{_dead_pid()}.k2j3h4.tmp"
     dead.write_bytes(b"partial")
@@ -352,10 +351,9 @@ def test_temporaries_of_killed_writers_are_removed_and_live_ones_kept(tmp_path):
 
 
 def test_extract_and_train_clean_what_a_killed_run_left(tmp_path):
-    from acoustemo.io import _OWNER
+    from acoustemo.io import _HOST as host
     from acoustemo.training.checkpoint import remove_partial
 
-    host = _OWNER.rsplit("-", 1)[0]
     cache = tmp_path / "cache"
     stale = cache / "audio" / "k" / "ab" / f".ab12.safetensors.{host}-{_dead_pid()}.zz.tmp"
     stale.parent.mkdir(parents=True)

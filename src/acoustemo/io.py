@@ -11,8 +11,10 @@ import tempfile
 from pathlib import Path
 from typing import IO, Iterator
 
+from .errors import InputError, excerpt
 
-_OWNER = f"{re.sub(r'[^A-Za-z0-9-]', '', socket.gethostname())[:32] or 'host'}-{os.getpid()}"
+
+_HOST = re.sub(r"[^A-Za-z0-9-]", "", socket.gethostname())[:32] or "host"
 _TEMPORARY = re.compile(r"^\..+\.(?P<host>[A-Za-z0-9-]*)-(?P<pid>\d+)\.[^.]+\.tmp$")
 
 
@@ -25,16 +27,12 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator[
     """
     path = Path(path)
     if path.is_dir():
-        from .errors import InputError
-
         raise InputError(f"{path}: is a folder; give the name of a file to write")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
-        from .errors import InputError
-
         raise InputError(f"{path}: cannot write there ({path.parent} is not a folder)") from None
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{_OWNER}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{_HOST}-{os.getpid()}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, mode, **kwargs) as f:
             yield f
@@ -64,8 +62,6 @@ def atomic_write_json(path: str | os.PathLike, obj, indent: int = 2) -> None:
 def read_text(path: str | os.PathLike, *, encoding: str = "utf-8-sig") -> str:
     """A text file's content; bytes that are not ``encoding`` raise :class:`InputError` naming the file and
     the line (``utf-8-sig`` drops a byte-order mark)."""
-    from .errors import InputError
-
     try:
         data = Path(path).read_bytes()
     except IsADirectoryError:
@@ -91,12 +87,11 @@ def loads_json(text: str):
 def remove_stale_temporaries(root: str | os.PathLike) -> int:
     """Delete the temporary files that :func:`atomic_open` writers on this machine left under ``root`` when they
     were killed (their process is gone); returns how many. Files of live writers and of other machines stay."""
-    host = _OWNER.rsplit("-", 1)[0]
     removed = 0
     for folder, _, files in os.walk(root):
         for name in files:
             m = _TEMPORARY.match(name)
-            if m is None or m["host"] != host or _alive(int(m["pid"])):
+            if m is None or m["host"] != _HOST or _alive(int(m["pid"])):
                 continue
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(os.path.join(folder, name))
@@ -118,8 +113,6 @@ def _alive(pid: int) -> bool:
 
 def read_json(path: str | os.PathLike):
     """A JSON file's value; unreadable, undecodable or malformed files raise :class:`InputError` naming the file."""
-    from .errors import InputError
-
     try:
         return loads_json(read_text(path, encoding="utf-8"))
     except json.JSONDecodeError as e:
@@ -131,8 +124,6 @@ def load_tensors(path: str | os.PathLike, *, what: str = "weights", finite: bool
     tensor holding NaN or infinity, raises :class:`InputError` naming the file and the tensor."""
     import torch
     from safetensors.torch import load_file
-
-    from .errors import InputError, excerpt
 
     path = Path(path)
     if not path.is_file():
@@ -159,8 +150,6 @@ def model_folder_kwargs(path: str | os.PathLike, *, what: str, allow_pickle: boo
     ``allow_pickle`` (default: the environment variable ``ACOUSTEMO_ALLOW_PICKLE=1``). A hub name loads its
     safetensors. Raises :class:`InputError` naming the folder.
     """
-    from .errors import InputError
-
     if allow_pickle is None:
         allow_pickle = os.environ.get("ACOUSTEMO_ALLOW_PICKLE", "") not in ("", "0")
     p = Path(path)

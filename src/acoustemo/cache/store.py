@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,7 +117,7 @@ class FeatureCache:
             st = p.stat()
         except FileNotFoundError:
             raise InputError(f"{p}: media file not found") from None
-        if not p.is_file():
+        if not stat.S_ISREG(st.st_mode):
             raise InputError(f"{p}: not a media file (a folder or a device)")
         memo_key = (str(p), st.st_size, st.st_mtime_ns)
         if memo_key in self._hash_memo:

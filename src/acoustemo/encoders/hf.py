@@ -19,12 +19,14 @@ HOP = 320  # samples per frame of the wav2vec2 / HuBERT convolutional front end:
 RECEPTIVE = 400  # samples seen by one frame (25 ms)
 
 
-def _load(cls_name: str, path: str | os.PathLike, what: str, allow_pickle: bool | None = None):
+def _load(cls_name: str, path: str | os.PathLike, what: str, *, weights: bool = False,
+          allow_pickle: bool | None = None):
+    """``transformers.<cls_name>.from_pretrained(path)``; ``weights``: a model, read from safetensors only."""
     import transformers
 
     from ..io import model_folder_kwargs
 
-    kwargs = model_folder_kwargs(path, what=what, allow_pickle=allow_pickle) if cls_name.endswith("Model") else {}
+    kwargs = model_folder_kwargs(path, what=what, allow_pickle=allow_pickle) if weights else {}
     try:
         return getattr(transformers, cls_name).from_pretrained(str(path), **kwargs)
     except (OSError, ValueError, KeyError, TypeError) as e:
@@ -51,7 +53,8 @@ class HFAudioEncoder:
     def __init__(self, model: str | os.PathLike, *, layer: int = -1, chunk_seconds: float = 30.0,
                  device: str | torch.device = "cpu", allow_pickle: bool | None = None):
         self.device = torch.device(device)
-        self.model = _load("AutoModel", model, "a HuBERT / wav2vec2 model", allow_pickle).eval().requires_grad_(False).to(device)
+        self.model = _load("AutoModel", model, "a HuBERT / wav2vec2 model", weights=True,
+                           allow_pickle=allow_pickle).eval().requires_grad_(False).to(device)
         try:
             fe = _load("AutoFeatureExtractor", model, "its feature extractor")
             self.normalize = bool(getattr(fe, "do_normalize", False))
@@ -96,7 +99,7 @@ class HFImageEncoder:
     def __init__(self, model: str | os.PathLike, *, frame_rate: float = 1.0, batch_size: int = 16,
                  max_side: int | None = 640, device: str | torch.device = "cpu", allow_pickle: bool | None = None):
         self.device = torch.device(device)
-        self.model = _load("AutoModel", model, "an image model", allow_pickle).eval().requires_grad_(False).to(device)
+        self.model = _load("AutoModel", model, "an image model", weights=True, allow_pickle=allow_pickle).eval().requires_grad_(False).to(device)
         self.processor = _load("AutoImageProcessor", model, "its image processor")
         with torch.inference_mode():
             size = self.processor.crop_size if getattr(self.processor, "crop_size", None) else self.processor.size

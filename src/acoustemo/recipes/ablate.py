@@ -36,7 +36,7 @@ from ..config import Config, add_config_arguments, add_device_argument, from_dic
 from ..device import resolve_device
 from ..errors import ConfigError
 from ..evaluation import Generation, evaluate
-from ..io import atomic_open, atomic_write_json, atomic_write_text
+from ..io import atomic_open, atomic_write_json, atomic_write_text, read_json
 from ..training import LOG_NAME, TRAJECTORY_KEYS, train
 from ..training.checkpoint import latest_checkpoint
 
@@ -120,7 +120,7 @@ def run_probe(cfg: Config, run_dir: Path, *, progress: bool) -> dict:
 
     done_file = run_dir / "probe.json"
     if done_file.is_file():
-        done = json.loads(done_file.read_text())
+        done = read_json(done_file)
         if done["config"] != json.loads(json.dumps(cfg.to_dict())):  # as JSON holds it (tuples as lists)
             raise ConfigError(f"{run_dir}: done before with other settings; use another --out")
         return done["scores"]

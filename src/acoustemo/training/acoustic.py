@@ -240,13 +240,10 @@ def fit_acoustic(cfg: Config, *, epochs: int = 20, batch_size: int = 32, lr: flo
                 frozen += [q.input_mean, q.input_log_std]
             for p in frozen:
                 p.requires_grad_(False)
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and p.requires_grad]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2 and p.requires_grad]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-                            lr=lr)
-    steps_per_epoch = max(1, len(train_ds) // batch_size)
-    from .optim import build_scheduler
+    from .optim import build_scheduler, weight_decay_groups
 
+    opt = torch.optim.AdamW(weight_decay_groups(model, weight_decay)[0], lr=lr)
+    steps_per_epoch = max(1, len(train_ds) // batch_size)
     sched = build_scheduler(opt, schedule="cosine", total_steps=epochs * steps_per_epoch, warmup_ratio=0.05)
     primary = [s.labels[0] for s in train_ds.samples]
     val_examples = [val_ds[i] for i in range(len(val_ds))] if val_ds is not None else []
