@@ -1,6 +1,8 @@
 import csv
 import json
 
+import pytest
+
 from acoustemo.cli import main
 
 from train_helpers import make_corpus
@@ -57,11 +59,16 @@ def test_probe_ablation_trains_the_acoustic_branch_of_each_variant(tmp_path, cap
     printed = capsys.readouterr().out
     assert "acoustic branch under a label head" in printed and "test top-1" in printed
     table = json.loads((out / "table.json").read_text())
-    assert table["columns"] == ["test top-1", "val top-1", "test loss", "val loss"]
+    assert table["columns"] == ["test top-1", "val top-1", "test loss", "val loss", "distinct", "val drift"]
+    test_ids = [json.loads(line)["id"] for line in open(corpus["test"])]
     for r in table["rows"]:
         for seed, top1 in zip((0, 1), r["test top-1"]["runs"]):
             done = json.loads((out / r["variant"] / f"seed-{seed}" / "probe.json").read_text())
             assert done["scores"]["test top-1"] == top1 and 0.0 <= top1 <= 100.0
+            # per-sample results: top-1 is the share of correct ones, distinct the number of top labels
+            assert sorted(done["correct"]) == sorted(test_ids)
+            assert top1 == pytest.approx(100 * sum(done["correct"].values()) / len(test_ids))
+            assert done["scores"]["distinct"] == len(set(done["top"].values()))
             assert done["config"]["train"]["seed"] == seed
             weights = out / r["variant"] / f"seed-{seed}" / "acoustic" / "qformers.safetensors"
             kinds = {k.split(".")[1] for k in __import__("safetensors.torch", fromlist=["x"]).load_file(str(weights))}
@@ -74,3 +81,18 @@ def test_probe_ablation_trains_the_acoustic_branch_of_each_variant(tmp_path, cap
                                                                              "no_utterance"]
     assert (out / "table.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(args) == 0  # a second start reuses every finished run
+
+    # --breakdown: top-1 per group of test samples, from the runs already done
+    groups = tmp_path / "groups.jsonl"
+    groups.write_text("".join(json.dumps({"id": i, "design": "a" if n % 2 else "b"}) + "\n"
+                              for n, i in enumerate(test_ids)))
+    assert main(args + ["--breakdown", f"{groups}:design"]) == 0
+    table = json.loads((out / "table.json").read_text())
+    assert table["columns"][-2:] == ["test top-1 [design=a]", "test top-1 [design=b]"]
+    for r in table["rows"]:
+        done = json.loads((out / r["variant"] / "seed-0" / "probe.json").read_text())
+        a = [done["correct"][i] for n, i in enumerate(test_ids) if n % 2]
+        assert r["test top-1 [design=a]"]["runs"][0] == pytest.approx(100 * sum(a) / len(a))
+    groups.write_text(json.dumps({"id": test_ids[0], "design": "a"}) + "\n")
+    assert main(args + ["--breakdown", f"{groups}:design"]) == 2
+    assert f"test sample {test_ids[1]!r} has no 'design'" in capsys.readouterr().err

@@ -28,6 +28,7 @@ import argparse
 import csv
 import io
 import json
+import math
 import statistics
 import sys
 from pathlib import Path
@@ -48,7 +49,7 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "no_utterance": ("w/o Utterance-Aware A-QF", ["model.utterance_qformer=false"]),
 }
 COLUMNS = ("Avg", "Acc", "Rec", "M-avg", "val loss")
-PROBE_COLUMNS = ("test top-1", "val top-1", "test loss", "val loss")
+PROBE_COLUMNS = ("test top-1", "val top-1", "test loss", "val loss", "distinct", "val drift")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,6 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--probe", action="store_true",
                         help="fast acoustic-branch ablation: stage 1 (Q-Formers + a label head) instead of the LLM")
+    parser.add_argument("--breakdown", metavar="FILE:FIELD",
+                        help="with --probe: also report test top-1 per value of FIELD, read from a JSONL file of "
+                             "objects with an \"id\" (e.g. <synth corpus>/cues.jsonl:design)")
     add_device_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -73,9 +77,12 @@ def run(args: argparse.Namespace) -> int:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     except ValueError:
         raise ConfigError(f"--seeds {args.seeds!r}: expected comma-separated integers") from None
+    if args.breakdown and not args.probe:
+        raise ConfigError("--breakdown needs --probe")
     table = ablate(args.config, args.overrides, out=args.out, variants=variants, seeds=seeds, metric=args.metric,
                    grouping=args.grouping, max_new_tokens=args.max_new_tokens, device=args.device,
-                   progress=not args.quiet, probe=args.probe)
+                   progress=not args.quiet, probe=args.probe,
+                   breakdown=read_breakdown(args.breakdown) if args.breakdown else None)
     print(format_table(table))
     print(f"table -> {Path(args.out) / 'table.csv'} (.json, .png)", file=sys.stderr)
     return 0
@@ -114,16 +121,23 @@ def run_one(cfg: Config, run_dir: Path, *, metric: str, grouping: str | None, ma
 
 def run_probe(cfg: Config, run_dir: Path, *, progress: bool) -> dict:
     """Stage 1 of one (variant, seed) into ``run_dir/acoustic`` and its scores on the test split (cached in
-    ``run_dir/probe.json``, reused only for the same settings)."""
+    ``run_dir/probe.json`` with each test sample's top label, reused only for the same settings).
+
+    Besides top-1 and the losses: ``distinct``, how many different top labels the test samples get (a run that
+    collapsed onto one answer has 1), and ``val drift``, the validation loss of the last epoch minus that of
+    the epoch three quarters in (about 0: converged; clearly negative: still learning)."""
     from ..data.dataset import dataset_for
-    from ..training.acoustic import evaluate_acoustic, fit_acoustic
+    from ..training.acoustic import evaluate_acoustic, fit_acoustic, predict_acoustic
 
     done_file = run_dir / "probe.json"
     if done_file.is_file():
         done = read_json(done_file)
         if done["config"] != json.loads(json.dumps(cfg.to_dict())):  # as JSON holds it (tuples as lists)
             raise ConfigError(f"{run_dir}: done before with other settings; use another --out")
-        return done["scores"]
+        if "correct" not in done:
+            raise ConfigError(f"{done_file}: written by an older version without per-sample results; delete it "
+                              f"to score the run again")
+        return done
     if cfg.train.test_manifest is None:
         raise ConfigError("train.test_manifest is not set: the ablation scores the test split")
     t = cfg.train
@@ -131,21 +145,49 @@ def run_probe(cfg: Config, run_dir: Path, *, progress: bool) -> dict:
                           probe_init=t.acoustic_probe_init, freeze_probe=t.acoustic_freeze_probe, seed=t.seed,
                           out=run_dir / "acoustic", progress=progress)
     test = dataset_for(cfg, t.test_manifest, require_labels=True)
+    examples = [test[i] for i in range(len(test))]
     vocab = {w: i for i, w in enumerate(result.model.labels)}
-    scored = evaluate_acoustic(result.model, [test[i] for i in range(len(test))], vocab)
+    scored = evaluate_acoustic(result.model, examples, vocab)
+    top = [result.model.labels[int(j)] for j in predict_acoustic(result.model, examples).argmax(1)]
+    val = [h["val_loss"] for h in result.history if "val_loss" in h]
     nan = float("nan")
     scores = {"test top-1": 100 * scored["val_top1"], "test loss": scored["val_loss"],
               "val top-1": 100 * result.val_top1 if result.val_top1 is not None else nan,
-              "val loss": result.val_loss if result.val_loss is not None else nan}
-    atomic_write_json(done_file, {"config": cfg.to_dict(), "scores": scores})
-    return scores
+              "val loss": result.val_loss if result.val_loss is not None else nan,
+              "distinct": len(set(top)),
+              "val drift": val[-1] - val[(3 * len(val)) // 4 - 1] if len(val) >= 4 else nan}
+    done = {"config": cfg.to_dict(), "scores": scores, "top": {s.id: label for s, label in zip(test.samples, top)},
+            "correct": {s.id: label in s.labels for s, label in zip(test.samples, top)}}
+    atomic_write_json(done_file, done)
+    return done
+
+
+def read_breakdown(spec: str) -> tuple[str, dict[str, str]]:
+    """``FILE:FIELD`` -> (FIELD, {sample id: its value of FIELD}) from a JSONL file."""
+    from ..io import read_text
+
+    path, sep, field = spec.rpartition(":")
+    if not sep or not path or not field:
+        raise ConfigError(f"--breakdown {spec!r}: expected FILE:FIELD")
+    groups = {}
+    for n, line in enumerate(read_text(path).splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            groups[str(row["id"])] = str(row[field])
+        except (ValueError, KeyError, TypeError):
+            raise ConfigError(f"{path}:{n}: expected a JSON object with \"id\" and {field!r}") from None
+    return field, groups
 
 
 def ablate(config: str, overrides: list[str], *, out: str | Path, variants: list[str], seeds: list[int],
            metric: str = "embedding", grouping: str | None = None, max_new_tokens: int = 32,
-           device: str | None = None, progress: bool = True, probe: bool = False) -> dict:
+           device: str | None = None, progress: bool = True, probe: bool = False,
+           breakdown: tuple[str, dict[str, str]] | None = None) -> dict:
     """Run every (variant, seed) and write the table; returns ``{"rows": [...], "metric", "seeds"}``.
-    ``probe``: stage 1 with a label head instead of the LLM (see the module docstring)."""
+    ``probe``: stage 1 with a label head instead of the LLM (see the module docstring); ``breakdown``
+    (``(field, {id: value})``, probe only) adds a ``test top-1 [field=value]`` column per value."""
     out = Path(out)
     if not seeds:
         raise ConfigError("--seeds is empty")
@@ -155,17 +197,22 @@ def ablate(config: str, overrides: list[str], *, out: str | Path, variants: list
         if progress:
             print(f"ablate: {v}, seed {s}", file=sys.stderr)
         if probe:
-            runs[v].append(run_probe(cfg, out / v / f"seed-{s}", progress=progress))
+            done = run_probe(cfg, out / v / f"seed-{s}", progress=progress)
+            runs[v].append({**done["scores"], **group_top1(done["correct"], breakdown)})
         else:
             runs[v].append(run_one(cfg, out / v / f"seed-{s}", metric=metric, grouping=grouping,
                                    max_new_tokens=max_new_tokens, device=device, progress=progress))
     columns = PROBE_COLUMNS if probe else COLUMNS
+    if probe and breakdown:
+        columns = (*columns, *sorted(runs[variants[0]][0].keys() - set(PROBE_COLUMNS)))
     rows = []
     for v in variants:
         row = {"variant": v, "name": VARIANTS[v][0], "seeds": seeds}
         for c in columns:
             xs = [r[c] for r in runs[v]]
-            row[c] = {"mean": statistics.fmean(xs), "std": statistics.stdev(xs) if len(xs) > 1 else 0.0, "runs": xs}
+            nan = any(math.isnan(x) for x in xs)  # statistics.stdev fails on NaN
+            row[c] = {"mean": statistics.fmean(xs), "runs": xs,
+                      "std": float("nan") if nan else statistics.stdev(xs) if len(xs) > 1 else 0.0}
         rows.append(row)
     table = {"rows": rows, "metric": "probe top-1" if probe else metric, "seeds": seeds, "columns": list(columns),
              "config": configs[(variants[0], seeds[0])].to_dict()}
@@ -174,6 +221,20 @@ def ablate(config: str, overrides: list[str], *, out: str | Path, variants: list
     atomic_write_text(out / "table.csv", table_csv(table))
     plot(table, out / "table.png")
     return table
+
+
+def group_top1(correct: dict[str, bool], breakdown: tuple[str, dict[str, str]] | None) -> dict[str, float]:
+    """Top-1 (%) of the test samples of each group; a test sample missing from the breakdown is an error."""
+    if breakdown is None:
+        return {}
+    field, groups = breakdown
+    missing = [i for i in correct if i not in groups]
+    if missing:
+        raise ConfigError(f"--breakdown: test sample {missing[0]!r} has no {field!r} ({len(missing)} missing)")
+    out: dict[str, list[bool]] = {}
+    for i, ok in correct.items():
+        out.setdefault(f"test top-1 [{field}={groups[i]}]", []).append(ok)
+    return {k: 100.0 * sum(v) / len(v) for k, v in out.items()}
 
 
 def table_csv(table: dict) -> str:
@@ -191,12 +252,13 @@ def format_table(table: dict) -> str:
     """Table 2 layout: model settings, then mean ± std of each column."""
     width = max(len(r["name"]) for r in table["rows"]) + 2
     columns = table.get("columns", COLUMNS)
-    head = f"{'Model settings':<{width}}" + "".join(f"{c:>16}" for c in columns)
-    what = "acoustic branch under a label head" if columns == list(PROBE_COLUMNS) else \
+    widths = [max(16, len(c) + 2) for c in columns]
+    head = f"{'Model settings':<{width}}" + "".join(f"{c:>{w}}" for c, w in zip(columns, widths))
+    what = "acoustic branch under a label head" if table["metric"] == "probe top-1" else \
         f"Avg/Acc/Rec: {table['metric']} grouping"
     lines = [f"Ablation over seeds {', '.join(map(str, table['seeds']))} ({what})", head]
     for r in table["rows"]:
-        cells = "".join(f"{r[c]['mean']:9.2f} ± {r[c]['std']:4.2f}" for c in columns)
+        cells = "".join(f"{r[c]['mean']:{w - 7}.2f} ± {r[c]['std']:4.2f}" for c, w in zip(columns, widths))
         lines.append(f"{r['name']:<{width}}{cells}")
     return "\n".join(lines)
 
@@ -209,7 +271,7 @@ def plot(table: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    cols = [c for c in table.get("columns", COLUMNS) if "loss" not in c]
+    cols = [c for c in table.get("columns", COLUMNS) if "loss" not in c and c not in ("distinct", "val drift")]
     rows = table["rows"]
     x = np.arange(len(cols))
     width = 0.8 / len(rows)
