@@ -30,14 +30,18 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed system-deps
 
-# espeak-ng, sox and ffmpeg are used by the synthetic corpus only (acoustemo synth).
+# espeak-ng, sox and ffmpeg are used by the synthetic corpus only (acoustemo synth); chromium and its driver by
+# the browser test of acoustemo serve only.
+SYSTEM_PACKAGES := espeak-ng sox ffmpeg chromium chromium-driver
 system-deps:
-	@if command -v espeak-ng >/dev/null && command -v sox >/dev/null && command -v ffmpeg >/dev/null; then :; \
+	@if command -v espeak-ng >/dev/null && command -v sox >/dev/null && command -v ffmpeg >/dev/null \
+		&& command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng sox ffmpeg >/dev/null; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
 	else \
-		echo "note: espeak-ng, sox and ffmpeg are missing; install them (e.g. 'sudo apt-get install espeak-ng sox ffmpeg'" \
-		     "or 'brew install espeak-ng sox ffmpeg') to build synthetic corpora; the tests that need them are skipped."; \
+		echo "note: some of $(SYSTEM_PACKAGES) are missing; install them (e.g. 'sudo apt-get install" \
+		     "$(SYSTEM_PACKAGES)') to build synthetic corpora and run the browser test; the tests that need them" \
+		     "are skipped."; \
 	fi
 
 test: install

@@ -74,7 +74,8 @@ class Predictor:
     """Holds the model, the transcriber and the encoders; ``__call__(path)`` -> :class:`MediaPrediction`."""
 
     def __init__(self, checkpoint: str | Path, *, overrides: list[str] | None = None,
-                 transcriber_model: str | None = None, max_new_tokens: int = 32, device: str | None = None):
+                 transcriber_model: str | None = None, max_new_tokens: int = 32, device: str | None = None,
+                 beam_size: int = 5):
         from .cache.store import encoder_name
         from .device import resolve_device
         from .encoders import build_audio_encoder, build_visual_encoder
@@ -91,7 +92,9 @@ class Predictor:
         if self.cfg.model.use_visual:
             self.visual_encoder = build_visual_encoder(encoder_name(t.visual_key or "fer"), device=self.device)
             _check_key(self.visual_encoder, t.visual_key, "visual")
-        self._transcriber_model = transcriber_model
+        if beam_size < 1:
+            raise InputError(f"beam size {beam_size}: must be at least 1")
+        self._transcriber_model, self.beam_size = transcriber_model, beam_size
         self._transcriber = None
         self.max_new_tokens = max_new_tokens
 
@@ -99,7 +102,7 @@ class Predictor:
         if self._transcriber is None:
             from .asr import Transcriber
 
-            self._transcriber = Transcriber(self._transcriber_model, device=self.device)
+            self._transcriber = Transcriber(self._transcriber_model, device=self.device, beam_size=self.beam_size)
         return self._transcriber.transcribe(wav, name=name).utterances
 
     @torch.no_grad()

@@ -32,6 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", default=None,
                    help="a trained model folder (config.yaml + trainable.safetensors); default: the shipped model")
     p.add_argument("--whisper-model", default=None, help="Whisper model for transcription (default: bundled tiny.en)")
+    p.add_argument("--beam-size", type=int, default=5,
+                   help="transcription beam size (default 5; 1 is greedy, about twice as fast)")
     p.add_argument("--max-new-tokens", type=int, default=32)
     p.add_argument("--json", action="store_true", help="one JSON object per file on stdout")
     p.add_argument("--explain", action="store_true",
@@ -47,8 +49,8 @@ def run(args) -> int:
         from ..pretrained import pretrained_path
 
         checkpoint = pretrained_path()
-    predictor = Predictor(checkpoint, transcriber_model=args.whisper_model, max_new_tokens=args.max_new_tokens,
-                          device=args.device)
+    predictor = Predictor(checkpoint, transcriber_model=args.whisper_model, beam_size=args.beam_size,
+                          max_new_tokens=args.max_new_tokens, device=args.device)
     failed = 0
     for media in args.media:
         try:

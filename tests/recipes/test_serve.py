@@ -1,0 +1,153 @@
+"""``acoustemo serve``: the request logic without a page, and the page end to end in a real headless browser."""
+
+import json
+import os
+import shutil
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from acoustemo.cli import main
+from acoustemo.data.manifest import Utterance
+from acoustemo.errors import InputError
+from acoustemo.pipeline import MediaPrediction
+from acoustemo.recipes.serve import TIMELINE_HEADERS, Service
+
+from conftest import FIXTURES
+
+CLIP = FIXTURES / "ravdess" / "audio" / "Actor_01" / "03-01-01-01-01-01-01.flac"  # 3.3 s, "Kids are talking..."
+DIALOGUE = Path(__file__).parents[2] / "examples" / "ravdess_actor20_dialogue.flac"  # three utterances, 7.7 s
+
+
+class FakePredictor:
+    """Stands in for acoustemo.pipeline.Predictor: records the calls, answers with two utterances."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, path, *, explain=False):
+        self.calls.append((Path(path), explain))
+        utterances = [Utterance(0.1, 1.2, "Kids are talking"), Utterance(1.5, 3.0, "by the door")]
+        return MediaPrediction(str(path), utterances, "calm, relaxed", ["calm", "relaxed"])
+
+
+def test_a_request_gives_labels_timeline_and_a_json_download(tmp_path):
+    fake = FakePredictor()
+    result = Service(fake, explain=False, out_dir=tmp_path)(CLIP)
+    assert fake.calls == [(CLIP, False)]
+    assert result.labels == "calm, relaxed"
+    assert result.timeline == [[0.1, 1.2, "Kids are talking", None], [1.5, 3.0, "by the door", None]]
+    assert len(TIMELINE_HEADERS) == len(result.timeline[0])
+    saved = json.loads(Path(result.json_path).read_text())
+    assert saved == result.result
+    # the upload's server path is not handed back, only its name
+    assert saved["media"] == CLIP.name and saved["emotions"] == ["calm", "relaxed"]
+    assert [u["text"] for u in saved["utterances"]] == ["Kids are talking", "by the door"]
+    assert result.figure is None
+
+
+def test_uploads_over_the_limits_or_not_media_get_a_message_and_reach_no_model(tmp_path, media_synth):
+    fake = FakePredictor()
+    service = Service(fake, max_mb=0.01, max_seconds=2.0, out_dir=tmp_path)
+    with pytest.raises(InputError, match=rf"{CLIP.name}: 0\.\d MB is above this server's limit of 0.01 MB"):
+        service(CLIP)
+    service.max_mb = 50
+    with pytest.raises(InputError, match=rf"{CLIP.name}: 3\.\d s is longer than this server's limit of 2 s"):
+        service(CLIP)
+    junk = tmp_path / "upload.mp4"
+    junk.write_bytes(os.urandom(4096))
+    with pytest.raises(InputError, match="^upload.mp4: not a readable audio or video file") as error:
+        service(junk)
+    assert str(tmp_path) not in str(error.value)  # the name only, not where the server keeps uploads
+    silent = media_synth.write_video(tmp_path / "silent.mp4", seconds=1.0, audio=False)
+    with pytest.raises(InputError, match="silent.mp4: no audio track"):
+        service(silent)
+    assert fake.calls == []
+    with pytest.raises(InputError, match="limits must be positive"):
+        Service(fake, max_mb=0)
+
+
+def test_serve_refuses_a_queue_of_zero_before_loading_anything(capsys):
+    assert main(["serve", "--queue-size", "0"]) == 2
+    assert "--queue-size 0: must be at least 1" in capsys.readouterr().err
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _browser():
+    """Headless Debian chromium through its chromedriver; skips with how to install them when absent."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    if not chromium or not driver:
+        pytest.skip("no chromium/chromedriver: install them (Debian/Ubuntu: apt-get install chromium "
+                    "chromium-driver; `make install` does it as root) to run the browser test")
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is missing: pip install -e '.[test]'")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1100"):
+        options.add_argument(arg)
+    return webdriver.Chrome(service=webdriver.ChromeService(executable_path=driver), options=options)
+
+
+@pytest.mark.slow
+def test_the_page_in_a_real_browser(tmp_path):
+    """The shipped model behind the page: upload the example dialogue, press Analyse, see the labels, the
+    timeline and the evidence figure; then a corrupt upload shows its message. ACOUSTEMO_SCREENSHOT=PATH also
+    saves the screenshot there (docs/serve.png in the README)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from acoustemo.pipeline import Predictor
+    from acoustemo.pretrained import pretrained_path
+    from acoustemo.recipes.serve import launch
+
+    browser = _browser()
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    service = Service(Predictor(pretrained_path()), out_dir=tmp_path / "results")
+    port = _free_port()
+    app = launch(service, port=port, block=False)
+    try:
+        browser.get(f"http://127.0.0.1:{port}/")
+        wait = WebDriverWait(browser, 300)
+        upload = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#audio input[type=file]"))
+        upload.send_keys(str(DIALOGUE))
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#audio audio, #audio .waveform-container, "
+                                                              "#audio button[aria-label*='lay']"))
+        browser.find_element(By.CSS_SELECTOR, "#analyse").click()
+        labels = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#labels textarea").get_attribute("value"))
+        assert labels and all(w.strip() for w in labels.split(","))
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#figure img"))
+        timeline = browser.find_element(By.CSS_SELECTOR, "#timeline").text
+        for header in TIMELINE_HEADERS:
+            assert header in timeline
+        assert "by the door" in timeline  # the transcript of the RAVDESS sentences
+        (result,) = [json.loads(p.read_text()) for p in (tmp_path / "results").rglob("*.acoustemo.json")]
+        assert result["media"] == DIALOGUE.name and ", ".join(result["emotions"]) == labels
+        assert len(result["utterances"]) >= 2 and all("evidence" in u for u in result["utterances"])
+        time.sleep(1)  # let the figure finish drawing
+        browser.save_screenshot(str(tmp_path / "serve.png"))
+        if os.environ.get("ACOUSTEMO_SCREENSHOT"):
+            browser.save_screenshot(os.environ["ACOUSTEMO_SCREENSHOT"])
+        assert (tmp_path / "serve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+        # a file that is not media: the page says so, naming the file
+        junk = tmp_path / "broken.wav"
+        junk.write_bytes(b"RIFF" + os.urandom(2048))
+        browser.find_element(By.CSS_SELECTOR, "#audio button[aria-label='Clear']").click()
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#audio input[type=file]"))
+        browser.find_element(By.CSS_SELECTOR, "#audio input[type=file]").send_keys(str(junk))
+        time.sleep(2)
+        browser.find_element(By.CSS_SELECTOR, "#analyse").click()
+        toast = wait.until(lambda d: [e.text for e in d.find_elements(By.CSS_SELECTOR, ".toast-body")
+                                      if "broken" in e.text])
+        assert "broken.wav: not a readable audio or video file" in toast[0]
+        assert str(tmp_path) not in toast[0] and "/gradio/" not in toast[0]  # the server's paths stay private
+    finally:
+        browser.quit()
+        app.close()
