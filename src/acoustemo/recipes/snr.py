@@ -1,0 +1,309 @@
+"""``acoustemo snr``: scores of trained models as background noise grows (the low-SNR analysis of section 4.6).
+
+    acoustemo snr --manifest data/release/ravdess/test.jsonl --out runs/snr-ravdess \\
+        --model full=runs/release/final \\
+        --model "full head=runs/probe-ablation/ravdess/full/seed-0/acoustic" \\
+        --model "w/o utterance head=runs/probe-ablation/ravdess/no_utterance/seed-0/acoustic" \\
+        --snr clean,20,10,5,0
+
+Every sample of the manifest is heard again with pink background noise at each SNR (speech power over noise
+power, the speech measured inside the sample's utterances; the same noise as ``acoustemo synth --snr``, one
+fixed noise draw per sample and level), written as FLAC under ``<out>/media/snr-<dB>/`` with its manifest.
+The features of every level go into ``<out>/cache`` through each model's own audio encoder, and each model
+scores every level:
+
+    top-1   the share of samples whose first predicted label is one of their gold labels
+    M-avg   the emotion-wheel score of the predictions
+
+A model is a trained folder (``trainable.safetensors``: the LLM answers) or a stage-1 folder
+(``head.safetensors``: its label head's top label, as in ``acoustemo ablate --probe``). Several ``--model`` with
+the same name (e.g. one per seed) are one row: mean ± std over them. Audio-only models only (the noise is
+added to the sound). Writes ``table.csv``, ``table.json`` and ``table.png`` (score against SNR, one line per
+name, std error bars). Everything resumes: noisy media, features and each (model, level) score are kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+import statistics
+import sys
+from pathlib import Path
+
+from ..config import add_device_argument
+from ..device import resolve_device
+from ..errors import ConfigError, InputError
+
+METRICS = ("top-1", "M-avg")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--manifest", required=True, help="the test samples (media, utterances, labels)")
+    p.add_argument("--out", required=True, help="folder for the noisy media, their features and the table")
+    p.add_argument("--model", action="append", required=True, metavar="NAME=FOLDER",
+                   help="a trained folder or a stage-1 folder; repeat (the same NAME again: one more seed)")
+    p.add_argument("--snr", default="clean,20,10,5,0",
+                   help="comma-separated levels in dB, 'clean' for no noise (default clean,20,10,5,0)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the noise (default 0)")
+    p.add_argument("--batch-size", type=int, default=8)
+    add_device_argument(p)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def parse_levels(text: str) -> list[float | None]:
+    """``"clean,20,5"`` -> ``[None, 20.0, 5.0]``."""
+    levels = []
+    for item in (x.strip() for x in text.split(",")):
+        if not item:
+            continue
+        if item.lower() == "clean":
+            levels.append(None)
+            continue
+        try:
+            value = float(item)
+        except ValueError:
+            raise ConfigError(f"--snr: {item!r} is neither a number of dB nor 'clean'") from None
+        if not math.isfinite(value):
+            raise ConfigError(f"--snr: {item!r} is not finite")
+        levels.append(value)
+    if not levels:
+        raise ConfigError("--snr is empty")
+    if len(set(levels)) != len(levels):
+        raise ConfigError(f"--snr {text!r}: a level is repeated")
+    return levels
+
+
+def parse_models(specs: list[str]) -> list[tuple[str, Path]]:
+    out = []
+    for spec in specs:
+        name, sep, folder = spec.partition("=")
+        if not sep or not name.strip() or not folder.strip():
+            raise ConfigError(f"--model {spec!r}: expected NAME=FOLDER")
+        folder = Path(folder.strip())
+        if not (folder / "trainable.safetensors").is_file() and not (folder / "head.safetensors").is_file():
+            raise InputError(f"--model {spec!r}: {folder} holds neither a trained model (trainable.safetensors) "
+                             f"nor a stage-1 head (head.safetensors)")
+        out.append((name.strip(), folder))
+    return out
+
+
+def level_name(snr: float | None) -> str:
+    return "clean" if snr is None else f"{snr:g} dB"
+
+
+def noisy_manifest(samples, manifest: Path, snr: float, out: Path, seed: int, progress: bool) -> Path:
+    """The samples with pink noise at ``snr`` dB, as FLAC files and a manifest under ``out`` (kept if done)."""
+    import numpy as np
+    import soundfile as sf
+    from tqdm import tqdm
+
+    from ..corpora.manipulations import add_noise
+    from ..data.manifest import Sample, write_manifest
+    from ..io import atomic_open
+    from ..media import SAMPLE_RATE, load_audio
+
+    target = out / "manifest.jsonl"
+    if target.is_file():
+        return target
+    rows = []
+    for index, s in enumerate(tqdm(samples, desc=f"noise at {snr:g} dB", unit="file", disable=not progress,
+                                   file=sys.stderr, dynamic_ncols=True)):
+        name = f"audio/{index:05d}.flac"  # not the sample id: ids need not be file names
+        path = out / name
+        if not path.is_file():
+            try:
+                wav = load_audio(s.media_path)
+            except InputError as e:
+                raise InputError(f"{manifest}: sample {s.id!r}, field 'media': {e}") from None
+            speech = np.zeros(len(wav), bool)
+            for u in s.utterances or []:
+                speech[int(u.start * SAMPLE_RATE):int(u.end * SAMPLE_RATE)] = True
+            if not speech.any():  # no utterance times: the whole file counts as speech
+                speech[:] = True
+            noisy = np.clip(add_noise(wav, snr, speech, np.random.default_rng([seed, index, round(snr * 100)])),
+                            -1, 1)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_open(path, "wb") as f:
+                sf.write(f, noisy, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
+        rows.append(Sample(s.id, name, s.utterances, s.labels, s.description))
+    write_manifest(target, rows)
+    return target
+
+
+def load_scorer(folder: Path, device):
+    """(kind, model, config) of a trained folder ("llm") or a stage-1 folder ("head")."""
+    if (folder / "trainable.safetensors").is_file():
+        from ..trained import checkpoint_config, load_model
+
+        cfg = checkpoint_config(folder)
+        return "llm", load_model(folder, cfg, device=device), cfg
+    from ..config import load_config
+    from ..training.acoustic import load_acoustic
+
+    return "head", load_acoustic(folder), load_config(folder / "config.yaml")
+
+
+def predictions(kind: str, model, dataset, *, batch_size: int, progress: bool) -> dict[str, list[str]]:
+    if kind == "llm":
+        from ..evaluation import Generation, generate_all
+
+        return {p.id: p.emotions for p in generate_all(model, dataset, batch_size=batch_size,
+                                                        generation=Generation(), progress=progress)}
+    from ..training.acoustic import predict_acoustic
+
+    probs = predict_acoustic(model, [dataset[i] for i in range(len(dataset))])
+    return {s.id: [model.labels[int(j)]] for s, j in zip(dataset.samples, probs.argmax(1))}
+
+
+def scores(gold: dict[str, list[str]], pred: dict[str, list[str]]) -> dict[str, float]:
+    from ..metrics import score_wheel
+
+    top1 = sum(bool(pred.get(i)) and pred[i][0] in labels for i, labels in gold.items()) / len(gold)
+    return {"top-1": 100.0 * top1, "M-avg": score_wheel(gold, pred)["M-avg"]}
+
+
+def sweep(manifest: str | Path, models: list[tuple[str, Path]], levels: list[float | None], *, out: str | Path,
+          seed: int = 0, batch_size: int = 8, device: str | None = None, progress: bool = True) -> dict:
+    """Score every model at every level (see the module docstring); returns the table."""
+    from ..cache.extract import extract
+    from ..cache.store import FeatureCache, encoder_key, encoder_name
+    from ..data.dataset import FeatureDataset
+    from ..data.manifest import read_manifest
+    from ..encoders import build_audio_encoder
+    from ..io import atomic_write_json, read_json
+
+    manifest, out = Path(manifest), Path(out)
+    samples = read_manifest(manifest)
+    if not samples:
+        raise InputError(f"{manifest}: no samples")
+    unlabelled = [s.id for s in samples if not s.labels]
+    if unlabelled:
+        raise InputError(f"{manifest}: sample {unlabelled[0]!r}, field 'labels': missing or empty (scores need them)")
+    gold = {s.id: list(s.labels) for s in samples}
+    device = resolve_device(device or "auto")
+    manifests = {snr: manifest if snr is None else
+                 noisy_manifest(samples, manifest, snr, out / "media" / f"snr-{snr:g}", seed, progress)
+                 for snr in levels}
+    cache = FeatureCache(out / "cache")
+    done_file = out / "scores.json"
+    done = read_json(done_file) if done_file.is_file() else {}
+    encoders: dict[str, object] = {}
+    for name, folder in models:
+        runs_left = [snr for snr in levels if f"{folder.resolve()}|{level_name(snr)}" not in done]
+        if not runs_left:
+            continue
+        kind, model, cfg = load_scorer(folder, device)
+        if cfg.model.use_visual:
+            raise ConfigError(f"--model {name}={folder}: a model with a visual branch; the sweep adds noise to the "
+                              f"sound only, so it takes audio-only models")
+        key = cfg.train.audio_key or "whisper"
+        if key not in encoders:
+            encoders[key] = build_audio_encoder(encoder_name(key), device=device)
+            if key != encoder_name(key) and encoder_key(encoders[key]) != key:
+                raise InputError(f"--model {name}={folder}: trained on audio features {key!r}, but the encoder "
+                                 f"here gives {encoder_key(encoders[key])!r}")
+        for snr in runs_left:
+            level_samples = read_manifest(manifests[snr])
+            extract(level_samples, cache, encoders[key], progress=progress)
+            dataset = FeatureDataset(level_samples, cache, audio_key=encoder_key(encoders[key]),
+                                     require_labels=True, source=manifests[snr])
+            pred = predictions(kind, model, dataset, batch_size=batch_size, progress=progress)
+            done[f"{folder.resolve()}|{level_name(snr)}"] = {"name": name, "model": str(folder), "kind": kind,
+                                                              "snr": snr, **scores(gold, pred)}
+            atomic_write_json(done_file, done)
+            if progress:
+                print(f"snr: {name} ({folder}) at {level_name(snr)}: "
+                      + ", ".join(f"{m} {done[f'{folder.resolve()}|{level_name(snr)}'][m]:.1f}" for m in METRICS),
+                      file=sys.stderr, flush=True)
+    table = build_table(done, models, levels, manifest)
+    atomic_write_json(out / "table.json", table)
+    from ..io import atomic_write_text
+
+    atomic_write_text(out / "table.csv", table_csv(table))
+    plot(table, out / "table.png")
+    return table
+
+
+def build_table(done: dict, models: list[tuple[str, Path]], levels: list[float | None], manifest: Path) -> dict:
+    names = list(dict.fromkeys(name for name, _ in models))
+    rows = []
+    for name in names:
+        folders = [folder for n, folder in models if n == name]
+        row = {"name": name, "models": [str(f) for f in folders], "levels": {}}
+        for snr in levels:
+            cell = {}
+            for m in METRICS:
+                xs = [done[f"{f.resolve()}|{level_name(snr)}"][m] for f in folders]
+                cell[m] = {"mean": statistics.fmean(xs), "std": statistics.stdev(xs) if len(xs) > 1 else 0.0,
+                           "runs": xs}
+            row["levels"][level_name(snr)] = cell
+        rows.append(row)
+    return {"manifest": str(manifest), "levels": [level_name(s) for s in levels], "metrics": list(METRICS),
+            "rows": rows}
+
+
+def table_csv(table: dict) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["model", "metric"] + [f"{lv} {k}" for lv in table["levels"] for k in ("mean", "std")] + ["runs"])
+    for r in table["rows"]:
+        for m in table["metrics"]:
+            w.writerow([r["name"], m] + [f"{r['levels'][lv][m][k]:.4f}" for lv in table["levels"]
+                                         for k in ("mean", "std")] + [len(r["models"])])
+    return buf.getvalue()
+
+
+def format_table(table: dict) -> str:
+    width = max(len(r["name"]) for r in table["rows"]) + 2
+    lines = [f"Scores against background noise (pink, SNR in dB) on {table['manifest']}"]
+    for m in table["metrics"]:
+        lines.append(f"{m:<{width}}" + "".join(f"{lv:>16}" for lv in table["levels"]))
+        for r in table["rows"]:
+            cells = "".join(f"{r['levels'][lv][m]['mean']:9.1f} ± {r['levels'][lv][m]['std']:4.1f}"
+                            for lv in table["levels"])
+            lines.append(f"{r['name']:<{width}}{cells}")
+    return "\n".join(lines)
+
+
+def plot(table: dict, path: Path) -> None:
+    """One panel per metric: score against SNR (clean at the right), one line per model name."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..io import atomic_open
+
+    levels = table["levels"]
+    x = list(range(len(levels)))
+    order = sorted(x, key=lambda i: math.inf if levels[i] == "clean" else float(levels[i].split()[0]))
+    fig, axes = plt.subplots(1, len(table["metrics"]), figsize=(4.2 * len(table["metrics"]), 3.4), dpi=120)
+    for ax, m in zip(axes if len(table["metrics"]) > 1 else [axes], table["metrics"]):
+        for r in table["rows"]:
+            ax.errorbar(x, [r["levels"][levels[i]][m]["mean"] for i in order],
+                        yerr=[r["levels"][levels[i]][m]["std"] for i in order], marker="o", capsize=3,
+                        label=f"{r['name']} (n={len(r['models'])})")
+        ax.set_xticks(x, [levels[i] for i in order])
+        ax.set_xlabel("SNR")
+        ax.set_ylabel(f"{m} (%)")
+        ax.grid(alpha=0.3)
+    axes_list = axes if len(table["metrics"]) > 1 else [axes]
+    axes_list[-1].legend(fontsize=7)
+    fig.suptitle("Scores against pink background noise")
+    fig.tight_layout()
+    with atomic_open(path, "wb") as f:
+        fig.savefig(f, format="png")
+    plt.close(fig)
+
+
+def run(args: argparse.Namespace) -> int:
+    levels = parse_levels(args.snr)
+    models = parse_models(args.model)
+    table = sweep(args.manifest, models, levels, out=args.out, seed=args.seed, batch_size=args.batch_size,
+                  device=args.device, progress=not args.quiet)
+    print(format_table(table))
+    print(f"table -> {Path(args.out) / 'table.csv'} (.json, .png)", file=sys.stderr)
+    return 0
