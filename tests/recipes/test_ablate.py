@@ -96,3 +96,33 @@ def test_probe_ablation_trains_the_acoustic_branch_of_each_variant(tmp_path, cap
     groups.write_text(json.dumps({"id": test_ids[0], "design": "a"}) + "\n")
     assert main(args + ["--breakdown", f"{groups}:design"]) == 2
     assert f"test sample {test_ids[1]!r} has no 'design'" in capsys.readouterr().err
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+@pytest.mark.parametrize("base", ["small", "configs/small-release.yaml", "paper"])
+def test_variants_differ_from_full_only_in_the_overrides_of_table_2(base, tmp_path):
+    from pathlib import Path
+
+    from acoustemo.recipes.ablate import VARIANTS, variant_config
+
+    base = str(Path(__file__).parents[2] / base) if base.endswith(".yaml") else base
+    full = _flat(variant_config(base, [], "full", 0, tmp_path / "full").to_dict())
+    for variant, (_, overrides) in VARIANTS.items():
+        cfg = _flat(variant_config(base, [], variant, 0, tmp_path / "full").to_dict())
+        changed = {k for k in full if full[k] != cfg[k]}
+        # what the override sets, and nothing else (an override equal to the base's value changes nothing)
+        assert changed <= {o.split("=")[0] for o in overrides}, variant
+        for o in overrides:
+            key, value = o.split("=")
+            assert str(cfg[key]).lower() == value.lower() or float(cfg[key]) == float(value), (variant, key)
+    seeds = _flat(variant_config(base, [], "full", 3, tmp_path / "s3").to_dict())
+    assert {k for k in full if full[k] != seeds[k]} == {"train.seed", "train.output_dir"}
