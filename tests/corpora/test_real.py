@@ -97,6 +97,18 @@ def test_labels_name_the_emotion_and_come_from_the_lexicon(built):
         assert labels[0] == EMOTION_LABELS[d["emotion"]][0]
 
 
+def test_each_utterance_is_labelled_with_its_own_clip_emotion(built):
+    _, out = built
+    samples = {s.id: s for ss in _samples(out).values() for s in ss}
+    for d in _dialogues(out):
+        s = samples[d["id"]]
+        for clip, u in zip(d["clips"], s.utterances, strict=True):
+            expected = tuple(s.labels) if clip["emotion"] == d["emotion"] else (EMOTION_LABELS[clip["emotion"]][0],)
+            assert u.labels == expected, (d["id"], clip["file"])
+        # the dialogue's emotion is carried by at least one utterance
+        assert any(u.labels == tuple(s.labels) for u in s.utterances)
+
+
 def test_same_seed_same_bytes(built, tmp_path):
     name, out = built
     again = tmp_path / "again"

@@ -94,6 +94,15 @@ def test_labels_come_from_the_lexicon_and_follow_the_cue(corpora):
             assert s.labels[0] == head
 
 
+def test_each_utterance_is_labelled_the_cue_utterance_with_the_dialogue_labels(corpora):
+    a, _ = corpora
+    cues = _cues(a)
+    for split, s in _samples(a).values():
+        target = cues[s.id]["target"]
+        for i, u in enumerate(s.utterances):
+            assert u.labels == (tuple(s.labels) if i == target else ("calm",)), (s.id, i)
+
+
 def test_stats_are_written_and_count_the_corpus(corpora):
     a, _ = corpora
     stats = json.loads((a / "stats.json").read_text())

@@ -106,3 +106,24 @@ def test_merged_manifests_prefix_ids_and_keep_media_paths_relative(tmp_path):
     assert back[1].media_path.read_bytes() == b"b"
     with pytest.raises(InputError, match="not inside"):
         merge_manifests(tmp_path / "a" / "audio" / "m.jsonl", {"b": tmp_path / "b" / "train.jsonl"})
+
+
+def test_utterance_labels_round_trip_and_bad_ones_name_the_field(tmp_path):
+    from acoustemo.data.manifest import Sample, Utterance, read_manifest, write_manifest
+    from acoustemo.errors import InputError
+
+    samples = [Sample("d1", "a.flac", [Utterance(0.1, 1.0, "Hello.", ("calm",)),
+                                       Utterance(1.2, 2.0, "Go away.", ("angry", "annoyed"))], ["angry", "annoyed"]),
+               Sample("d2", "b.flac", [Utterance(0.0, 1.0, "No labels here.")], ["calm"])]
+    write_manifest(tmp_path / "m.jsonl", samples)
+    rows = [json.loads(line) for line in (tmp_path / "m.jsonl").read_text().splitlines()]
+    assert rows[0]["utterances"][1]["labels"] == ["angry", "annoyed"]
+    assert "labels" not in rows[1]["utterances"][0]  # unknown stays absent, not null
+    back = read_manifest(tmp_path / "m.jsonl")
+    assert [u.labels for s in back for u in s.utterances] == [("calm",), ("angry", "annoyed"), None]
+    for bad in ('"calm"', "[]", '[""]', "[1]"):
+        (tmp_path / "bad.jsonl").write_text('{"id": "x", "media": "a.flac", "utterances": '
+                                            f'[{{"start": 0, "end": 1, "labels": {bad}}}]}}\n')
+        with pytest.raises(InputError, match=r"bad.jsonl:1: sample 'x', field 'utterances\[0\].labels': not a "
+                                             r"non-empty list"):
+            read_manifest(tmp_path / "bad.jsonl")

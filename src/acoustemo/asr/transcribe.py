@@ -47,7 +47,7 @@ class Transcript:
 
     def to_json(self) -> dict:
         return {"language": self.language, "duration": round(self.duration, 3),
-                "utterances": [{**asdict(u), "words": [asdict(w) for w in ws]}
+                "utterances": [{**u.to_json(), "words": [asdict(w) for w in ws]}
                                for u, ws in zip(self.utterances, self.words)]}
 
 

@@ -43,7 +43,7 @@ from ..data.manifest import Sample, Utterance, write_manifest
 from ..errors import ConfigError, InputError, where
 from ..io import atomic_open, atomic_write_bytes, atomic_write_json
 from .audio import fade, trim_silence
-from .labels import check_labels, emotion_labels
+from .labels import EMOTION_LABELS, check_labels, emotion_labels
 from .stats import SPLITS, corpus_stats, write_stats
 
 SAMPLE_RATE = 16000  # Hz
@@ -230,6 +230,14 @@ def draw_dialogues(clips: list[Clip], layout: CorpusLayout, config: RealConfig) 
     return out, skipped
 
 
+def utterance_labels(dialogue: RealDialogue, clip: Clip) -> tuple[str, ...]:
+    """A clip's own labels: the dialogue's when it is acted with the dialogue's emotion, else the head word of
+    its acted emotion (neutral and calm clips: ``calm``)."""
+    if clip.emotion == dialogue.emotion:
+        return tuple(dialogue.labels)
+    return (EMOTION_LABELS[clip.emotion][0],)
+
+
 def compose(root: Path, dialogue: RealDialogue) -> tuple[np.ndarray, list[Utterance]]:
     """The dialogue's waveform (float32 ``(n,)``, 16 kHz) and its utterances' exact spans (s)."""
     lead = int(LEAD * SAMPLE_RATE)
@@ -237,7 +245,8 @@ def compose(root: Path, dialogue: RealDialogue) -> tuple[np.ndarray, list[Uttera
     for i, clip in enumerate(dialogue.clips):
         x = load_clip(root, clip)
         # exact sample times, not rounded: start * 16000 is the clip's first sample
-        utts.append(Utterance(cursor / SAMPLE_RATE, (cursor + len(x)) / SAMPLE_RATE, clip.text))
+        utts.append(Utterance(cursor / SAMPLE_RATE, (cursor + len(x)) / SAMPLE_RATE, clip.text,
+                              utterance_labels(dialogue, clip)))
         pieces.append(x)
         cursor += len(x)
         gap = int(round((dialogue.pauses[i] if i < len(dialogue.pauses) else LEAD) * SAMPLE_RATE))

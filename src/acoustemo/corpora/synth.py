@@ -41,7 +41,7 @@ from ..io import atomic_open, atomic_write_bytes, atomic_write_json
 from . import manipulations as M
 from .audio import fade, rms_db, trim_silence
 from .espeak import SAMPLE_RATE, Voice, require_espeak, synthesize
-from .labels import check_labels, cue_labels
+from .labels import CUE_LABELS, check_labels, cue_labels
 from .stats import SPLITS, corpus_stats, write_stats
 from .texts import CONTRADICTING, NEUTRAL
 
@@ -300,11 +300,20 @@ def render_dialogue(spec: DialogueSpec, config: SynthConfig, *, apply_cue: bool 
         audio = M.add_noise(audio, config.snr_db, speech, np.random.default_rng([config.seed, spec.index, 2]))
         audio = np.clip(audio, -1, 1)
     # exact sample times, not rounded: start * 16000 is the utterance's first sample
-    utterances = [Utterance(a / sr, b / sr, t) for (a, b), t in zip(spans, spec.texts)]
+    utterances = [Utterance(a / sr, b / sr, t, utterance_labels(spec, i)) for i, ((a, b), t)
+                  in enumerate(zip(spans, spec.texts))]
     if window is not None:
         start = spans[spec.target][0] / sr
         window = (start + window[0], start + window[1])
     return Rendered(audio.astype(np.float32), utterances, window)
+
+
+def utterance_labels(spec: DialogueSpec, index: int) -> tuple[str, ...]:
+    """Utterance ``index``'s own labels: the dialogue's for the target utterance (the one that carries the cue),
+    ``calm`` for every other one (and for every utterance of a control dialogue)."""
+    if spec.target is not None and index == spec.target:
+        return tuple(spec.labels)
+    return (CUE_LABELS["control"][0],)
 
 
 def _compensate(base, identity, utts, spec: DialogueSpec, t0: float, t1: float, t1_new: float) -> list[np.ndarray]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError, excerpt
@@ -31,6 +31,13 @@ class Utterance:
     start: float  # seconds from the start of the media
     end: float  # seconds, > start
     text: str = ""
+    labels: tuple[str, ...] | None = None  # this utterance's own emotions, where a corpus knows them
+
+    def to_json(self) -> dict:
+        d = {"start": self.start, "end": self.end, "text": self.text}
+        if self.labels is not None:
+            d["labels"] = list(self.labels)
+        return d
 
 
 @dataclass
@@ -51,7 +58,7 @@ class Sample:
     def to_json(self) -> dict:
         d = {"id": self.id, "media": self.media}
         if self.utterances is not None:
-            d["utterances"] = [asdict(u) for u in self.utterances]
+            d["utterances"] = [u.to_json() for u in self.utterances]
         if self.labels is not None:
             d["labels"] = list(self.labels)
         if self.description is not None:
@@ -103,8 +110,13 @@ def _check_sample(obj, root: Path) -> tuple[Sample | None, list[str]]:
                     problems.append(f"field 'utterances[{i}]': needs 0 <= start < end, got {s}..{e}")
                 elif not isinstance(t, str):
                     problems.append(f"field 'utterances[{i}].text': not a string")
+                elif u.get("labels") is not None and (
+                        not isinstance(u["labels"], list) or not u["labels"]
+                        or not all(isinstance(x, str) and x.strip() for x in u["labels"])):
+                    problems.append(f"field 'utterances[{i}].labels': not a non-empty list of non-empty strings")
                 else:
-                    utterances.append(Utterance(float(s), float(e), t))
+                    ulabels = tuple(u["labels"]) if u.get("labels") is not None else None
+                    utterances.append(Utterance(float(s), float(e), t, ulabels))
     labels = obj.get("labels")
     if labels is not None and (not isinstance(labels, list) or not all(isinstance(x, str) for x in labels)):
         problems.append("field 'labels': not a list of strings")
