@@ -33,6 +33,23 @@ def test_evidence_is_the_drop_in_the_answers_likelihood_when_one_utterance_is_ne
     assert e.answer_logprob == pytest.approx(float(whole), abs=1e-5) and e.answer_logprob < 0
 
 
+def test_an_answer_per_utterance_is_scored_whole_in_its_own_question_form(example):
+    from conftest import tiny_config
+    from acoustemo.model import AcoustEmo
+
+    torch.manual_seed(0)
+    model = AcoustEmo.from_config(tiny_config(utterance_answers=True, prompt_style="compact")).eval()
+    own = [["calm"], ["angry"], ["calm"]]
+    e = explain(model, example, LABELS, own)
+    labelled = dataclasses.replace(example, utterances=[dataclasses.replace(u, labels=tuple(o))
+                                                        for u, o in zip(example.utterances, own)])
+    (whole,) = answer_logprobs(model, [labelled], LABELS)  # the clip list and the three utterance lines
+    (clip_only,) = answer_logprobs(model, [example], LABELS)
+    assert e.answer_logprob == pytest.approx(float(whole), abs=1e-5) and float(whole) < float(clip_only)
+    with pytest.raises(ValueError, match="2 utterance label lists for 3 utterances"):
+        explain(model, example, LABELS, own[:2])
+
+
 def test_an_utterance_that_already_sounds_neutral_has_no_evidence(example):
     from acoustemo.model import AcoustEmo
 

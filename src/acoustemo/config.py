@@ -123,6 +123,9 @@ class ModelConfig:
     prompt_layout: Literal["interleaved", "prefix"] = "interleaved"
     # "full": times, text and the instruction; "compact": text only, about half the tokens (small LLMs)
     prompt_style: Literal["full", "compact"] = "full"
+    # True: ask for each utterance's emotions too (the second question form of acoustemo.model.prompts), trained
+    # on the samples whose utterances carry their own labels; predictions then hold a per-utterance timeline
+    utterance_answers: bool = False
     acoustic: QFormerConfig = field(default_factory=QFormerConfig)  # global and utterance Q-Formers (separate weights)
     visual: QFormerConfig = field(default_factory=QFormerConfig)
     train_global_qformer: bool = False  # paper 4.1: frozen; True when it has no pretrained weights to start from

@@ -67,12 +67,20 @@ def answer_logprobs(model, examples: list[Example], labels: list[str], *, batch_
 
 
 @torch.no_grad()
-def explain(model, example: Example, labels: list[str]) -> Explanation:
-    """Evidence and frame attention of every utterance of ``example`` for the answer naming ``labels``."""
+def explain(model, example: Example, labels: list[str],
+            utterance_labels: list[list[str]] | None = None) -> Explanation:
+    """Evidence and frame attention of every utterance of ``example`` for the answer naming ``labels`` (and,
+    from a model that answers per utterance, each utterance's ``utterance_labels``: the whole answer is scored,
+    in the question form it was given in)."""
     if not labels:
         raise ValueError("explain needs the answer's labels (an empty answer has nothing to explain)")
     model.eval()
     utterances = list(example.utterances or [])
+    if utterance_labels is not None:
+        if len(utterance_labels) != len(utterances):
+            raise ValueError(f"{len(utterance_labels)} utterance label lists for {len(utterances)} utterances")
+        utterances = [dataclasses.replace(u, labels=tuple(own)) for u, own in zip(utterances, utterance_labels)]
+        example = dataclasses.replace(example, utterances=utterances)
     length = example.audio.shape[0]
     begin, end = utterance_windows([u.start for u in utterances], [u.end for u in utterances], example.frame_rate,
                                    length) if utterances else ([], [])

@@ -29,10 +29,12 @@ class MediaPrediction:
     emotions: list[str]
     explanation: object | None = None  # acoustemo.explain.Explanation, with predict(..., explain=True)
     figure: str | None = None  # the explanation's PNG, where one was written
+    utterance_emotions: list[list[str]] | None = None  # each utterance's own, from a model that answers per utterance
 
     def format(self) -> str:
         """The labels, then one line per utterance: ``  0.42-  2.10 s  text`` (with ``--explain`` the
-        utterance's evidence first, as a number and a bar)."""
+        utterance's evidence first, as a number and a bar; from a model that answers per utterance, the
+        utterance's own emotions in brackets after its text)."""
         lines = [f"{self.media}: {', '.join(self.emotions) or '(no emotion named)'}"]
         if not self.utterances:
             lines.append("  (no speech found)")
@@ -41,13 +43,19 @@ class MediaPrediction:
             mark = ""
             if evidence is not None:
                 mark = f"{evidence[i]:+6.2f} {'#' * min(20, max(0, round(4 * evidence[i]))):<20} "
-            lines.append(f"  {u.start:6.2f}-{u.end:6.2f} s  {mark}{u.text}")
+            own = ""
+            if self.utterance_emotions is not None:
+                own = f"  [{', '.join(self.utterance_emotions[i]) or '?'}]"
+            lines.append(f"  {u.start:6.2f}-{u.end:6.2f} s  {mark}{u.text}{own}")
         if self.figure:
             lines.append(f"  figure: {self.figure}")
         return "\n".join(lines)
 
     def to_json(self) -> dict:
         utterances = [{"start": u.start, "end": u.end, "text": u.text} for u in self.utterances]
+        if self.utterance_emotions is not None:
+            for u, own in zip(utterances, self.utterance_emotions):
+                u["labels"] = own
         out = {"media": self.media, "emotions": self.emotions, "answer": self.text, "utterances": utterances}
         if self.explanation is not None:
             e = self.explanation
@@ -127,9 +135,13 @@ class Predictor:
                           utterances=list(utterances), visual=visual)
         batch = Collator(self.model.config, self.model.tokenizer, train=False)([example])
         (pred,) = self.model.generate(batch, max_new_tokens=self.max_new_tokens)
+        own = pred.utterance_emotions
+        if own is not None and len(own) != len(utterances):  # windows merged to fit: no per-utterance answer
+            own = None
         explanation = None
         if explain and pred.emotions and utterances:
             from .explain import explain as explain_example
 
-            explanation = explain_example(self.model, example, pred.emotions)
-        return MediaPrediction(str(path), list(utterances), pred.text, pred.emotions, explanation)
+            explanation = explain_example(self.model, example, pred.emotions, own)
+        return MediaPrediction(str(path), list(utterances), pred.text, pred.emotions, explanation,
+                               utterance_emotions=own)

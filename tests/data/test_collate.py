@@ -135,3 +135,56 @@ def test_check_examples_lists_every_bad_sample_at_once(tok):
         check_examples(Collator(tiny_config(), tok), [good, late, empty])
     assert len(e.value.problems) == 2 and "sample 'empty'" in e.value.problems[1]
     check_examples(Collator(tiny_config(), tok), [good])  # nothing to say
+
+
+def _with_own_labels(ex, *own):
+    from acoustemo.data.manifest import Utterance
+
+    ex.utterances = [Utterance(u.start, u.end, u.text, labels) for u, labels in zip(ex.utterances, own)]
+    return ex
+
+
+def test_utterance_answers_train_on_each_utterance_where_the_sample_knows_them(tok):
+    from acoustemo.model.prompts import COMPACT_UTTERANCE_PREFIX, parse_answer
+
+    cfg = tiny_config(utterance_answers=True, prompt_style="compact")
+    known = _with_own_labels(make_example("a"), ("calm",), ("happy", "calm"))
+    unknown = make_example("b")  # utterances without their own labels: the first question form
+    batch = Collator(cfg, tok)([known, unknown])
+    assert batch.question == ["utterances", "clip"] and batch.num_utterances == [2, 2]
+    answers = [tok.decode(batch.labels[i][batch.labels[i] != IGNORE_INDEX]) for i in range(2)]
+    assert answers == [" happy, calm\n1: calm\n2: happy, calm</s>", " happy, calm</s>"]
+    assert parse_answer(answers[0].removesuffix("</s>"), 2) == (["happy", "calm"], [["calm"], ["happy", "calm"]])
+    prompt = tok.decode(batch.input_ids[0][batch.labels[0] == IGNORE_INDEX][batch.slot_kind[0][
+        batch.labels[0] == IGNORE_INDEX] == 0])
+    assert prompt.rstrip().endswith(COMPACT_UTTERANCE_PREFIX)
+    # at prediction time every sample with utterances is asked the second form
+    assert Collator(cfg, tok, train=False)([known, unknown]).question == ["utterances", "utterances"]
+    # and a model without utterance answers never is
+    assert Collator(tiny_config(), tok)([known]).question == ["clip"]
+
+
+def test_merged_windows_merge_their_own_labels_and_the_answer_follows(tok):
+    utts = tuple((0.2 + 0.5 * i, 0.6 + 0.5 * i, f"u{i}") for i in range(4))
+    ex = _with_own_labels(make_example("m", utterances=utts), ("calm",), ("angry",), ("calm",), ("calm",))
+    whole = Collator(tiny_config(utterance_answers=True, prompt_style="compact"), tok).encode(ex)
+    # room for fewer windows
+    cfg = tiny_config(utterance_answers=True, prompt_style="compact", max_length=len(whole.input_ids) - 12)
+    with pytest.warns(BudgetWarning):
+        batch = Collator(cfg, tok)([ex])
+    n = batch.num_utterances[0]
+    assert n < 4 and batch.merged == [4 - n]
+    answer = tok.decode(batch.labels[0][batch.labels[0] != IGNORE_INDEX]).removesuffix("</s>")
+    lines = answer.split("\n")[1:]
+    assert len(lines) == n and any("angry" in line for line in lines)
+
+
+def test_generation_returns_the_timeline_of_the_second_form(tok):
+    from acoustemo.model import AcoustEmo
+
+    torch.manual_seed(0)
+    model = AcoustEmo.from_config(tiny_config(utterance_answers=True)).eval()
+    batch = Collator(model.config, model.tokenizer, train=False)([make_example("a"), make_example("b", utterances=(
+        (0.1, 1.0, "one"), (1.2, 2.0, "two"), (2.2, 3.0, "three")))])
+    preds = model.generate(batch, max_new_tokens=2)
+    assert [len(p.utterance_emotions) for p in preds] == [2, 3]  # one list per utterance, even if untrained

@@ -73,3 +73,27 @@ def test_compact_style_keeps_text_and_slots_in_fewer_words():
     assert parse_emotions("Emotions: sad, tired") == ["sad", "tired"]
     with pytest.raises(ValueError, match="prompt style"):
         build_prompt(**kwargs, style="terse")
+
+
+def test_the_second_question_form_asks_for_each_utterance_and_its_answer_parses_back():
+    from acoustemo.model.prompts import COMPACT_UTTERANCE_PREFIX, UTTERANCE_QUESTION, parse_answer
+
+    utts = [Segment(0.42, 2.1, "I left the keys."), Segment(2.65, 4.9, "Fine.")]
+    kwargs = dict(utterances=utts, windows=None, duration=9.84, visual_tokens=0, global_tokens=4, window_tokens=4)
+    assert build_prompt(**kwargs, question="utterances")[-1].endswith(UTTERANCE_QUESTION + "\nAnswer:")
+    assert build_prompt(**kwargs, question="utterances", style="compact")[-1] == COMPACT_UTTERANCE_PREFIX
+    # the slots and the rest of the text are those of the first form
+    assert build_prompt(**kwargs, question="utterances")[:-1] == build_prompt(**kwargs)[:-1]
+    with pytest.raises(ValueError, match="question form"):
+        build_prompt(**kwargs, question="why")
+
+    answer = format_answer(["sad", "unhappy"], [("calm",), ("sad", "unhappy")])
+    assert answer == " sad, unhappy\n1: calm\n2: sad, unhappy"
+    assert parse_answer(answer, 2) == (["sad", "unhappy"], [["calm"], ["sad", "unhappy"]])
+    assert parse_answer(COMPACT_UTTERANCE_PREFIX + answer, 2)[0] == ["sad", "unhappy"]
+    # a single clip word is not mistaken for a one-word-per-line list that swallows the utterance lines
+    assert parse_answer(" sad\n1: calm\n2: sad", 2) == (["sad"], [["calm"], ["sad"]])
+    # skipped utterances are empty, numbers out of range ignored, a repeated number keeps its first line
+    assert parse_answer(" angry\n2: angry\n7: calm\n2: calm", 3) == (["angry"], [[], ["angry"], []])
+    # an answer of the first form has no timeline
+    assert parse_answer(" anxious, nervous", 2) == (["anxious", "nervous"], None)

@@ -16,9 +16,10 @@ from conftest import FIXTURES
 CLIP = FIXTURES / "ravdess" / "audio" / "Actor_01" / "03-01-01-01-01-01-01.flac"  # "Kids are talking by the door"
 
 
-def write_checkpoint(folder, audio_key: str = "whisper"):
+def write_checkpoint(folder, audio_key: str = "whisper", *overrides: str):
     """A tiny model over Whisper tiny.en features (384-d), saved as training saves it."""
-    cfg = load_config("tiny", ["model.audio_dim=384", "model.use_visual=false", f"train.audio_key={audio_key}"])
+    cfg = load_config("tiny", ["model.audio_dim=384", "model.use_visual=false", f"train.audio_key={audio_key}",
+                               *overrides])
     torch.manual_seed(cfg.train.seed)
     model = AcoustEmo.from_config(cfg.model)
     folder.mkdir(parents=True, exist_ok=True)
@@ -56,6 +57,17 @@ def test_predict_cli_prints_json(checkpoint, capsys):
     assert main(["predict", str(CLIP), "--checkpoint", str(checkpoint), "--json", "--max-new-tokens", "3"]) == 0
     line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert line["media"].endswith(".flac") and len(line["utterances"]) == 1 and "emotions" in line
+
+
+def test_a_model_that_answers_per_utterance_gives_each_utterance_its_labels(tmp_path, capsys):
+    checkpoint = write_checkpoint(tmp_path / "per-utterance", "whisper", "model.utterance_answers=true")
+    assert main(["predict", str(CLIP), "--checkpoint", str(checkpoint), "--json", "--max-new-tokens", "3"]) == 0
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    (u,) = line["utterances"]
+    assert isinstance(u["labels"], list) and all(isinstance(w, str) for w in u["labels"])
+    result = Predictor(checkpoint, max_new_tokens=3)(CLIP)
+    assert len(result.utterance_emotions) == 1
+    assert f"[{', '.join(result.utterance_emotions[0]) or '?'}]" in result.format().splitlines()[1]
 
 
 def test_features_of_another_encoder_setting_are_refused(tmp_path):

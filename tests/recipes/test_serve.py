@@ -30,7 +30,8 @@ class FakePredictor:
     def __call__(self, path, *, explain=False):
         self.calls.append((Path(path), explain))
         utterances = [Utterance(0.1, 1.2, "Kids are talking"), Utterance(1.5, 3.0, "by the door")]
-        return MediaPrediction(str(path), utterances, "calm, relaxed", ["calm", "relaxed"])
+        return MediaPrediction(str(path), utterances, "calm, relaxed\n1: calm\n2: relaxed", ["calm", "relaxed"],
+                               utterance_emotions=[["calm"], ["relaxed"]])
 
 
 def test_a_request_gives_labels_timeline_and_a_json_download(tmp_path):
@@ -38,13 +39,15 @@ def test_a_request_gives_labels_timeline_and_a_json_download(tmp_path):
     result = Service(fake, explain=False, out_dir=tmp_path)(CLIP)
     assert fake.calls == [(CLIP, False)]
     assert result.labels == "calm, relaxed"
-    assert result.timeline == [[0.1, 1.2, "Kids are talking", None], [1.5, 3.0, "by the door", None]]
+    assert result.timeline == [[0.1, 1.2, "Kids are talking", "calm", None],
+                               [1.5, 3.0, "by the door", "relaxed", None]]
     assert len(TIMELINE_HEADERS) == len(result.timeline[0])
     saved = json.loads(Path(result.json_path).read_text())
     assert saved == result.result
     # the upload's server path is not handed back, only its name
     assert saved["media"] == CLIP.name and saved["emotions"] == ["calm", "relaxed"]
-    assert [u["text"] for u in saved["utterances"]] == ["Kids are talking", "by the door"]
+    assert [(u["text"], u["labels"]) for u in saved["utterances"]] == [("Kids are talking", ["calm"]),
+                                                                        ("by the door", ["relaxed"])]
     assert result.figure is None
 
 

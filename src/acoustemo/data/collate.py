@@ -56,6 +56,8 @@ class Batch:
     visual: torch.Tensor | None = None  # (B, T_max, visual_dim)
     visual_mask: torch.Tensor | None = None  # (B, T_max) bool
     merged: list[int] = field(default_factory=list)  # windows merged per sample by the budget policy
+    num_utterances: list[int] = field(default_factory=list)  # utterances the prompt lists, per sample
+    question: list[str] = field(default_factory=list)  # question form per sample ("clip" or "utterances")
 
     def to(self, device) -> "Batch":
         out = {}
@@ -81,6 +83,8 @@ class _Encoded:
     slot: list[int]  # slot kind code per token (0: text)
     segments: list[Segment]  # acoustic windows in seconds, in prompt order
     merged: int
+    num_utterances: int = 0
+    question: str = "clip"
 
 
 class Collator:
@@ -118,6 +122,16 @@ class Collator:
                 slot += [0] * len(t)
         return ids, slot
 
+    def question_form(self, ex: Example) -> str:
+        """"utterances" (the clip's and each utterance's emotions) when the model answers per utterance
+        (``model.utterance_answers``) and the example has utterances (in training: each with its own labels);
+        else "clip"."""
+        if not self.config.utterance_answers or not ex.utterances:
+            return "clip"
+        if self.train and any(u.labels is None for u in ex.utterances):
+            return "clip"
+        return "utterances"
+
     def encode(self, ex: Example) -> _Encoded:
         cfg = self.config
         if ex.audio.ndim != 2 or ex.audio.shape[1] != cfg.audio_dim:
@@ -141,15 +155,17 @@ class Collator:
         if self.train and not ex.labels:
             raise InputError(f"sample {ex.id!r}, field 'labels': a training sample needs a non-empty label list")
         duration = ex.audio.shape[0] / ex.frame_rate
-        utterances = [Segment(u.start, u.end, u.text) for u in ex.utterances]
+        utterances = [Segment(u.start, u.end, u.text, u.labels) for u in ex.utterances]
+        question = self.question_form(ex)
         fixed = cfg.windows == "fixed"
         windows = [Segment(s, e) for s, e in fixed_time_windows(duration, cfg.fixed_window_seconds)] if fixed else None
-        answer: list[int] = []
-        if self.train:
-            answer = self._tokens(format_answer(ex.labels)) + [self.tokenizer.eos_token_id]
         k = cfg.acoustic.num_tokens
         merged = 0
         while True:
+            answer: list[int] = []
+            if self.train:
+                own = [u.labels for u in utterances] if question == "utterances" else None
+                answer = self._tokens(format_answer(ex.labels, own)) + [self.tokenizer.eos_token_id]
             pieces = build_prompt(
                 utterances=utterances,
                 windows=windows,
@@ -159,6 +175,7 @@ class Collator:
                 window_tokens=k if cfg.utterance_qformer else 0,
                 layout=cfg.prompt_layout,
                 style=cfg.prompt_style,
+                question=question,
             )
             ids, slot = self._render(pieces)
             if len(ids) + len(answer) <= cfg.max_length:
@@ -180,7 +197,7 @@ class Collator:
                           f"to fit model.max_length={cfg.max_length}", BudgetWarning, stacklevel=3)
         labels = [IGNORE_INDEX] * len(ids) + answer
         segments = (windows if fixed else utterances) if cfg.utterance_qformer else []
-        return _Encoded(ids + answer, labels, slot + [0] * len(answer), segments, merged)
+        return _Encoded(ids + answer, labels, slot + [0] * len(answer), segments, merged, len(utterances), question)
 
     def __call__(self, examples: list[Example]) -> Batch:
         encoded = [self.encode(ex) for ex in examples]
@@ -227,6 +244,8 @@ class Collator:
             visual=visual,
             visual_mask=visual_mask,
             merged=[e.merged for e in encoded],
+            num_utterances=[e.num_utterances for e in encoded],
+            question=[e.question for e in encoded],
         )
 
 
@@ -253,5 +272,9 @@ def _merge_shortest_pair(segments: list[Segment]) -> list[Segment]:
     i = min(range(len(segments) - 1), key=union)
     a, b = segments[i], segments[i + 1]
     text = " ".join(t for t in (a.text.strip(), b.text.strip()) if t)
-    joined = Segment(min(a.start, b.start), max(a.end, b.end), text)
+    labels = None
+    if a.labels is not None and b.labels is not None:  # the emotions of either, the more telling first
+        first, second = (b, a) if a.labels == ("calm",) else (a, b)
+        labels = tuple(dict.fromkeys(first.labels + second.labels))
+    joined = Segment(min(a.start, b.start), max(a.end, b.end), text, labels)
     return segments[:i] + [joined] + segments[i + 2:]

@@ -28,7 +28,7 @@ from ..config import ModelConfig
 from ..errors import ConfigError
 from ..io import atomic_open, load_tensors
 from .llm import load_llm
-from .prompts import SLOT_KINDS, parse_emotions
+from .prompts import SLOT_KINDS, parse_answer, parse_emotions
 from .qformer import QFormer
 from .windows import gather_windows
 
@@ -38,11 +38,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+TOKENS_PER_UTTERANCE_LINE = 12  # generation budget of one "3: anxious, nervous" line
+
+
 @dataclass
 class Prediction:
     id: str
     text: str  # the generated answer
     emotions: list[str]  # parsed open-vocabulary list
+    # the second question form (model.utterance_answers): each utterance's own list, in prompt order
+    utterance_emotions: list[list[str]] | None = None
 
 
 class AcoustEmo(nn.Module):
@@ -210,9 +215,14 @@ class AcoustEmo(nn.Module):
     @torch.no_grad()
     def generate(self, batch: Batch, *, max_new_tokens: int = 32, do_sample: bool = False,
                  **generate_kwargs) -> list[Prediction]:
-        """Answers for a batch collated with ``Collator(..., train=False)`` (left-padded prompts)."""
+        """Answers for a batch collated with ``Collator(..., train=False)`` (left-padded prompts).
+
+        ``max_new_tokens`` is the budget of the clip's list; a batch asked for each utterance too (the second
+        question form) gets :data:`TOKENS_PER_UTTERANCE_LINE` more per utterance of its longest dialogue."""
         if batch.labels is not None:
             raise ValueError("generate() takes prompts without answers: collate with Collator(train=False)")
+        if "utterances" in batch.question:
+            max_new_tokens += TOKENS_PER_UTTERANCE_LINE * max(batch.num_utterances)
         batch = batch.to(self.device)
         tok = self.tokenizer
         out = self.llm.generate(
@@ -222,7 +232,14 @@ class AcoustEmo(nn.Module):
             **generate_kwargs,
         )  # (B, new_tokens): with inputs_embeds only the new tokens come back
         texts = tok.batch_decode(out, skip_special_tokens=True)
-        return [Prediction(i, t.strip(), parse_emotions(t)) for i, t in zip(batch.ids, texts)]
+        preds = []
+        for j, (i, t) in enumerate(zip(batch.ids, texts)):
+            if batch.question and batch.question[j] == "utterances":
+                clip, own = parse_answer(t, batch.num_utterances[j])
+                preds.append(Prediction(i, t.strip(), clip, own or [[] for _ in range(batch.num_utterances[j])]))
+            else:
+                preds.append(Prediction(i, t.strip(), parse_emotions(t)))
+        return preds
 
 
 def count_parameters(model: nn.Module) -> dict[str, int]:

@@ -20,6 +20,15 @@ the same in about half the tokens (no times, no instruction; the model learns th
     2. "Fine, whatever you say." [T_A^2]
     Emotions: anxious, nervous</s>
 
+A second question form asks for each utterance too (``model.utterance_answers``): the question names it, and
+the answer adds one line per utterance, its number and its own emotions::
+
+    Which emotions does the speaker express, in the whole clip and in each utterance? ... Answer: anxious
+    1: calm
+    2: anxious, nervous</s>
+
+(compact style: ``Emotions, then each utterance:``). :func:`parse_answer` reads both forms back.
+
 With fixed windows (the ablation) the audio slots are listed per 2 s segment and the utterances keep
 their times and text. Without the utterance-aware Q-Former the utterances have no audio slot; without
 the global Q-Former the whole-clip line is left out; without visual features the video line is.
@@ -34,8 +43,15 @@ QUESTION = (
     "Which emotions does the speaker express? Use the face, the tone of voice in each utterance and the "
     "words. Answer with a comma-separated list of emotion words."
 )
+UTTERANCE_QUESTION = (
+    "Which emotions does the speaker express, in the whole clip and in each utterance? Use the face, the tone "
+    "of voice in each utterance and the words. Answer with a comma-separated list of emotion words for the "
+    "clip, then one line per utterance: its number, a colon and its emotion words."
+)
 ANSWER_PREFIX = "Answer:"
 COMPACT_ANSWER_PREFIX = "Emotions:"
+COMPACT_UTTERANCE_PREFIX = "Emotions, then each utterance:"
+QUESTION_FORMS = ("clip", "utterances")
 PROMPT_STYLES = ("full", "compact")
 SLOT_KINDS = ("visual", "global", "utterance")  # one Q-Former per kind; Batch.slot_kind holds 1 + the index
 SLOT_CODES = {kind: code for code, kind in enumerate(SLOT_KINDS, 1)}
@@ -57,6 +73,7 @@ class Segment:
     start: float  # seconds
     end: float
     text: str = ""
+    labels: tuple[str, ...] | None = None  # the utterance's own emotions (training with utterance answers)
 
 
 def _time(t: float) -> str:
@@ -73,6 +90,7 @@ def build_prompt(
     window_tokens: int,
     layout: str = "interleaved",
     style: str = "full",
+    question: str = "clip",
 ) -> list[str | Slot]:
     """The pieces of T_Lq, in the order the model reads them.
 
@@ -86,12 +104,19 @@ def build_prompt(
             its line); "prefix" puts every slot first, [T_V; T_A^global; T_A^1 ... T_A^N; T_Lq] as
             Eq. (3) writes it, and the text refers to each group by its place ("audio group 2").
         style: "full" states times and the instruction; "compact" only the text, in about half the tokens.
+        question: "clip" asks for the clip's emotions; "utterances" for the clip's and each utterance's.
     Slots come in the same order in both layouts and styles: visual, global, then the windows in time order.
     """
     if style not in PROMPT_STYLES:
         raise ValueError(f"unknown prompt style {style!r} ({', '.join(PROMPT_STYLES)})")
+    if question not in QUESTION_FORMS:
+        raise ValueError(f"unknown question form {question!r} ({', '.join(QUESTION_FORMS)})")
     build = _interleaved if style == "full" else _compact
     pieces = build(utterances, windows, duration, visual_tokens, global_tokens, window_tokens)
+    pieces[-1] = {("full", "clip"): QUESTION + "\n" + ANSWER_PREFIX,
+                  ("full", "utterances"): UTTERANCE_QUESTION + "\n" + ANSWER_PREFIX,
+                  ("compact", "clip"): COMPACT_ANSWER_PREFIX,
+                  ("compact", "utterances"): COMPACT_UTTERANCE_PREFIX}[style, question]
     if layout == "interleaved":
         return pieces
     if layout != "prefix":
@@ -152,14 +177,44 @@ def _compact(utterances, windows, duration, visual_tokens, global_tokens, window
     return pieces
 
 
-def format_answer(labels: list[str]) -> str:
-    """The answer T_La the model learns to write: ``" anxious, nervous"``."""
-    return " " + ", ".join(label.strip() for label in labels)
+def format_answer(labels: list[str], utterance_labels: list[tuple[str, ...]] | None = None) -> str:
+    """The answer T_La the model learns to write: ``" anxious, nervous"``; with ``utterance_labels`` (the
+    second question form) one more line per utterance: ``"\n1: calm\n2: anxious, nervous"``."""
+    text = " " + ", ".join(label.strip() for label in labels)
+    for i, own in enumerate(utterance_labels or [], 1):
+        text += f"\n{i}: " + ", ".join(label.strip() for label in own)
+    return text
 
 
 _SPLIT = re.compile(r"\s*(?:[,;，；、/|]|\band\b|\bor\b|\n)\s*")
 _STRIP = "[](){}'\"`.。!?*- \t"
 _ENUMERATION = re.compile(r"^(?:\d+[.)]|[-*•])\s+")
+
+
+_UTTERANCE_LINE = re.compile(r"^\s*(\d{1,3})\s*:\s*(.*)$")
+
+
+def parse_answer(answer: str, num_utterances: int | None = None) -> tuple[list[str], list[list[str]] | None]:
+    """The clip's emotions and each utterance's, from an answer to either question form.
+
+    Lines ``"<number>: words"`` are utterance lines (the second form); the rest is the clip's list
+    (:func:`parse_emotions`). Returns ``(clip, None)`` when the answer has no utterance line, else
+    ``(clip, per_utterance)`` with one list per utterance 1..``num_utterances`` (or up to the highest number
+    written): an utterance the answer skipped gets ``[]``; numbers out of range are ignored and a repeated
+    number keeps its first line.
+    """
+    clip_lines, own = [], {}
+    for line in answer.splitlines():
+        m = _UTTERANCE_LINE.match(line)
+        if m:
+            own.setdefault(int(m.group(1)), parse_emotions(m.group(2)))
+        else:
+            clip_lines.append(line)
+    clip = parse_emotions("\n".join(clip_lines))
+    if not own:
+        return clip, None
+    n = num_utterances if num_utterances is not None else max(own)
+    return clip, [own.get(i, []) for i in range(1, n + 1)]
 
 
 def parse_emotions(answer: str) -> list[str]:
@@ -171,7 +226,7 @@ def parse_emotions(answer: str) -> list[str]:
     speaker ..." gives ["sad"]).
     """
     text = answer.strip()
-    for prefix in (ANSWER_PREFIX, COMPACT_ANSWER_PREFIX):
+    for prefix in (ANSWER_PREFIX, COMPACT_UTTERANCE_PREFIX, COMPACT_ANSWER_PREFIX):
         if text.lower().startswith(prefix.lower()):
             text = text[len(prefix):]
     lines = [ln for ln in text.splitlines() if re.search(r"[^\W\d_]", ln)]  # lines with a letter

@@ -29,7 +29,7 @@ from ..config import add_device_argument
 from ..device import resolve_device
 from ..errors import AcoustemoError, InputError, one_line
 
-TIMELINE_HEADERS = ["start (s)", "end (s)", "text", "evidence"]
+TIMELINE_HEADERS = ["start (s)", "end (s)", "text", "emotions", "evidence"]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -119,7 +119,7 @@ class Service:
             result["figure"] = "evidence.png"
         json_path = folder / f"{path.stem}.acoustemo.json"
         atomic_write_text(json_path, json.dumps(result, ensure_ascii=False, indent=2) + "\n")
-        timeline = [[round(u["start"], 2), round(u["end"], 2), u["text"],
+        timeline = [[round(u["start"], 2), round(u["end"], 2), u["text"], ", ".join(u.get("labels", [])),
                      round(u["evidence"], 2) if "evidence" in u else None] for u in result["utterances"]]
         return ServeResult(", ".join(prediction.emotions) or "(no emotion named)", timeline, prediction.figure,
                            str(json_path), result)
