@@ -186,6 +186,10 @@ class TrainConfig:
     # with acoustic_probe_init: the probe's statistics projection and the input standardisation it was fitted on
     # stay as the probe set them in stage 1 (the rest of the Q-Formers and the head train around them)
     acoustic_freeze_probe: bool = False
+    # stage 1: weight of a second loss on each utterance window's own labels (utterances that carry "labels"
+    # in the manifest), beside the loss on the sample's labels; with it the probe of acoustic_probe_init is fitted
+    # on those windows too. 0: the sample's labels only
+    acoustic_utterance_weight: float = 0.0
     qformer_lr_scale: float = 1.0  # LLM stage: the Q-Formers learn at train.lr times this (0: kept as stage 1 left them)
 
     def __post_init__(self):
@@ -205,6 +209,8 @@ class TrainConfig:
             raise ConfigError(f"train.weight_decay={self.weight_decay} must be >= 0")
         if self.qformer_lr_scale < 0:
             raise ConfigError(f"train.qformer_lr_scale={self.qformer_lr_scale} must be >= 0")
+        if not self.acoustic_utterance_weight >= 0:
+            raise ConfigError(f"train.acoustic_utterance_weight={self.acoustic_utterance_weight} must be >= 0")
         if self.acoustic_freeze_probe and not self.acoustic_probe_init:
             raise ConfigError("train.acoustic_freeze_probe needs train.acoustic_probe_init=true")
 

@@ -100,3 +100,56 @@ def test_qformers_can_learn_at_a_scaled_rate_in_the_llm_stage():
         owners = {n.startswith("qformers.") for n, p in params.items() if any(p is q for q in g["params"])}
         assert owners == ({True} if "lr" in g else {False}) and g.get("lr", 0.0) == 0.0
     assert [g["weight_decay"] for g in groups] == [0.05, 0.0, 0.05, 0.0]
+
+
+def _own_labels(ex, *own):
+    from acoustemo.data.manifest import Utterance
+
+    ex.utterances = [Utterance(u.start, u.end, u.text, labels) for u, labels in zip(ex.utterances, own)]
+    return ex
+
+
+def test_each_window_has_its_own_targets_and_logits():
+    vocab = {"happy": 0, "sad": 1, "calm": 2}
+    a = _own_labels(make_example("a", seed=1), ("calm",), ("happy",))
+    b = make_example("b", seed=2)  # utterances without their own labels
+    batch = collate_acoustic([a, b], tiny_config(use_visual=False), vocab)
+    assert batch.window_targets.tolist() == [[0, 0, 1], [1, 0, 0], [0, 0, 0], [0, 0, 0]]
+    # a window's logits are the heads on its slot alone: with one window and no global slot, the sample's own
+    cfg = tiny_config(use_visual=False, global_qformer=False)
+    cfg.acoustic.stats_token = True
+    model = AcousticClassifier(cfg, list(vocab)).eval()
+    single = make_example("s", utterances=((0.2, 3.0, "one"),), seed=3)
+    logits, own = model.logits(collate_acoustic([single], cfg, vocab))
+    torch.testing.assert_close(own, logits)
+
+
+def test_utterance_labels_train_the_windows_and_fit_the_probe_per_utterance(corpus, tmp_path, monkeypatch):
+    import dataclasses
+
+    from sklearn.linear_model import LogisticRegression
+
+    from acoustemo.data.manifest import read_manifest, write_manifest
+
+    # the corpus again, with each utterance labelled by its sample's first label
+    labelled = {}
+    for split in ("train", "validation"):
+        samples = read_manifest(corpus[split])
+        for s in samples:
+            s.utterances = [dataclasses.replace(u, labels=(s.labels[0],)) for u in s.utterances]
+        labelled[split] = tmp_path / corpus[split].name
+        labelled[split].parent.mkdir(exist_ok=True)
+        write_manifest(labelled[split], samples)
+    (tmp_path / "media").symlink_to(corpus["train"].parent / "media")  # the copies' media paths stay valid
+    cfg = tiny_train_config({**corpus, "train": labelled["train"], "validation": labelled["validation"]},
+                            tmp_path / "run", "model.use_visual=false", "model.acoustic.stats_token=true",
+                            "model.acoustic.input_standardization=true")
+    rows = []
+    fit = LogisticRegression.fit
+    monkeypatch.setattr(LogisticRegression, "fit", lambda self, x, y: rows.append(len(y)) or fit(self, x, y))
+    windows = sum(len(s.utterances) for s in read_manifest(labelled["train"]))
+    fit_acoustic(cfg, epochs=1, batch_size=8, probe_init=True, utterance_weight=1.0, progress=False)
+    fit_acoustic(cfg, epochs=1, batch_size=8, probe_init=True, utterance_weight=0.0, progress=False)
+    assert rows == [windows, 24]  # one probe row per utterance, or per sample
+    with pytest.raises(Exception, match="acoustic_utterance_weight=-1.0 must be >= 0"):
+        tiny_train_config(corpus, tmp_path / "x", "train.acoustic_utterance_weight=-1")

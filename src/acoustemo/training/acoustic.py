@@ -49,18 +49,21 @@ class AcousticBatch:
     window_begin: torch.Tensor  # (W,)
     window_end: torch.Tensor  # (W,)
     targets: torch.Tensor | None = None  # (B, V) multi-hot
+    window_targets: torch.Tensor | None = None  # (W, V) multi-hot: each utterance window's own labels (0: unknown)
 
 
 def collate_acoustic(examples: list[Example], config: ModelConfig, vocab: dict[str, int] | None = None) -> AcousticBatch:
     """Features, the windows of Eq. (1) (or fixed windows) and multi-hot label targets."""
-    sample, begin, end = [], [], []
+    sample, begin, end, own = [], [], [], []
     for i, ex in enumerate(examples):
         if not config.utterance_qformer:
             break
         if config.windows == "fixed":
             spans = fixed_time_windows(ex.audio.shape[0] / ex.frame_rate, config.fixed_window_seconds)
+            own += [None] * len(spans)
         else:
             spans = [(u.start, u.end) for u in ex.utterances]
+            own += [u.labels for u in ex.utterances]
         if not spans:
             continue
         b, e = utterance_windows([s for s, _ in spans], [t for _, t in spans], ex.frame_rate, ex.audio.shape[0])
@@ -68,15 +71,22 @@ def collate_acoustic(examples: list[Example], config: ModelConfig, vocab: dict[s
         begin += b
         end += e
     audio, mask = pad_sequences([ex.audio.float() for ex in examples])
-    targets = None
+    targets = window_targets = None
     if vocab is not None:
-        targets = torch.zeros(len(examples), len(vocab))
-        for i, ex in enumerate(examples):
-            for label in ex.labels or []:
-                if label in vocab:
-                    targets[i, vocab[label]] = 1.0
+        targets = multi_hot([ex.labels for ex in examples], vocab)
+        window_targets = multi_hot(own, vocab)
     t = lambda x: torch.tensor(x, dtype=torch.long)  # noqa: E731
-    return AcousticBatch(audio, mask, t(sample), t(begin), t(end), targets)
+    return AcousticBatch(audio, mask, t(sample), t(begin), t(end), targets, window_targets)
+
+
+def multi_hot(label_lists, vocab: dict[str, int]) -> torch.Tensor:
+    """(N, V): 1 where a list names a vocabulary label (a None list: all zeros)."""
+    out = torch.zeros(len(label_lists), len(vocab))
+    for i, labels in enumerate(label_lists):
+        for label in labels or []:
+            if label in vocab:
+                out[i, vocab[label]] = 1.0
+    return out
 
 
 class AcousticClassifier(nn.Module):
@@ -116,9 +126,19 @@ class AcousticClassifier(nn.Module):
     def forward(self, batch: AcousticBatch) -> torch.Tensor:
         """Label logits (B, V): attention pooling over each sample's slots, then the linear head (plus the
         statistics head, when there is one)."""
+        return self.logits(batch)[0]
+
+    def logits(self, batch: AcousticBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, V) the samples' label logits (:meth:`forward`) and (W, V) each window's own: the same heads on
+        that window's slot alone."""
         tokens, owner = self.slot_tokens(batch)
         vectors = self.norm(tokens.mean(1))
         b = batch.audio.shape[0]
+        n_windows = batch.window_sample.numel() if "utterance" in self.qformers else 0
+        windows = slice(tokens.shape[0] - n_windows, tokens.shape[0])  # window slots come after the global ones
+        own = self.head(self.dropout(vectors[windows]))
+        if self.stats_head is not None:
+            own = own + self.stats_head(self.dropout(tokens[windows, -1]))
         scores = vectors @ self.pool_query / math.sqrt(vectors.shape[-1])  # (S,)
         weights = torch.exp(scores - scores.max())
         denom = torch.zeros(b, device=vectors.device).index_add(0, owner, weights)
@@ -130,7 +150,7 @@ class AcousticClassifier(nn.Module):
             counts = torch.zeros(b, device=tokens.device).index_add(0, owner, torch.ones_like(owner, dtype=tokens.dtype))
             summed = torch.zeros(b, per_slot.shape[1], device=tokens.device).index_add(0, owner, per_slot)
             logits = logits + summed / counts.clamp_min(1.0)[:, None]
-        return logits
+        return logits, own
 
     def qformer_state_dict(self) -> dict[str, torch.Tensor]:
         """The Q-Former tensors under AcoustEmo's names (``qformers.utterance.*``), for ``model.qformer_weights``."""
@@ -148,12 +168,14 @@ class AcousticResult:
     model: AcousticClassifier | None = field(default=None, repr=False)
 
 
-def label_vocabulary(datasets) -> list[str]:
-    """Every label of the training samples, most frequent first (ties alphabetical)."""
+def label_vocabulary(datasets, *, utterances: bool = False) -> list[str]:
+    """Every label of the training samples (with ``utterances``, of their utterances too), most frequent first
+    (ties alphabetical)."""
     counts: dict[str, int] = {}
     for ds in datasets:
         for s in ds.samples:
-            for label in s.labels or []:
+            own = [label for u in (s.utterances or []) for label in (u.labels or ())] if utterances else []
+            for label in [*(s.labels or []), *own]:
                 counts[label] = counts.get(label, 0) + 1
     return sorted(counts, key=lambda w: (-counts[w], w))
 
@@ -170,13 +192,15 @@ def _balanced_order(primary: list[str], g: torch.Generator) -> list[int]:
 
 @torch.no_grad()
 def init_stats_from_probe(model: AcousticClassifier, examples: list[Example], vocab: dict[str, int], *,
-                          c: float = 0.1) -> float:
+                          c: float = 0.1, utterances: bool = False) -> float:
     """Start each Q-Former's statistics token from a linear speech-emotion probe.
 
     A standardised logistic regression (``C = c``) is fitted on the mean and standard deviation of every
     training clip's (standardised) frames against its first label, the probe a user would try first. Its
     coefficients, with the scaler folded in, become the first rows of the statistics projection, so from the
-    first step the statistics token carries the probe's class scores. Returns the probe's training accuracy.
+    first step the statistics token carries the probe's class scores. With ``utterances``, a sample whose
+    utterances carry their own labels gives one row per utterance (its frames, its first label) instead of
+    one for the whole clip: cleaner rows where a dialogue mixes emotions. Returns the probe's training accuracy.
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
@@ -189,8 +213,15 @@ def init_stats_from_probe(model: AcousticClassifier, examples: list[Example], vo
         x = ex.audio.float()
         if qformer.cfg.input_standardization:
             x = (x - qformer.input_mean) * torch.exp(-qformer.input_log_std)
-        feats.append(torch.cat([x.mean(0), (x.var(0, unbiased=False) + 1e-5).sqrt()]).numpy())
-        y.append(vocab[ex.labels[0]])
+        parts = [(x, ex.labels[0])]
+        known = ex.utterances and all(u.labels and u.labels[0] in vocab for u in ex.utterances)
+        if utterances and known:
+            b, e = utterance_windows([u.start for u in ex.utterances], [u.end for u in ex.utterances],
+                                     ex.frame_rate, x.shape[0])
+            parts = [(x[i:j], u.labels[0]) for i, j, u in zip(b, e, ex.utterances)]
+        for frames, label in parts:
+            feats.append(torch.cat([frames.mean(0), (frames.var(0, unbiased=False) + 1e-5).sqrt()]).numpy())
+            y.append(vocab[label])
     scaler = StandardScaler().fit(feats)
     probe = LogisticRegression(C=c, max_iter=3000).fit(scaler.transform(feats), y)
     coef = torch.from_numpy(probe.coef_ / scaler.scale_).float()  # (classes, 2d)
@@ -209,9 +240,12 @@ def init_stats_from_probe(model: AcousticClassifier, examples: list[Example], vo
 
 def fit_acoustic(cfg: Config, *, epochs: int = 20, batch_size: int = 32, lr: float = 3e-4, weight_decay: float = 0.05,
                  dropout: float = 0.1, balanced: bool = True, probe_init: bool = False, freeze_probe: bool = False,
-                 out: str | Path | None = None,
+                 utterance_weight: float = 0.0, out: str | Path | None = None,
                  seed: int | None = None, progress: bool = True) -> AcousticResult:
-    """Train the acoustic branch of ``cfg.model`` on ``cfg.train``'s manifests and cache (see the docstring)."""
+    """Train the acoustic branch of ``cfg.model`` on ``cfg.train``'s manifests and cache (see the docstring).
+
+    ``utterance_weight`` > 0 adds that times the loss of each utterance window against its own labels (where
+    the manifest gives them), and fits the probe of ``probe_init`` on those utterances."""
     from tqdm import tqdm
 
     require(cfg, "train_manifest", "cache_dir")
@@ -219,7 +253,7 @@ def fit_acoustic(cfg: Config, *, epochs: int = 20, batch_size: int = 32, lr: flo
     train_ds = dataset_for(cfg, cfg.train.train_manifest, require_labels=True)
     val_ds = dataset_for(cfg, cfg.train.validation_manifest, require_labels=True) if cfg.train.validation_manifest \
         else None
-    labels = label_vocabulary([train_ds])
+    labels = label_vocabulary([train_ds], utterances=utterance_weight > 0)
     vocab = {w: i for i, w in enumerate(labels)}
     torch.manual_seed(seed)
     model = AcousticClassifier(cfg.model, labels, dropout=dropout)
@@ -230,7 +264,7 @@ def fit_acoustic(cfg: Config, *, epochs: int = 20, batch_size: int = 32, lr: flo
             qformer.set_input_statistics(frames.mean(0), frames.std(0))
         del frames
     if probe_init:
-        init_stats_from_probe(model, examples, vocab)
+        init_stats_from_probe(model, examples, vocab, utterances=utterance_weight > 0)
     if freeze_probe:
         if not probe_init:
             raise ConfigError("freeze_probe needs probe_init")
@@ -260,7 +294,11 @@ def fit_acoustic(cfg: Config, *, epochs: int = 20, batch_size: int = 32, lr: flo
         for i in range(steps_per_epoch):
             idx = order[i * batch_size:(i + 1) * batch_size]
             batch = collate_acoustic([examples[j] for j in idx], cfg.model, vocab)
-            loss = soft_cross_entropy(model(batch), batch.targets)
+            logits, own = model.logits(batch)
+            loss = soft_cross_entropy(logits, batch.targets)
+            known = batch.window_targets.sum(1) > 0 if own.shape[0] else None
+            if utterance_weight > 0 and known is not None and known.any():
+                loss = loss + utterance_weight * soft_cross_entropy(own[known], batch.window_targets[known])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
