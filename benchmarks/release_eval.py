@@ -19,8 +19,14 @@ test voices) it reports, side by side in one run:
   of the ``whisper_prosody`` features (the same tiny.en encoder output, bit for bit; the six prosody
   columns after them are left out), so no second extraction is needed.
 
-On the synthetic test split the primary accuracy is also given per cue type. Nothing here asserts a
-score: it reports them.
+On the synthetic test split the primary accuracy is also given per cue type.
+
+Per utterance (where the test manifest gives each utterance its own labels, and for a model that answers per
+utterance, ``model.utterance_answers``): the primary accuracy of each utterance's own first label, against
+the same probe fitted on the training utterances and applied to each test utterance alone; and, on the
+dialogues in which exactly one utterance is not calm (one emotional clip among neutral ones; a synthetic cue
+in one utterance), how often that utterance is labelled with an emotion other than calm, and how often it is
+the only one. Nothing here asserts a score: it reports them.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from acoustemo.cache.store import FeatureCache  # noqa: E402
 from acoustemo.data.dataset import FeatureDataset, resolve_key  # noqa: E402
 from acoustemo.data.manifest import read_manifest  # noqa: E402
+from acoustemo.model.windows import utterance_windows  # noqa: E402
 from acoustemo.metrics.primary import (CUE_CATEGORIES, EMOTION_CATEGORIES, category_of_labels,  # noqa: E402
                                        primary_accuracy)
 
@@ -71,6 +78,63 @@ def probe_baseline(cache, train, test, key: str, categories, dims: int | None = 
     for s in train:
         head.setdefault(category_of_labels(s.labels, categories), s.labels[0])
     return {s.id: [head[c]] for s, c in zip(test, clf.predict(scaler.transform(x_test)))}
+
+
+def utterance_stats(cache, samples, key: str, dims: int | None = None):
+    """Mean+std pooled frames of every utterance that carries its own labels: (keys, features, label lists)."""
+    keys, feats, labels = [], [], []
+    for s in samples:
+        entry = cache.load(s, key)
+        a = entry.audio.numpy()[:, :dims]
+        utts = s.utterances or []
+        begin, end = utterance_windows([u.start for u in utts], [u.end for u in utts], entry.audio_rate, len(a)) \
+            if utts else ([], [])
+        for i, (u, b, e) in enumerate(zip(utts, begin, end)):
+            if not u.labels:
+                continue
+            keys.append(f"{s.id}#{i}")
+            feats.append(np.concatenate([a[b:e].mean(0), a[b:e].std(0)]))
+            labels.append(list(u.labels))
+    return keys, np.stack(feats) if feats else np.zeros((0, 0)), labels
+
+
+def probe_utterances(cache, train, test, key: str, categories, dims: int | None = None) -> dict[str, list[str]]:
+    """The probe of :func:`probe_baseline`, fitted on the training utterances and applied to each test one."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    _, x_train, y_labels = utterance_stats(cache, train, key, dims)
+    keys, x_test, _ = utterance_stats(cache, test, key, dims)
+    y = [category_of_labels(labels, categories) for labels in y_labels]
+    head = {}
+    for c, labels in zip(y, y_labels):
+        head.setdefault(c, labels[0])
+    scaler = StandardScaler().fit(x_train)
+    clf = LogisticRegression(C=0.1, max_iter=5000).fit(scaler.transform(x_train), y)
+    return {k: [head[c]] for k, c in zip(keys, clf.predict(scaler.transform(x_test)))}
+
+
+def utterance_scores(test, pred: dict[str, list[str]], categories) -> dict:
+    """Primary accuracy over the labelled utterances (``pred`` keyed ``"<id>#<index>"``), and on dialogues with
+    exactly one utterance that is not calm: that utterance labelled emotional, and it alone."""
+    calm = category_of_labels(["calm"], categories)
+    gold = {f"{s.id}#{i}": category_of_labels(list(u.labels), categories)
+            for s in test for i, u in enumerate(s.utterances or []) if u.labels}
+    found = alone = dialogues = 0
+    for s in test:
+        cats = [category_of_labels(list(u.labels), categories) if u.labels else None for u in s.utterances or []]
+        if len(cats) < 2 or None in cats or sum(c != calm for c in cats) != 1:
+            continue
+        dialogues += 1
+        said = [category_of_labels(pred.get(f"{s.id}#{i}", []), categories) for i in range(len(cats))]
+        emotional = [c is not None and c != calm for c in said]
+        target = next(i for i, c in enumerate(cats) if c != calm)
+        found += emotional[target]
+        alone += emotional[target] and sum(emotional) == 1
+    pct = lambda n: 100.0 * n / dialogues if dialogues else float("nan")  # noqa: E731
+    return {"utterances": len(gold), "primary": primary_accuracy(gold, pred, categories),
+            "one-emotional dialogues": dialogues, "emotional utterance found": pct(found),
+            "found and alone": pct(alone)}
 
 
 def scores(gold_labels: dict, gold_cat: dict, pred: dict, categories) -> dict:
@@ -141,6 +205,22 @@ def main() -> int:
         }
         result = {"what": what, "samples": len(test), "chance_primary": 100.0 / len(set(gold_cat.values())),
                   "rows": {k: scores(gold_labels, gold_cat, v, categories) for k, v in rows.items()}}
+        own = {f"{p.id}#{i}": labels for p in preds for i, labels in enumerate(p.utterance_emotions or [])}
+        if any(u.labels for s in test for u in s.utterances or []):
+            utterance_rows = {"(b) Whisper mean+std probe, per utterance": probe_utterances(
+                cache, train, test, resolve_key(cache, "audio", args.whisper_key), categories,
+                args.whisper_dims or None)}
+            if own:
+                utterance_rows = {"AcoustEmo (this model)": own, **utterance_rows}
+            if args.acoustic:
+                from acoustemo.training.acoustic import predict_acoustic_windows
+
+                examples = [ds[i] for i in range(len(ds))]
+                windows = predict_acoustic_windows(head, examples)
+                utterance_rows["(c) stage-1 window head, no LLM (diagnostic)"] = {
+                    f"{s.id}#{i}": [head.labels[int(w.argmax())]] for s, ws in zip(test, windows)
+                    for i, w in enumerate(ws)}
+            result["per_utterance"] = {k: utterance_scores(test, v, categories) for k, v in utterance_rows.items()}
         if name == "synth":
             per_cue = {}
             for cue in sorted(set(gold_cat.values())):
@@ -170,6 +250,14 @@ def markdown(report: dict) -> str:
         for row, s in r["rows"].items():
             out.append(f"| {row} | {s['primary']:.1f} | {s['M-avg']:.2f} | {s['Acc_s']:.2f} | {s['Rec_s']:.2f} | "
                        f"{s['distinct_lists']} |")
+        if r.get("per_utterance"):
+            out.append("\nPer utterance (each utterance's own first label; dialogues with one emotional utterance: "
+                       "is it labelled emotional, and alone):\n")
+            out.append("| | utterances | primary-emotion acc. | emotional utterance found | found and alone |")
+            out.append("|---|---|---|---|---|")
+            for row, u in r["per_utterance"].items():
+                out.append(f"| {row} | {u['utterances']} | {u['primary']:.1f} | {u['emotional utterance found']:.1f} "
+                           f"| {u['found and alone']:.1f} |")
         if "per_cue_primary" in r:
             rows = list(r["rows"])
             out.append("\nPrimary accuracy per cue (synthetic test split):\n")
@@ -189,6 +277,11 @@ def format_set(name: str, r: dict) -> str:
                      f"{s['distinct_lists']:7d}")
     for cue, c in r.get("per_cue_primary", {}).items():
         lines.append(f"  {cue:<14} n={c['samples']:<4} " + "  ".join(f"{v:6.1f}" for k, v in c.items() if k != "samples"))
+    if r.get("per_utterance"):
+        lines.append(f"  per utterance{'':<39}{'primary':>9}{'found':>8}{'alone':>8}   (utterances / dialogues)")
+        for row, u in r["per_utterance"].items():
+            lines.append(f"  {row:<52}{u['primary']:9.1f}{u['emotional utterance found']:8.1f}"
+                         f"{u['found and alone']:8.1f}   ({u['utterances']} / {u['one-emotional dialogues']})")
     return "\n".join(lines)
 
 

@@ -339,6 +339,21 @@ def predict_acoustic(model: AcousticClassifier, examples: list[Example], batch_s
 
 
 @torch.no_grad()
+def predict_acoustic_windows(model: AcousticClassifier, examples: list[Example], batch_size: int = 64) -> list[torch.Tensor]:
+    """Each example's (windows, V) label probabilities of its utterance windows alone (:meth:`AcousticClassifier.logits`)."""
+    model.eval()
+    out: list[torch.Tensor] = []
+    for i in range(0, len(examples), batch_size):
+        chunk = examples[i:i + batch_size]
+        batch = collate_acoustic(chunk, model.config)
+        _, own = model.logits(batch)
+        probs = torch.softmax(own, dim=1)
+        for j in range(len(chunk)):
+            out.append(probs[batch.window_sample == j] if own.shape[0] else probs[:0])
+    return out
+
+
+@torch.no_grad()
 def evaluate_acoustic(model: AcousticClassifier, examples: list[Example], vocab: dict[str, int]) -> dict:
     """Validation loss (:func:`soft_cross_entropy`) and top-1: the share of samples whose highest-scoring label
     is one of theirs."""
