@@ -18,7 +18,15 @@ ACOUSTEMO=${ACOUSTEMO:-acoustemo}
 mkdir -p "$OUT"
 build() {  # name, then the corpus command's arguments
   local name=$1; shift
-  if [ -s "$OUT/$name/test.jsonl" ]; then echo "$OUT/$name: already built"; else "$ACOUSTEMO" "$@" --out "$OUT/$name" --quiet; fi
+  if [ -s "$OUT/$name/test.jsonl" ] && head -n1 "$OUT/$name/test.jsonl" | grep -q '"utterances": \[{[^]]*"labels"'; then
+    echo "$OUT/$name: already built"
+    return
+  fi
+  if [ -e "$OUT/$name" ]; then  # built before utterances carried their own labels: the same audio, new manifests
+    echo "$OUT/$name: rebuilding (manifests without per-utterance labels); cached features are kept"
+    rm -rf "$OUT/$name"
+  fi
+  "$ACOUSTEMO" "$@" --out "$OUT/$name" --quiet
 }
 build ravdess corpus ravdess --root "$SHARED/ravdess" --dialogues-per-speaker 40
 build ravdess-single corpus ravdess --root "$SHARED/ravdess" --dialogues-per-speaker 60 --min-utterances 1 \
