@@ -160,6 +160,8 @@ def main() -> int:
     p.add_argument("--acoustic", default=None,
                    help="also score a stage-1 folder (<run>/acoustic): its classifier's top label, without the LLM, "
                         "shows what the acoustic tokens carry")
+    p.add_argument("--skip-model", action="store_true",
+                   help="with --acoustic: the baselines and the stage-1 head only, no LLM (minutes, for stage-1 work)")
     p.add_argument("--threads", type=int, default=0)
     args = p.parse_args()
     if args.threads:
@@ -171,10 +173,17 @@ def main() -> int:
     from acoustemo.pretrained import pretrained_path
 
     folder = Path(args.checkpoint) if args.checkpoint else pretrained_path()
-    model, cfg = load_model(folder, device="cpu"), checkpoint_config(folder)
+    if args.skip_model:
+        if not args.acoustic:
+            p.error("--skip-model needs --acoustic")
+        from acoustemo.config import load_config
+
+        model, cfg = None, load_config(Path(args.acoustic) / "config.yaml")
+    else:
+        model, cfg = load_model(folder, device="cpu"), checkpoint_config(folder)
     data = Path(args.data)
     cache = FeatureCache(data / "cache")
-    report = {"checkpoint": str(folder), "sets": {}}
+    report = {"checkpoint": str(folder) if model is not None else None, "acoustic": args.acoustic, "sets": {}}
     for name in [s.strip() for s in args.sets.split(",") if s.strip()]:
         corpus, categories, what = SETS[name]
         t0 = time.perf_counter()
@@ -182,7 +191,7 @@ def main() -> int:
         test = read_manifest(data / corpus / "test.jsonl")
         key = resolve_key(cache, "audio", cfg.train.audio_key)
         ds = FeatureDataset(test, cache, audio_key=key, require_labels=True, source=data / corpus / "test.jsonl")
-        preds = generate_all(model, ds, batch_size=8, generation=Generation(), progress=False)
+        preds = [] if model is None else generate_all(model, ds, batch_size=8, generation=Generation(), progress=False)
         model_pred = {p.id: p.emotions for p in preds}
         gold_labels = {s.id: list(s.labels) for s in test}
         gold_cat = {s.id: category_of_labels(s.labels, categories) for s in test}
@@ -196,7 +205,7 @@ def main() -> int:
             stage1 = {"(c) stage-1 acoustic head, no LLM (diagnostic)":
                       {s.id: [head.labels[int(j)]] for s, j in zip(test, probs.argmax(1))}}
         rows = {
-            "AcoustEmo (this model)": model_pred,
+            **({"AcoustEmo (this model)": model_pred} if model is not None else {}),
             "(a) most frequent training label list": {s.id: list(frequent) for s in test},
             "(b) Whisper mean+std probe (logistic regression)": probe_baseline(
                 cache, train, test, resolve_key(cache, "audio", args.whisper_key), categories,
