@@ -132,7 +132,8 @@ def run_probe(cfg: Config, run_dir: Path, *, progress: bool) -> dict:
     done_file = run_dir / "probe.json"
     if done_file.is_file():
         done = read_json(done_file)
-        if done["config"] != json.loads(json.dumps(cfg.to_dict())):  # as JSON holds it (tuples as lists)
+        # read back as a Config: a setting added since the run was done takes its default
+        if from_dict(Config, done["config"], "") != cfg:
             raise ConfigError(f"{run_dir}: done before with other settings; use another --out")
         if "correct" not in done:
             raise ConfigError(f"{done_file}: written by an older version without per-sample results; delete it "
