@@ -8,7 +8,7 @@
 
 Every sample of the manifest is heard again with pink background noise at each SNR (speech power over noise
 power, the speech measured inside the sample's utterances; the same noise as ``acoustemo synth --snr``, one
-fixed noise draw per sample and level), written as FLAC under ``<out>/media/snr-<dB>/`` with its manifest.
+fixed noise draw per sample and level), written as 16-bit WAV under ``<out>/media/snr-<dB>/`` with its manifest.
 The features of every level go into ``<out>/cache`` through each model's own audio encoder, and each model
 scores every level:
 
@@ -95,7 +95,7 @@ def level_name(snr: float | None) -> str:
 
 
 def noisy_manifest(samples, manifest: Path, snr: float, out: Path, seed: int, progress: bool) -> Path:
-    """The samples with pink noise at ``snr`` dB, as FLAC files and a manifest under ``out`` (kept if done)."""
+    """The samples with pink noise at ``snr`` dB, as WAV files and a manifest under ``out`` (kept if done)."""
     import numpy as np
     import soundfile as sf
     from tqdm import tqdm
@@ -111,7 +111,9 @@ def noisy_manifest(samples, manifest: Path, snr: float, out: Path, seed: int, pr
     rows = []
     for index, s in enumerate(tqdm(samples, desc=f"noise at {snr:g} dB", unit="file", disable=not progress,
                                    file=sys.stderr, dynamic_ncols=True)):
-        name = f"audio/{index:05d}.flac"  # not the sample id: ids need not be file names
+        # not the sample id (ids need not be file names); WAV, as FFmpeg's FLAC decoder refuses some frames
+        # libsndfile's encoder writes for noise-heavy audio ("invalid residual")
+        name = f"audio/{index:05d}.wav"
         path = out / name
         if not path.is_file():
             try:
@@ -127,7 +129,7 @@ def noisy_manifest(samples, manifest: Path, snr: float, out: Path, seed: int, pr
                             -1, 1)
             path.parent.mkdir(parents=True, exist_ok=True)
             with atomic_open(path, "wb") as f:
-                sf.write(f, noisy, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
+                sf.write(f, noisy, SAMPLE_RATE, format="WAV", subtype="PCM_16")
         rows.append(Sample(s.id, name, s.utterances, s.labels, s.description))
     write_manifest(target, rows)
     return target
