@@ -69,12 +69,13 @@ class MediaPrediction:
         return out
 
 
-def _check_key(encoder, expected: str | None, kind: str) -> None:
+def check_encoder_key(encoder, expected: str | None, kind: str, who: str = "checkpoint") -> None:
+    """Refuse an encoder whose cache key is not the one a model was trained on (a bare name checks the name)."""
     from .cache.store import encoder_key
 
     key = encoder_key(encoder)
     if expected and expected != key and expected != encoder.name:
-        raise InputError(f"checkpoint: trained on {kind} features {expected!r}, but the {kind} encoder here gives "
+        raise InputError(f"{who}: trained on {kind} features {expected!r}, but the {kind} encoder here gives "
                          f"{key!r} (other weights or settings); predictions would be meaningless")
 
 
@@ -95,11 +96,11 @@ class Predictor:
         self.model = load_model(checkpoint, self.cfg, device=self.device)
         t = self.cfg.train
         self.audio_encoder = build_audio_encoder(encoder_name(t.audio_key or "whisper"), device=self.device)
-        _check_key(self.audio_encoder, t.audio_key, "audio")
+        check_encoder_key(self.audio_encoder, t.audio_key, "audio")
         self.visual_encoder = None
         if self.cfg.model.use_visual:
             self.visual_encoder = build_visual_encoder(encoder_name(t.visual_key or "fer"), device=self.device)
-            _check_key(self.visual_encoder, t.visual_key, "visual")
+            check_encoder_key(self.visual_encoder, t.visual_key, "visual")
         if beam_size < 1:
             raise InputError(f"beam size {beam_size}: must be at least 1")
         self._transcriber_model, self.beam_size = transcriber_model, beam_size

@@ -127,7 +127,7 @@ def run_probe(cfg: Config, run_dir: Path, *, progress: bool) -> dict:
     collapsed onto one answer has 1), and ``val drift``, the validation loss of the last epoch minus that of
     the epoch three quarters in (about 0: converged; clearly negative: still learning)."""
     from ..data.dataset import dataset_for
-    from ..training.acoustic import evaluate_acoustic, fit_acoustic, predict_acoustic
+    from ..training.acoustic import fit_acoustic, predict_acoustic, score_acoustic
 
     done_file = run_dir / "probe.json"
     if done_file.is_file():
@@ -149,8 +149,9 @@ def run_probe(cfg: Config, run_dir: Path, *, progress: bool) -> dict:
     test = dataset_for(cfg, t.test_manifest, require_labels=True)
     examples = [test[i] for i in range(len(test))]
     vocab = {w: i for i, w in enumerate(result.model.labels)}
-    scored = evaluate_acoustic(result.model, examples, vocab)
-    top = [result.model.labels[int(j)] for j in predict_acoustic(result.model, examples).argmax(1)]
+    probs = predict_acoustic(result.model, examples)
+    scored = score_acoustic(probs, examples, vocab)
+    top = [result.model.labels[int(j)] for j in probs.argmax(1)]
     val = [h["val_loss"] for h in result.history if "val_loss" in h]
     nan = float("nan")
     scores = {"test top-1": 100 * scored["val_top1"], "test loss": scored["val_loss"],

@@ -94,6 +94,11 @@ def level_name(snr: float | None) -> str:
     return "clean" if snr is None else f"{snr:g} dB"
 
 
+def run_key(folder: Path, snr: float | None) -> str:
+    """Where ``scores.json`` keeps a model's scores at one level."""
+    return f"{folder.resolve()}|{level_name(snr)}"
+
+
 def noisy_manifest(samples, manifest: Path, snr: float, out: Path, seed: int, progress: bool) -> Path:
     """The samples with pink noise at ``snr`` dB, as WAV files and a manifest under ``out`` (kept if done)."""
     import numpy as np
@@ -175,7 +180,8 @@ def sweep(manifest: str | Path, models: list[tuple[str, Path]], levels: list[flo
     from ..data.dataset import FeatureDataset
     from ..data.manifest import read_manifest
     from ..encoders import build_audio_encoder
-    from ..io import atomic_write_json, read_json
+    from ..io import atomic_write_json, atomic_write_text, read_json
+    from ..pipeline import check_encoder_key
 
     manifest, out = Path(manifest), Path(out)
     samples = read_manifest(manifest)
@@ -193,8 +199,9 @@ def sweep(manifest: str | Path, models: list[tuple[str, Path]], levels: list[flo
     done_file = out / "scores.json"
     done = read_json(done_file) if done_file.is_file() else {}
     encoders: dict[str, object] = {}
+    datasets: dict[tuple[str, float | None], FeatureDataset] = {}  # (audio key, level): features extracted once
     for name, folder in models:
-        runs_left = [snr for snr in levels if f"{folder.resolve()}|{level_name(snr)}" not in done]
+        runs_left = [snr for snr in levels if run_key(folder, snr) not in done]
         if not runs_left:
             continue
         kind, model, cfg = load_scorer(folder, device)
@@ -204,26 +211,22 @@ def sweep(manifest: str | Path, models: list[tuple[str, Path]], levels: list[flo
         key = cfg.train.audio_key or "whisper"
         if key not in encoders:
             encoders[key] = build_audio_encoder(encoder_name(key), device=device)
-            if key != encoder_name(key) and encoder_key(encoders[key]) != key:
-                raise InputError(f"--model {name}={folder}: trained on audio features {key!r}, but the encoder "
-                                 f"here gives {encoder_key(encoders[key])!r}")
+        check_encoder_key(encoders[key], key, "audio", who=f"--model {name}={folder}")
         for snr in runs_left:
-            level_samples = read_manifest(manifests[snr])
-            extract(level_samples, cache, encoders[key], progress=progress)
-            dataset = FeatureDataset(level_samples, cache, audio_key=encoder_key(encoders[key]),
-                                     require_labels=True, source=manifests[snr])
-            pred = predictions(kind, model, dataset, batch_size=batch_size, progress=progress)
-            done[f"{folder.resolve()}|{level_name(snr)}"] = {"name": name, "model": str(folder), "kind": kind,
-                                                              "snr": snr, **scores(gold, pred)}
+            if (key, snr) not in datasets:
+                level_samples = read_manifest(manifests[snr])
+                extract(level_samples, cache, encoders[key], progress=progress)
+                datasets[key, snr] = FeatureDataset(level_samples, cache, audio_key=encoder_key(encoders[key]),
+                                                    require_labels=True, source=manifests[snr])
+            pred = predictions(kind, model, datasets[key, snr], batch_size=batch_size, progress=progress)
+            row = done[run_key(folder, snr)] = {"name": name, "model": str(folder), "kind": kind, "snr": snr,
+                                                **scores(gold, pred)}
             atomic_write_json(done_file, done)
             if progress:
                 print(f"snr: {name} ({folder}) at {level_name(snr)}: "
-                      + ", ".join(f"{m} {done[f'{folder.resolve()}|{level_name(snr)}'][m]:.1f}" for m in METRICS),
-                      file=sys.stderr, flush=True)
+                      + ", ".join(f"{m} {row[m]:.1f}" for m in METRICS), file=sys.stderr, flush=True)
     table = build_table(done, models, levels, manifest)
     atomic_write_json(out / "table.json", table)
-    from ..io import atomic_write_text
-
     atomic_write_text(out / "table.csv", table_csv(table))
     plot(table, out / "table.png")
     return table
@@ -238,7 +241,7 @@ def build_table(done: dict, models: list[tuple[str, Path]], levels: list[float |
         for snr in levels:
             cell = {}
             for m in METRICS:
-                xs = [done[f"{f.resolve()}|{level_name(snr)}"][m] for f in folders]
+                xs = [done[run_key(f, snr)][m] for f in folders]
                 cell[m] = {"mean": statistics.fmean(xs), "std": statistics.stdev(xs) if len(xs) > 1 else 0.0,
                            "runs": xs}
             row["levels"][level_name(snr)] = cell

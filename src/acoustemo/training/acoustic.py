@@ -357,12 +357,12 @@ def predict_acoustic_windows(model: AcousticClassifier, examples: list[Example],
 def evaluate_acoustic(model: AcousticClassifier, examples: list[Example], vocab: dict[str, int]) -> dict:
     """Validation loss (:func:`soft_cross_entropy`) and top-1: the share of samples whose highest-scoring label
     is one of theirs."""
-    probs = predict_acoustic(model, examples)
-    targets = torch.zeros(len(examples), len(vocab))
-    for i, ex in enumerate(examples):
-        for label in ex.labels or []:
-            if label in vocab:
-                targets[i, vocab[label]] = 1.0
+    return score_acoustic(predict_acoustic(model, examples), examples, vocab)
+
+
+def score_acoustic(probs: torch.Tensor, examples: list[Example], vocab: dict[str, int]) -> dict:
+    """:func:`evaluate_acoustic` of label probabilities already predicted (:func:`predict_acoustic`)."""
+    targets = multi_hot([ex.labels for ex in examples], vocab)
     target = targets / targets.sum(1, keepdim=True).clamp_min(1.0)
     loss = -(target * probs.clamp_min(1e-12).log()).sum(1).mean().item()
     top1 = targets[torch.arange(len(examples)), probs.argmax(1)].mean().item()
