@@ -38,6 +38,9 @@ class QFormerConfig:
     cross_attention_frequency: int = 1  # 1: cross-attention in every layer
     dropout: float = 0.1
     frame_positions: Literal["sinusoidal", "learned", "none"] = "sinusoidal"  # added to the frames
+    # a LayerNorm over each input frame (BLIP-2's ln_vision); Video-LLaMA's audio Q-Former reads the frames as
+    # they come, so a warm start from it turns this off
+    frame_norm: bool = True
     max_frames: int = 4096  # length limit of "learned" frame positions
     # one more token per sequence: a projection of the mean and standard deviation of its frames (the
     # statistics a linear speech-emotion probe reads), beside the K query tokens

@@ -70,6 +70,14 @@ def test_imagebind_audio_architecture_and_frame_rate():
 
     sd = {k.replace("preprocessor.", "modality_preprocessors.audio.", 1).replace("trunk.", "modality_trunks.audio.", 1)
           .replace("head.", "modality_heads.audio.", 1): v for k, v in tiny.state_dict().items()}
+    # names in the official imagebind_huge.pth (checked by scripts/check_reference.py imagebind)
+    reference_names = {"modality_preprocessors.audio.cls_token", "modality_preprocessors.audio.rgbt_stem.proj.weight",
+                        "modality_preprocessors.audio.rgbt_stem.norm_layer.bias",
+                        "modality_preprocessors.audio.pos_embedding_helper.pos_embed",
+                        "modality_trunks.audio.blocks.1.attn.in_proj_weight", "modality_trunks.audio.blocks.1.attn.bias_k",
+                        "modality_trunks.audio.blocks.0.mlp.fc2.bias", "modality_trunks.audio.blocks.0.norm_2.weight",
+                        "modality_heads.audio.0.weight", "modality_heads.audio.2.weight"}
+    assert reference_names <= set(sd) and len(sd) == 5 + 14 * 2 + 3  # 176 for the 12 blocks of the real one
     path = Path(__import__("tempfile").mkdtemp()) / "ib.safetensors"
     save_file(sd, str(path))
     again = load_imagebind_audio(path, tiny.cfg)

@@ -98,3 +98,59 @@ def test_input_standardisation_uses_the_given_statistics():
     assert q.input_mean.requires_grad and q.input_log_std.requires_grad  # trained, and saved with the model
     with pytest.raises(ValueError, match="no input standardisation"):
         reference.set_input_statistics(mean, std)
+
+
+def _as_lavis(q: QFormer, bert: str, queries: str) -> dict:
+    """``q``'s tensors under LAVIS's names (BERT layout), plus text-only tensors a real checkpoint carries."""
+    out = {queries: q.query_tokens.detach().clone()}
+    for k, v in q.qformer.state_dict().items():
+        k = k.replace("layernorm.", "embeddings.LayerNorm.").replace("attention.attention.", "attention.self.")
+        k = k.replace("crossattention.attention.", "crossattention.self.")
+        out[bert + k] = v.clone()
+    hidden = q.cfg.hidden_size
+    out[bert + "embeddings.word_embeddings.weight"] = torch.randn(30, hidden)
+    out[bert + "encoder.layer.0.intermediate.dense.weight"] = torch.randn(q.cfg.intermediate_size, hidden)
+    out[bert.replace("bert.", "cls.") + "predictions.bias"] = torch.randn(30)
+    return out
+
+
+def test_lavis_blip2_checkpoint_loads_strictly_and_gives_the_same_tokens():
+    from acoustemo.model.qformer import convert_lavis_qformer
+
+    source = small_qformer(num_layers=2, cross_attention_frequency=2, frame_positions="none")
+    ckpt = _as_lavis(source, "Qformer.bert.", "query_tokens")
+    ckpt["ln_vision.weight"], ckpt["ln_vision.bias"] = torch.rand(16) + 0.5, torch.randn(16)
+    ckpt["visual_encoder.blocks.0.norm1.weight"] = torch.ones(3)  # other parts of BLIP-2: not the Q-Former's
+    target = QFormer(source.cfg, input_dim=16).eval()
+    target.load_state_dict(convert_lavis_qformer(ckpt, "blip2"), strict=True)
+    torch.testing.assert_close(target.frame_norm.weight, ckpt["ln_vision.weight"])
+    with torch.no_grad():
+        source.frame_norm.load_state_dict({"weight": ckpt["ln_vision.weight"], "bias": ckpt["ln_vision.bias"]})
+    x = torch.randn(2, 9, 16)
+    torch.testing.assert_close(target(x), source(x))
+
+
+def test_lavis_video_llama_audio_layout_reads_positions_and_no_frame_norm():
+    from acoustemo.model.qformer import convert_lavis_qformer
+
+    source = small_qformer(frame_positions="learned", max_frames=8, frame_norm=False)
+    assert isinstance(source.frame_norm, torch.nn.Identity)
+    ckpt = _as_lavis(source, "audio_Qformer.bert.", "audio_query_tokens")
+    ckpt["audio_position_embedding.weight"] = source.frame_position.weight.detach().clone()
+    target = QFormer(source.cfg, input_dim=16).eval()
+    target.load_state_dict(convert_lavis_qformer(ckpt, "video-llama-audio"), strict=True)
+    x = torch.randn(2, 8, 16)
+    torch.testing.assert_close(target(x), source(x))
+
+
+def test_lavis_conversion_names_what_it_cannot_place():
+    from acoustemo.model.qformer import convert_lavis_qformer
+
+    ckpt = _as_lavis(small_qformer(), "Qformer.bert.", "query_tokens")
+    with pytest.raises(KeyError, match="audio_query_tokens"):
+        convert_lavis_qformer(ckpt, "video-llama-audio")
+    ckpt["Qformer.bert.encoder.layer.0.attention.self.distance_embedding.weight"] = torch.zeros(3, 8)
+    with pytest.raises(KeyError, match="distance_embedding"):
+        convert_lavis_qformer(ckpt, "blip2")
+    with pytest.raises(ValueError, match="layout"):
+        convert_lavis_qformer(ckpt, "blip3")

@@ -96,7 +96,7 @@ class _Block(nn.Module):
 class _Stem(nn.Module):
     def __init__(self, cfg: ImageBindAudioConfig):
         super().__init__()
-        self.proj = nn.Sequential(nn.Conv2d(1, cfg.embed_dim, cfg.kernel, stride=cfg.stride, bias=False))
+        self.proj = nn.Conv2d(1, cfg.embed_dim, cfg.kernel, stride=cfg.stride, bias=False)  # reference key: proj.weight
         self.norm_layer = nn.LayerNorm(cfg.embed_dim)
 
 

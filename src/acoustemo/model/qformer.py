@@ -12,6 +12,7 @@ frames every ``cross_attention_frequency`` layers, feed-forward). The same modul
 from __future__ import annotations
 
 import math
+import re
 
 import torch
 from torch import nn
@@ -51,7 +52,7 @@ class QFormer(nn.Module):
         if cfg.input_standardization:
             self.input_mean = nn.Parameter(torch.zeros(input_dim))
             self.input_log_std = nn.Parameter(torch.zeros(input_dim))
-        self.frame_norm = nn.LayerNorm(input_dim)
+        self.frame_norm = nn.LayerNorm(input_dim) if cfg.frame_norm else nn.Identity()
         if cfg.stats_token:
             self.stats_proj = nn.Sequential(nn.Linear(2 * input_dim, cfg.hidden_size), nn.LayerNorm(cfg.hidden_size))
         if cfg.frame_positions == "learned":
@@ -139,3 +140,57 @@ class QFormer(nn.Module):
         mean = (x * w).sum(1) / n
         std = (((x - mean[:, None]) ** 2 * w).sum(1) / n + 1e-5).sqrt()
         return self.stats_proj(torch.cat([mean, std], dim=-1))
+
+
+# LAVIS's Q-Former (BLIP-2, InstructBLIP, Video-LLaMA) is a BERT with query-only feed-forward layers; transformers'
+# Blip2QFormerModel names the same tensors differently. Text-only tensors (word and position embeddings, the text
+# feed-forward ``intermediate`` / ``output``, the LM head ``cls``) have no counterpart and are left out.
+_LAVIS_RENAMES = (
+    (re.compile(r"^embeddings\.LayerNorm\.(weight|bias)$"), r"layernorm.\1"),
+    (re.compile(r"^encoder\.layer\.(\d+)\.(attention|crossattention)\.self\.((query|key|value)\.(weight|bias))$"),
+     r"encoder.layer.\1.\2.attention.\3"),
+    (re.compile(r"^encoder\.layer\.(\d+)\.(attention|crossattention)\.output\.((dense|LayerNorm)\.(weight|bias))$"),
+     r"encoder.layer.\1.\2.output.\3"),
+    (re.compile(r"^encoder\.layer\.(\d+)\.(intermediate_query\.dense|output_query\.(dense|LayerNorm))\.(weight|bias)$"),
+     r"encoder.layer.\1.\2.\4"),
+)
+_LAVIS_TEXT_ONLY = re.compile(r"^(embeddings\.(word_embeddings|position_embeddings|position_ids)|"
+                              r"encoder\.layer\.\d+\.(intermediate|output)\.|cls\.)")
+LAVIS_LAYOUTS = {
+    # name: (prefix of the BERT, query tokens, frame LayerNorm, frame position embedding)
+    "blip2": ("Qformer.bert.", "query_tokens", "ln_vision.", None),
+    "video-llama-audio": ("audio_Qformer.bert.", "audio_query_tokens", None, "audio_position_embedding."),
+    "video-llama-video": ("video_Qformer.bert.", "video_query_tokens", None, "video_frame_position_embedding."),
+}
+
+
+def convert_lavis_qformer(state: dict[str, torch.Tensor], layout: str = "blip2") -> dict[str, torch.Tensor]:
+    """A LAVIS-style checkpoint's Q-Former tensors under :class:`QFormer`'s names.
+
+    ``layout``: "blip2" (BLIP-2 / InstructBLIP: ``Qformer.bert.*``, ``query_tokens``, ``ln_vision.*`` as the frame
+    LayerNorm) or "video-llama-audio" / "video-llama-video" (Video-LLaMA's second-level Q-Formers, whose frame
+    position embedding becomes ``frame_position``: use ``frame_positions: learned``, ``frame_norm: false``).
+    Raises KeyError naming an unknown tensor under the Q-Former's prefix, so that nothing is dropped unseen.
+    """
+    if layout not in LAVIS_LAYOUTS:
+        raise ValueError(f"layout={layout!r}: one of {sorted(LAVIS_LAYOUTS)}")
+    bert, queries, norm, positions = LAVIS_LAYOUTS[layout]
+    if queries not in state:
+        raise KeyError(f"{queries}: not in the checkpoint (is it a {layout} checkpoint?)")
+    out = {"query_tokens": state[queries]}
+    for key, value in state.items():
+        if norm and key.startswith(norm):
+            out["frame_norm." + key[len(norm):]] = value
+        elif positions and key.startswith(positions):
+            out["frame_position." + key[len(positions):]] = value
+        elif key.startswith(bert):
+            name = key[len(bert):]
+            if _LAVIS_TEXT_ONLY.match(name):
+                continue
+            for pattern, repl in _LAVIS_RENAMES:
+                if pattern.match(name):
+                    out["qformer." + pattern.sub(repl, name)] = value
+                    break
+            else:
+                raise KeyError(f"{key}: a Q-Former tensor with no counterpart in transformers' Blip2QFormerModel")
+    return out
