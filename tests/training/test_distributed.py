@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
@@ -45,3 +46,32 @@ def test_two_cpu_processes_match_one_process_with_the_same_global_batch(tmp_path
     # the validation loss is reduced over both processes' shards: the same as one process over all samples
     ddp_val = [line for line in (ddp_out / "run" / "log.jsonl").read_text().splitlines() if "val_loss" in line]
     assert abs(float(ddp_val[-1].split('"val_loss": ')[1].rstrip("}")) - single.val_loss) < 1e-4
+
+
+FSDP_WORKER = Path(__file__).parent / "fsdp_worker.py"
+
+
+def test_fsdp_checkpoint_gathers_whole_tensors_and_restores_into_shards(tmp_path):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+           "--master_port", str(_free_port()), str(FSDP_WORKER), str(tmp_path)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with safe_open(str(tmp_path / "result.safetensors"), "pt") as f:
+        meta = f.metadata()
+    t = load_file(str(tmp_path / "result.safetensors"))
+    names = meta["names"].split(",")
+    assert meta["world_size"] == "2" and "0.weight" not in names  # frozen tensors are not saved
+    saved = load_file(str(tmp_path / "checkpoint" / "trainable.safetensors"))
+    assert sorted(saved) == sorted(names)
+    for n in names:
+        assert saved[n].shape == t[f"saved.{n}"].shape  # whole tensors in the file...
+        assert t[f"shard.{n}"].shape[0] < saved[n].shape[0]  # ...gathered from shards that were not
+        torch.testing.assert_close(t[f"restored.{n}"], saved[n], rtol=0, atol=0)
+        # the restored copy (other initial weights, fresh optimizer) continues exactly as the original
+        torch.testing.assert_close(t[f"restored_continued.{n}"], t[f"continued.{n}"])
+        assert not torch.equal(t[f"continued.{n}"], saved[n])
+    opt_keys = [k for k in t if k.startswith("saved_opt.")]
+    assert len(opt_keys) == 3 * len(names)  # step, exp_avg, exp_avg_sq per tensor
+    for k in opt_keys:
+        torch.testing.assert_close(t[k.replace("saved_opt.", "restored_opt.")], t[k], rtol=0, atol=0)

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 import math
 
 import pytest
@@ -175,3 +176,33 @@ def test_grouping_by_length_batches_similar_samples_and_keeps_the_same_samples()
     spread = lambda batches: sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches)  # noqa: E731
     assert spread(grouped) < spread(plain) / 2
     assert grouped == epoch_batches(40, 4, seed=3, epoch=0, lengths=lengths, group=5)  # a function of seed and epoch
+
+
+def test_deepspeed_settings_come_from_the_training_config():
+    from types import SimpleNamespace
+
+    from acoustemo.config import load_config
+    from acoustemo.errors import ConfigError
+    from acoustemo.training.loop import configure_deepspeed
+
+    cfg = load_config("tiny", ["train.batch_size=3", "train.max_grad_norm=0.5"])
+    ds = {"train_micro_batch_size_per_gpu": "auto", "zero_optimization": {"stage": 2}}
+    acc = SimpleNamespace(state=SimpleNamespace(deepspeed_plugin=SimpleNamespace(deepspeed_config=ds)))
+    configure_deepspeed(acc, cfg)
+    assert ds["train_micro_batch_size_per_gpu"] == 3 and ds["gradient_clipping"] == 0.5
+    ds["gradient_clipping"] = 1.0  # a DeepSpeed file that fixes another value is refused, not overridden
+    with pytest.raises(ConfigError, match="gradient_clipping=1.0"):
+        configure_deepspeed(acc, cfg)
+
+
+def test_shipped_accelerate_configs_leave_accumulation_to_the_training_config():
+    import yaml
+
+    folder = Path(__file__).resolve().parents[2] / "configs" / "accelerate"
+    files = sorted(folder.glob("*.yaml"))
+    assert {f.name for f in files} >= {"fsdp.yaml", "deepspeed-zero2.yaml", "deepspeed-zero3.yaml"}
+    for f in files:
+        conf = yaml.safe_load(f.read_text())
+        ds = conf.get("deepspeed_config", {})
+        assert "gradient_accumulation_steps" not in ds and "gradient_clipping" not in ds, f.name
+        assert conf["distributed_type"] in ("FSDP", "DEEPSPEED"), f.name

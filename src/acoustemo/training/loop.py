@@ -14,19 +14,20 @@ or simply ``train(cfg, resume=...)``. Per optimizer step ``s`` (0-based):
   function of ``s`` alone, so resuming at step ``s`` needs no sampler state.
 - loss: Eq. (4) summed over the answer tokens of every micro-batch on every process and divided by the
   answer tokens of the whole global batch, so gradient accumulation and any number of processes give the
-  gradient of the same global batch as one process with one big batch.
+  gradient of the same global batch as one process with one big batch. Accumulation is accelerate's own
+  (``accelerator.accumulate``), so DDP, FSDP and DeepSpeed ZeRO each synchronise and step once per optimizer step.
 - AdamW (weight decay on matrices, not on biases and norms), gradient clipping at ``max_grad_norm``,
   transformers' linear warm-up over ``warmup_ratio`` of the steps, then cosine (or linear / constant) decay.
 
 Written to ``train.output_dir``: ``log.jsonl`` (one line per step: loss, lr, grad norm, tokens; one per
 validation), ``checkpoints/step-NNNNNN/`` (see :mod:`acoustemo.training.checkpoint`),
-``final/trainable.safetensors`` with ``final/config.yaml``. Resuming restores weights, optimizer, scheduler
-and each process's RNG, and the final weights equal those of an uninterrupted run.
+``final/trainable.safetensors`` with ``final/config.yaml``. Checkpoints hold whole tensors, gathered from the
+shards under FSDP or DeepSpeed. Resuming restores weights, optimizer, scheduler and each process's RNG, and the
+final weights equal those of an uninterrupted run.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import math
@@ -130,8 +131,11 @@ class Trainer:
         require(cfg, "train_manifest", "cache_dir", "output_dir")
         device = resolve_device(device or "auto")
         self.accelerator = Accelerator(mixed_precision=mixed_precision(cfg.train.precision, device),
-                                       cpu=device.type == "cpu")
+                                       cpu=device.type == "cpu", gradient_accumulation_steps=cfg.train.grad_accum)
         acc = self.accelerator
+        self.kind = ckpt.sharding(acc)
+        if self.kind == "deepspeed":
+            configure_deepspeed(acc, cfg)
         self.rank, self.world, self.main = acc.process_index, acc.num_processes, acc.is_main_process
         self.progress = progress
         self.cfg = cfg
@@ -181,6 +185,14 @@ class Trainer:
                                          warmup_ratio=t.warmup_ratio)
         torch.manual_seed(t.seed + 1 + self.rank)  # dropout streams differ between processes
         self.model.train()
+        index = {n: i for i, n in enumerate(self.param_names)}
+        self.group_params = [[index[n] for n in names] for names in _group_names(self.model, groups)]
+        self.wrapped, self.optimizer = self.accelerator.prepare(self.model, self.optimizer)
+        if self.accelerator.gradient_accumulation_steps != t.grad_accum:
+            raise ConfigError(f"the accelerate configuration accumulates {self.accelerator.gradient_accumulation_steps} "
+                              f"micro-batches, train.grad_accum is {t.grad_accum}: leave gradient_accumulation_steps "
+                              f"out of the accelerate / DeepSpeed configuration (train.grad_accum sets it)")
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
 
     def restore(self, resume: str | Path) -> None:
         """Continue from ``resume`` ("latest": the newest checkpoint of ``train.output_dir``)."""
@@ -188,8 +200,8 @@ class Trainer:
         if folder is None:
             raise InputError(f"{self.ckpt_root}: no checkpoint to resume from")
         check_resumable(self.cfg, folder, self.world)
-        state = ckpt.load(folder, model=self.model, optimizer=self.optimizer, names=self.param_names,
-                          scheduler=self.scheduler, rank=self.rank)
+        state = ckpt.load(folder, model=self.model, optimizer=self.optimizer.optimizer, names=self.param_names,
+                          scheduler=self.scheduler, rank=self.rank, wrapped=self.wrapped, kind=self.kind)
         if state["total_steps"] != self.total:
             raise ConfigError(f"{folder}: the run had {state['total_steps']} steps, this one would have {self.total} "
                               f"(the training manifest's content changed?); resuming would not continue it")
@@ -215,16 +227,23 @@ class Trainer:
         """Forward and backward over the micro-batches, clip, step: (global mean loss, answer tokens, grad norm)."""
         acc = self.accelerator
         n_tokens = acc.reduce(torch.stack([answer_tokens(b) for b in micro]).sum(), "sum")
+        # accelerate (and DeepSpeed's engine) divide each micro-batch's loss by the accumulation steps, and DDP,
+        # FSDP and ZeRO average gradients over processes: undo both, so the gradient is the sum over the global
+        # batch's answer tokens divided by their number
+        scale = self.world * len(micro) / n_tokens
         loss_sum = torch.zeros((), dtype=torch.float64, device=acc.device)
-        for j, b in enumerate(micro):
-            sync = j == len(micro) - 1
-            with (contextlib.nullcontext() if sync else acc.no_sync(self.wrapped)), acc.autocast():
+        grad_norm = None
+        for b in micro:
+            with acc.accumulate(self.wrapped), acc.autocast():
                 lm_loss = self.wrapped(b).loss
                 n = answer_tokens(b)
-                # DDP averages gradients over processes: scale by world so the sum over the global batch remains
-                acc.backward(lm_loss * n / n_tokens * self.world)
+                acc.backward(lm_loss * n * scale)  # under DeepSpeed the engine steps here on the last micro-batch
+                if acc.sync_gradients:
+                    grad_norm = acc.clip_grad_norm_(self.params, self.cfg.train.max_grad_norm)
             loss_sum += lm_loss.detach().double() * n
-        grad_norm = acc.clip_grad_norm_(self.params, self.cfg.train.max_grad_norm)
+        if not acc.sync_gradients:
+            raise TrainingError(f"{len(micro)} micro-batches did not end an accumulation of "
+                                f"{acc.gradient_accumulation_steps}")
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
@@ -234,7 +253,7 @@ class Trainer:
     @torch.no_grad()
     def validation_loss(self) -> float:
         """Token-weighted mean loss over the validation set (each process takes every world-th sample)."""
-        acc, model, ds = self.accelerator, self.model, self.val_ds
+        acc, model, ds = self.accelerator, self.wrapped, self.val_ds
         model.eval()
         idx = list(range(self.rank, len(ds), self.world))
         total = torch.zeros(2, dtype=torch.float64, device=acc.device)
@@ -249,9 +268,15 @@ class Trainer:
         model.train()
         return float(total[0] / total[1]) if total[1] else float("nan")
 
+    def gathered(self) -> tuple[dict, dict]:
+        """(trainable tensors, optimizer state), whole: a collective under FSDP / DeepSpeed."""
+        return ckpt.gather_state(self.kind, model=self.model, wrapped=self.wrapped, optimizer=self.optimizer.optimizer,
+                                 names=self.param_names, group_params=self.group_params)
+
     def save(self, step: int) -> None:
         """A whole checkpoint of ``step``: written into a temporary folder by every process, renamed by the main one."""
         acc = self.accelerator
+        trainable, optimizer_state = self.gathered()
         tmp = ckpt.tmp_dir(self.ckpt_root, step)
         if self.main:
             ckpt.begin(self.ckpt_root, step)
@@ -261,9 +286,8 @@ class Trainer:
         if self.main:
             state = {"step": step, "epoch": step // self.steps_per_epoch, "world_size": self.world,
                      "total_steps": self.total, **self.seen}
-            ckpt.write_main(tmp, model=self.model, optimizer=getattr(self.optimizer, "optimizer", self.optimizer),
-                            names=self.param_names, scheduler=self.scheduler, config_yaml=self.cfg.to_yaml(),
-                            state=state)
+            ckpt.write_main(tmp, trainable=trainable, optimizer_state=optimizer_state, names=self.param_names,
+                            scheduler=self.scheduler, config_yaml=self.cfg.to_yaml(), state=state)
             ckpt.finish(self.ckpt_root, tmp, step, self.cfg.train.keep_checkpoints)
         acc.wait_for_everyone()
         self.last_saved = step
@@ -276,8 +300,6 @@ class Trainer:
         t, acc, start = self.cfg.train, self.accelerator, self.start
         if stop_after is not None and stop_after <= start:
             raise ConfigError(f"--stop-after {stop_after}: the run is already at step {start}")
-        self.wrapped, self.optimizer = acc.prepare(self.model, self.optimizer)
-        self.params = [p for p in self.model.parameters() if p.requires_grad]
         log = _Log(self.out / LOG_NAME, self.main, keep_until=start if self.resumed else None)
         if self.main:
             ckpt.remove_partial(self.ckpt_root)  # what a killed run was writing
@@ -324,11 +346,31 @@ class Trainer:
         final = None
         if step >= self.total:
             final = self.out / "final"
+            trainable = self.gathered()[0]
             if self.main:
-                self.model.save_trainable(final / FINAL_WEIGHTS)
+                ckpt.save_tensors(final / FINAL_WEIGHTS, trainable)
                 atomic_write_text(final / "config.yaml", self.cfg.to_yaml())
             acc.wait_for_everyone()
         return TrainResult(self.out, step, self.total, loss, val, final, self.main, self.model)
+
+
+def _group_names(model: torch.nn.Module, groups: list[dict]) -> list[list[str]]:
+    """The parameter names of each optimizer param group."""
+    name_of = {id(p): n for n, p in model.named_parameters()}
+    return [[name_of[id(p)] for p in g["params"]] for g in groups]
+
+
+def configure_deepspeed(accelerator, cfg: Config) -> None:
+    """Fill the DeepSpeed settings that ``train.*`` owns (micro-batch size, clipping; accumulation is set by
+    ``accelerator``); a configuration that fixes them to other values is an error, not silently overridden."""
+    ds = accelerator.state.deepspeed_plugin.deepspeed_config
+    t = cfg.train
+    for key, ours in (("train_micro_batch_size_per_gpu", t.batch_size), ("gradient_clipping", t.max_grad_norm)):
+        theirs = ds.get(key, "auto")
+        if theirs not in ("auto", None) and float(theirs) != float(ours):
+            raise ConfigError(f"the DeepSpeed configuration sets {key}={theirs}, the training configuration "
+                              f"{ours}: remove it from the DeepSpeed configuration")
+        ds[key] = ours
 
 
 def check_resumable(cfg: Config, folder: Path, world: int) -> None:
