@@ -439,6 +439,16 @@ def add_config_arguments(parser: argparse.ArgumentParser, default: str | None = 
         group.add_argument(f"--{key}", action=_Override, metavar="V", help=argparse.SUPPRESS)
 
 
+def add_quantization_argument(parser: argparse.ArgumentParser) -> None:
+    """``--load-in-8bit`` / ``--load-in-4bit``: the LLM's weights quantized by bitsandbytes (GPUs; inference)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--load-in-8bit", dest="quantize", action="store_const", const="8bit",
+                       help="load the LLM in 8 bits (bitsandbytes, CUDA): a 7B model in about 8 GB")
+    group.add_argument("--load-in-4bit", dest="quantize", action="store_const", const="4bit",
+                       help="load the LLM in 4 bits (bitsandbytes NF4, CUDA): a 7B model in about 5 GB")
+    parser.set_defaults(quantize=None)
+
+
 def add_device_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto",
                         help="where the model runs: auto (a GPU when present), cpu, cuda, cuda:N, mps "

@@ -117,7 +117,8 @@ def labels_csv(rows: dict[str, list[str]]) -> str:
 def evaluate(checkpoint: str | Path, *, manifest: str | None = None, out: str | Path | None = None,
              metrics: list[str] = ("exact", "wheel"), grouping: str | None = None,
              generation: Generation | None = None, batch_size: int | None = None, config: str | None = None,
-             overrides: list[str] | None = None, device: str | None = None, progress: bool = True) -> dict:
+             overrides: list[str] | None = None, device: str | None = None, progress: bool = True,
+             quantize: str | None = None) -> dict:
     """Generate, write and score; returns ``{"scores", "out", "predictions"}``."""
     checkpoint = Path(checkpoint)
     generation = generation or Generation()
@@ -127,7 +128,7 @@ def evaluate(checkpoint: str | Path, *, manifest: str | None = None, out: str | 
         raise ConfigError("no manifest to evaluate: give --manifest or set train.test_manifest")
     out = Path(out) if out else checkpoint / f"eval-{Path(manifest).stem}"
     dataset = dataset_for(cfg, manifest, require_labels=True)
-    model = load_model(checkpoint, cfg, device=device)
+    model = load_model(checkpoint, cfg, device=device, quantize=quantize)
     preds = generate_all(model, dataset, batch_size=batch_size or cfg.train.eval_batch_size, generation=generation,
                     progress=progress)
     gold = {s.id: list(s.labels) for s in dataset.samples}

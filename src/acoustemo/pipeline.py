@@ -84,7 +84,7 @@ class Predictor:
 
     def __init__(self, checkpoint: str | Path, *, overrides: list[str] | None = None,
                  transcriber_model: str | None = None, max_new_tokens: int = 32, device: str | None = None,
-                 beam_size: int = 5):
+                 beam_size: int = 5, quantize: str | None = None):
         from .cache.store import encoder_name
         from .device import resolve_device
         from .encoders import build_audio_encoder, build_visual_encoder
@@ -93,7 +93,7 @@ class Predictor:
         checkpoint = Path(checkpoint)
         self.device = resolve_device(device or "auto")
         self.cfg = checkpoint_config(checkpoint, None, overrides)
-        self.model = load_model(checkpoint, self.cfg, device=self.device)
+        self.model = load_model(checkpoint, self.cfg, device=self.device, quantize=quantize)
         t = self.cfg.train
         self.audio_encoder = build_audio_encoder(encoder_name(t.audio_key or "whisper"), device=self.device)
         check_encoder_key(self.audio_encoder, t.audio_key, "audio")

@@ -33,8 +33,9 @@ def checkpoint_config(checkpoint: str | os.PathLike, config: str | None = None,
 
 
 def load_model(checkpoint: str | os.PathLike, cfg: Config | None = None, *,
-               device: str | torch.device | None = None):
-    """The :class:`~acoustemo.model.AcoustEmo` of ``checkpoint`` in eval mode (``cfg``: its config by default)."""
+               device: str | torch.device | None = None, quantize: str | None = None):
+    """The :class:`~acoustemo.model.AcoustEmo` of ``checkpoint`` in eval mode (``cfg``: its config by default;
+    ``quantize``: "8bit" / "4bit" LLM weights through bitsandbytes)."""
     from .model import AcoustEmo
 
     checkpoint = Path(checkpoint)
@@ -47,7 +48,7 @@ def load_model(checkpoint: str | os.PathLike, cfg: Config | None = None, *,
         # are trainable tensors of the checkpoint, checked by the strict load below
         cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, qformer_weights=None))
     torch.manual_seed(cfg.train.seed)
-    model = AcoustEmo.from_config(cfg.model, device=device)
+    model = AcoustEmo.from_config(cfg.model, device=device, quantize=quantize)
     try:
         model.load_trainable(weights)
     except (KeyError, ValueError) as e:

@@ -92,3 +92,38 @@ def test_a_bad_file_among_several_is_reported_and_the_others_still_get_their_res
                  "--max-new-tokens", "2"]) == 2
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert lines[0]["media"] == str(bad) and "error" in lines[0] and "emotions" in lines[1]
+
+
+@pytest.mark.parametrize("command", [["predict", str(CLIP)], ["evaluate"], ["demo"], ["serve"]])
+def test_quantized_loading_without_bitsandbytes_is_one_line_and_status_2(checkpoint, command, capsys, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "bitsandbytes" else real(name, *a))
+    args = [*command, "--load-in-4bit", "--device", "cpu"] if command[0] != "demo" else [*command, "--load-in-4bit"]
+    if command[0] in ("predict", "evaluate", "serve"):
+        args += ["--checkpoint", str(checkpoint)]
+    if command[0] == "evaluate":
+        args += ["--manifest", str(FIXTURES / "ravdess" / "manifest.jsonl")]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].endswith("--load-in-4bit: needs the bitsandbytes package (pip install bitsandbytes) and a CUDA GPU")
+    assert not any("Traceback" in line for line in err)
+
+
+def test_quantization_settings_and_where_they_cannot_work(monkeypatch):
+    import importlib.util
+
+    from acoustemo.errors import ConfigError
+    from acoustemo.model.llm import quantization_config
+
+    assert quantization_config(None, llm="tiny", device="cpu", dtype=torch.float32) is None
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object() if name == "bitsandbytes" else real(name, *a))
+    with pytest.raises(ConfigError, match="runs on CUDA GPUs; the model is on cpu"):
+        quantization_config("8bit", llm="meta-llama/Llama-2-7b-hf", device="cpu", dtype=torch.bfloat16)
+    with pytest.raises(ConfigError, match="random weights"):
+        quantization_config("4bit", llm="tiny", device="cuda", dtype=torch.bfloat16)
+    q = quantization_config("4bit", llm="meta-llama/Llama-2-7b-hf", device="cuda:0", dtype=torch.bfloat16)
+    assert q.load_in_4bit and q.bnb_4bit_quant_type == "nf4" and q.bnb_4bit_compute_dtype == torch.bfloat16
+    assert quantization_config("8bit", llm="x", device="cuda", dtype=torch.float16).load_in_8bit

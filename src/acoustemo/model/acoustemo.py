@@ -118,16 +118,17 @@ class AcoustEmo(nn.Module):
 
     @classmethod
     def from_config(cls, config: ModelConfig, *, device: str | torch.device | None = None,
-                    dtype: torch.dtype | None = None) -> "AcoustEmo":
+                    dtype: torch.dtype | None = None, quantize: str | None = None) -> "AcoustEmo":
         """Load the LLM named by the config on ``device`` (default: the best present, see
         :func:`acoustemo.device.resolve_device`) in ``dtype`` (default: ``config.llm_dtype`` resolved for that
         device) and build the model around it. On ``device="meta"`` nothing is read or allocated: for
-        parameter counts and memory estimates."""
+        parameter counts and memory estimates. ``quantize``: "8bit" / "4bit" loads the LLM through bitsandbytes
+        (inference on CUDA; the Q-Formers, projections and LoRA stay in ``dtype``)."""
         from ..device import llm_dtype, resolve_device
 
         device = resolve_device(device or "auto")
         dtype = dtype or llm_dtype(config.llm_dtype, device)
-        llm, tokenizer = load_llm(config, dtype=dtype, device=device)
+        llm, tokenizer = load_llm(config, dtype=dtype, device=device, quantize=quantize)
         with torch.device(device):  # LoRA weights too
             return cls(config, llm, tokenizer)
 

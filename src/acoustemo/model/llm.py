@@ -116,8 +116,44 @@ def _converted_bundled(name: str) -> Path:
     return target
 
 
-def load_llm(cfg: ModelConfig, *, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu"):
-    """(causal LM, tokenizer). On the meta device only the architecture is built (no weights read)."""
+QUANTIZATIONS = ("8bit", "4bit")
+
+
+def check_quantization(quantize: str | None, device: str | torch.device) -> None:
+    """Stop before anything is loaded when ``quantize`` cannot work: bitsandbytes missing, or not a CUDA device."""
+    if quantize is None:
+        return
+    flag = f"--load-in-{quantize}"
+    if quantize not in QUANTIZATIONS:
+        raise ConfigError(f"quantization {quantize!r}: one of {', '.join(QUANTIZATIONS)}")
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise ConfigError(f"{flag}: needs the bitsandbytes package (pip install bitsandbytes) and a CUDA GPU")
+    if torch.device(device).type != "cuda":
+        raise ConfigError(f"{flag}: bitsandbytes quantization runs on CUDA GPUs; the model is on {device}")
+
+
+def quantization_config(quantize: str | None, *, llm: str, device: str | torch.device, dtype: torch.dtype):
+    """transformers' ``BitsAndBytesConfig`` for ``quantize`` ("8bit", "4bit" NF4 with double quantization and
+    ``dtype`` compute), or None; a clear ConfigError when it cannot work here."""
+    if quantize is None:
+        return None
+    check_quantization(quantize, device)
+    flag = f"--load-in-{quantize}"
+    if llm == "tiny":
+        raise ConfigError(f"{flag}: model.llm='tiny' is built from random weights; quantization loads a pretrained LLM")
+    from transformers import BitsAndBytesConfig
+
+    if quantize == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                              bnb_4bit_compute_dtype=dtype)
+
+
+def load_llm(cfg: ModelConfig, *, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu",
+             quantize: str | None = None):
+    """(causal LM, tokenizer). On the meta device only the architecture is built (no weights read).
+    ``quantize``: "8bit" or "4bit" loads the weights through bitsandbytes (CUDA; see :func:`quantization_config`)."""
+    quant = quantization_config(quantize, llm=cfg.llm, device=device, dtype=dtype)
     if cfg.llm == "tiny" or str(device) == "meta":
         arch = llm_architecture(cfg)
         with torch.device(device):
@@ -127,6 +163,8 @@ def load_llm(cfg: ModelConfig, *, dtype: torch.dtype = torch.float32, device: st
     path, gguf = resolve(cfg)
     extra = {"gguf_file": gguf} if gguf else {}
     weights = {} if gguf else model_folder_kwargs(path, what=f"model.llm={cfg.llm!r}")
+    if quant is not None:  # bitsandbytes places the weights itself; a quantized model cannot be moved afterwards
+        weights = {**weights, "quantization_config": quant, "device_map": {"": torch.device(device)}}
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, **extra)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **extra, **weights)
@@ -134,4 +172,4 @@ def load_llm(cfg: ModelConfig, *, dtype: torch.dtype = torch.float32, device: st
         raise ConfigError(f"model.llm={cfg.llm!r}: cannot load ({str(e).splitlines()[0]})") from None
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    return model.to(device), tokenizer
+    return (model if quant is not None else model.to(device)), tokenizer

@@ -25,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..config import add_quantization_argument
 from ..errors import InputError
 
 SPLITS = ("train", "validation", "test")
@@ -43,6 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=24, help="optimizer steps of the fine-tune")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_quantization_argument(p)
 
 
 def _stage(name: str) -> float:
@@ -55,6 +57,11 @@ def _done(t0: float, what: str) -> None:
 
 
 def run(args) -> int:
+    if args.quantize:
+        from ..device import resolve_device
+        from ..model.llm import check_quantization
+
+        check_quantization(args.quantize, resolve_device("auto"))
     if not args.train:
         return run_shipped(args)
     return run_training(args)
@@ -69,7 +76,7 @@ def run_shipped(args) -> int:
     if not media:
         raise InputError(f"{EXAMPLES.resolve()}: no example media here; run from the repository root or give --media")
     t0 = time.perf_counter()
-    predictor = Predictor(pretrained_path())
+    predictor = Predictor(pretrained_path(), quantize=args.quantize)
     print(f"shipped model loaded ({time.perf_counter() - t0:.1f} s)", file=sys.stderr, flush=True)
     failed = 0
     for m in media:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..config import add_config_arguments, add_device_argument
+from ..config import add_config_arguments, add_device_argument, add_quantization_argument
 from ..device import resolve_device
 from ..evaluation import METRICS, Generation, evaluate, format_scores
 
@@ -36,16 +36,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top-k", type=int, default=g.top_k)
     parser.add_argument("--seed", type=int, default=g.seed, help="sampling seed")
     add_device_argument(parser)
+    add_quantization_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
-    resolve_device(args.device)  # an absent device stops here, before anything is loaded
+    from ..model.llm import check_quantization
+
+    check_quantization(args.quantize, resolve_device(args.device))  # stops here, before anything is loaded
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     gen = Generation(args.max_new_tokens, args.sample, args.temperature, args.top_p, args.top_k, args.seed)
     result = evaluate(args.checkpoint, manifest=args.manifest, out=args.out, metrics=metrics, grouping=args.grouping,
                       generation=gen, batch_size=args.batch_size, config=args.config, overrides=args.overrides,
-                      device=args.device, progress=not args.quiet)
+                      device=args.device, progress=not args.quiet, quantize=args.quantize)
     print(format_scores(result["scores"]))
     print(f"predictions and scores -> {result['out']}", file=sys.stderr)
     return 0

@@ -21,7 +21,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..config import add_device_argument
+from ..config import add_device_argument, add_quantization_argument
 from ..device import resolve_device
 from ..errors import AcoustemoError, one_line
 from ..pipeline import Predictor
@@ -40,17 +40,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="per utterance: evidence (occlusion) and the Q-Former's frame attention, and a figure per file")
     p.add_argument("--figures", default="explain", help="--explain: folder of the figures (default: explain/)")
     add_device_argument(p)
+    add_quantization_argument(p)
 
 
 def run(args) -> int:
-    resolve_device(args.device)  # an absent device stops here, before anything is loaded
+    from ..model.llm import check_quantization
+
+    check_quantization(args.quantize, resolve_device(args.device))  # stops here, before anything is loaded
     checkpoint = args.checkpoint
     if checkpoint is None:
         from ..pretrained import pretrained_path
 
         checkpoint = pretrained_path()
     predictor = Predictor(checkpoint, transcriber_model=args.whisper_model, beam_size=args.beam_size,
-                          max_new_tokens=args.max_new_tokens, device=args.device)
+                          max_new_tokens=args.max_new_tokens, device=args.device, quantize=args.quantize)
     failed = 0
     for media in args.media:
         try:

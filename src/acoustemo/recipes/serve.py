@@ -25,7 +25,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import add_device_argument
+from ..config import add_device_argument, add_quantization_argument
 from ..device import resolve_device
 from ..errors import AcoustemoError, InputError, one_line
 
@@ -46,6 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--beam-size", type=int, default=5,
                    help="transcription beam size (default 5; 1 is greedy, about twice as fast)")
     add_device_argument(p)
+    add_quantization_argument(p)
 
 
 @dataclass
@@ -162,7 +163,9 @@ def build_app(service: Service, *, title: str = "AcoustEmo"):
 
 def run(args) -> int:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    resolve_device(args.device)
+    from ..model.llm import check_quantization
+
+    check_quantization(args.quantize, resolve_device(args.device))
     try:
         import gradio  # noqa: F401
     except ImportError:
@@ -178,7 +181,7 @@ def run(args) -> int:
 
         checkpoint = pretrained_path()
     predictor = Predictor(checkpoint, transcriber_model=args.whisper_model, beam_size=args.beam_size,
-                          device=args.device)
+                          device=args.device, quantize=args.quantize)
     service = Service(predictor, max_mb=args.max_mb, max_seconds=args.max_seconds, explain=not args.no_explain)
     print(f"acoustemo serve: http://{args.host}:{args.port} (Ctrl-C stops)", file=sys.stderr, flush=True)
     launch(service, host=args.host, port=args.port, queue_size=args.queue_size)
