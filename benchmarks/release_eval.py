@@ -265,8 +265,9 @@ def markdown(report: dict) -> str:
             out.append("| | utterances | primary-emotion acc. | emotional utterance found | found and alone |")
             out.append("|---|---|---|---|---|")
             for row, u in r["per_utterance"].items():
-                out.append(f"| {row} | {u['utterances']} | {u['primary']:.1f} | {u['emotional utterance found']:.1f} "
-                           f"| {u['found and alone']:.1f} |")
+                found, alone = (f"{u[k]:.1f}" if u[k] == u[k] else "n/a (no dialogues)"
+                                for k in ("emotional utterance found", "found and alone"))
+                out.append(f"| {row} | {u['utterances']} | {u['primary']:.1f} | {found} | {alone} |")
         if "per_cue_primary" in r:
             rows = list(r["rows"])
             out.append("\nPrimary accuracy per cue (synthetic test split):\n")

@@ -33,8 +33,9 @@ def test_evidence_is_the_drop_in_the_answers_likelihood_when_one_utterance_is_ne
     assert e.answer_logprob == pytest.approx(float(whole), abs=1e-5) and e.answer_logprob < 0
 
 
-def test_an_answer_per_utterance_is_scored_whole_in_its_own_question_form(example):
+def test_an_answer_per_utterance_is_scored_on_its_clip_line_in_its_own_question_form(example):
     from conftest import tiny_config
+    from acoustemo.explain import _before_first_newline
     from acoustemo.model import AcoustEmo
 
     torch.manual_seed(0)
@@ -43,9 +44,13 @@ def test_an_answer_per_utterance_is_scored_whole_in_its_own_question_form(exampl
     e = explain(model, example, LABELS, own)
     labelled = dataclasses.replace(example, utterances=[dataclasses.replace(u, labels=tuple(o))
                                                         for u, o in zip(example.utterances, own)])
+    (clip_line,) = answer_logprobs(model, [labelled], LABELS, first_line=True)
     (whole,) = answer_logprobs(model, [labelled], LABELS)  # the clip list and the three utterance lines
-    (clip_only,) = answer_logprobs(model, [example], LABELS)
-    assert e.answer_logprob == pytest.approx(float(whole), abs=1e-5) and float(whole) < float(clip_only)
+    assert e.answer_logprob == pytest.approx(float(clip_line), abs=1e-5) and float(whole) < float(clip_line)
+    # the clip line: the answer's tokens up to its first line break (the byte-level tokenizer: one per byte)
+    ids = torch.tensor([model.tokenizer.encode(" sad, low\n1: calm", add_special_tokens=False)])
+    kept = _before_first_newline(model.tokenizer, ids, torch.ones_like(ids, dtype=torch.bool))
+    assert kept.sum() == len(" sad, low") and kept[0, : len(" sad, low")].all()
     with pytest.raises(ValueError, match="2 utterance label lists for 3 utterances"):
         explain(model, example, LABELS, own[:2])
 

@@ -8,7 +8,10 @@ Q-Formers' input standardisation holds; the clip's own mean frame for a model wi
     evidence_i = log p(answer | clip) - log p(answer | clip with utterance i neutralised)      (nats)
 
 Higher means the answer relied on that utterance's sound more; 0 means it did not change the answer's
-likelihood at all; a negative value means the answer became more likely without it. The frames are replaced
+likelihood at all; a negative value means the answer became more likely without it. From a model that also
+answers per utterance, only the clip's line is scored (in the question form it was given in): each
+utterance's own line naturally rests on that utterance, and the question is which utterance carried the
+clip's emotions. The frames are replaced
 everywhere they are read (the utterance's window and the global Q-Former), so the number is about that
 stretch of audio, not about one branch. The transcript is kept.
 
@@ -51,8 +54,10 @@ def baseline_frame(model, audio: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def answer_logprobs(model, examples: list[Example], labels: list[str], *, batch_size: int = 8) -> torch.Tensor:
-    """(N,) the summed log-likelihood of the answer that names ``labels`` after each example's prompt."""
+def answer_logprobs(model, examples: list[Example], labels: list[str], *, batch_size: int = 8,
+                    first_line: bool = False) -> torch.Tensor:
+    """(N,) the summed log-likelihood of the answer that names ``labels`` after each example's prompt
+    (``first_line``: of its tokens before the first line break only, the clip's line of a per-utterance answer)."""
     collator = Collator(model.config, model.tokenizer, train=True)
     out = []
     for i in range(0, len(examples), batch_size):
@@ -61,17 +66,30 @@ def answer_logprobs(model, examples: list[Example], labels: list[str], *, batch_
         logits = model(batch).logits[:, :-1].float()
         target = batch.labels[:, 1:]
         keep = target != IGNORE_INDEX
+        if first_line:
+            keep = keep & _before_first_newline(model.tokenizer, target, keep)
         logp = torch.log_softmax(logits, dim=-1).gather(-1, target.clamp_min(0)[..., None])[..., 0]
         out.append((logp * keep).sum(1).cpu())
     return torch.cat(out)
+
+
+def _before_first_newline(tokenizer, target: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """(B, T) True on the kept positions that come before the first kept token containing a line break."""
+    out = torch.zeros_like(keep)
+    for row in range(target.shape[0]):
+        for pos in keep[row].nonzero().flatten().tolist():
+            if "\n" in tokenizer.decode([int(target[row, pos])]):
+                break
+            out[row, pos] = True
+    return out
 
 
 @torch.no_grad()
 def explain(model, example: Example, labels: list[str],
             utterance_labels: list[list[str]] | None = None) -> Explanation:
     """Evidence and frame attention of every utterance of ``example`` for the answer naming ``labels`` (and,
-    from a model that answers per utterance, each utterance's ``utterance_labels``: the whole answer is scored,
-    in the question form it was given in)."""
+    from a model that answers per utterance, each utterance's ``utterance_labels``: the answer is given in that
+    question form and its clip line is scored)."""
     if not labels:
         raise ValueError("explain needs the answer's labels (an empty answer has nothing to explain)")
     model.eval()
@@ -90,7 +108,7 @@ def explain(model, example: Example, labels: list[str],
         audio = example.audio.clone()
         audio[b:e] = base
         copies.append(dataclasses.replace(example, audio=audio))
-    scores = answer_logprobs(model, [example, *copies], labels)
+    scores = answer_logprobs(model, [example, *copies], labels, first_line=utterance_labels is not None)
     attention: list[list[float]] = [[] for _ in utterances]
     if utterances and "utterance" in model.qformers:
         q = model.qformers["utterance"]

@@ -122,8 +122,16 @@ class Predictor:
         path = Path(path)
         wav = load_audio(path)
         if utterances is None:
-            utterances = self.transcribe(wav, str(path))
-        audio = self.audio_encoder.encode(wav)  # (L, d)
+            # the encoder's features while Whisper transcribes: both release the GIL (CTranslate2 / torch), and
+            # beam search leaves cores idle between its small steps
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                features = pool.submit(self.audio_encoder.encode, wav)
+                utterances = self.transcribe(wav, str(path))
+                audio = features.result()  # (L, d)
+        else:
+            audio = self.audio_encoder.encode(wav)  # (L, d)
         visual = None
         if self.visual_encoder is not None:
             if probe(path).has_video:
