@@ -94,6 +94,8 @@ class Predictor:
         self.device = resolve_device(device or "auto")
         self.cfg = checkpoint_config(checkpoint, None, overrides)
         self.model = load_model(checkpoint, self.cfg, device=self.device, quantize=quantize)
+        if quantize is None:  # LoRA folded into the full-precision weights: faster answers, same model
+            self.model.merge_lora()
         t = self.cfg.train
         self.audio_encoder = build_audio_encoder(encoder_name(t.audio_key or "whisper"), device=self.device)
         check_encoder_key(self.audio_encoder, t.audio_key, "audio")

@@ -301,3 +301,33 @@ def test_batches_without_utterances_keep_every_trainable_parameter_in_the_graph(
     bare = build(use_visual=False, global_qformer=False)
     out = bare(Collator(bare.config, bare.tokenizer)([make_example("silent", utterances=())]))
     assert torch.isfinite(out.loss)
+
+
+def test_merged_lora_gives_the_same_answers_faster_and_refuses_to_be_saved(tmp_path):
+    from acoustemo.data.collate import Collator
+
+    from conftest import tiny_config
+
+    torch.manual_seed(0)
+    model = AcoustEmo.from_config(tiny_config()).eval()
+    with torch.no_grad():  # LoRA's B starts at zero: give it weight so that merging has something to fold
+        for name, p in model.llm.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5)
+    collator = Collator(model.config, model.tokenizer, train=False)
+    g = torch.Generator().manual_seed(1)
+    from acoustemo.data.collate import Example
+    from acoustemo.data.manifest import Utterance
+
+    ex = Example(id="a", audio=torch.randn(120, model.config.audio_dim, generator=g), frame_rate=50.0,
+                 utterances=[Utterance(0.1, 1.0, "one"), Utterance(1.2, 2.2, "two")],
+                 visual=torch.randn(3, model.config.visual_dim, generator=g))
+    batch = collator([ex])
+    with torch.no_grad():
+        before = model.llm(inputs_embeds=model.embed(batch), attention_mask=batch.attention_mask).logits
+        model.merge_lora()
+        after = model.llm(inputs_embeds=model.embed(batch), attention_mask=batch.attention_mask).logits
+    assert not any("lora_" in n for n, _ in model.named_parameters())
+    torch.testing.assert_close(after, before, rtol=1e-4, atol=1e-4)
+    with pytest.raises(RuntimeError, match="merged"):
+        model.save_trainable(tmp_path / "w.safetensors")

@@ -147,7 +147,20 @@ class AcoustEmo(nn.Module):
         """Only the trainable tensors (what a checkpoint holds)."""
         return {n: p.detach() for n, p in self.named_parameters() if p.requires_grad}
 
+    def merge_lora(self) -> "AcoustEmo":
+        """For inference only: fold the LoRA weights into the LLM's (one matmul per projection instead of three;
+        generation is bound by reading the weights, about 20 % faster for SmolLM2-135M on a CPU). The model
+        cannot be saved or trained afterwards."""
+        from peft import PeftModel
+
+        if isinstance(self.llm, PeftModel):
+            self.llm = self.llm.merge_and_unload()
+            self.lora_merged = True
+        return self
+
     def save_trainable(self, path: str | Path) -> None:
+        if getattr(self, "lora_merged", False):
+            raise RuntimeError("the LoRA weights were merged into the LLM (merge_lora): this model cannot be saved")
         tensors = {n: t.contiguous().cpu() for n, t in self.trainable_state_dict().items()}
         with atomic_open(path, "wb") as f:
             f.write(save(tensors))
