@@ -26,7 +26,6 @@ Prints a Markdown table and the JSON; ``--json FILE`` writes it too.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import statistics
 import sys
@@ -79,48 +78,6 @@ def build_model(cfg, device: torch.device, dtype: torch.dtype, layers: int | Non
     return model
 
 
-def qformer_batching(cfg, device: torch.device, dtype: torch.dtype, repeats: int) -> dict:
-    from qformer_batching import CLIP_SECONDS, NUM_UTTERANCES, utterances
-
-    from acoustemo.model.qformer import QFormer
-    from acoustemo.model.windows import gather_windows, utterance_windows
-
-    q_cfg = dataclasses.replace(cfg.model.acoustic, dropout=0.0)
-    torch.manual_seed(0)
-    qformer = QFormer(q_cfg, input_dim=cfg.model.audio_dim).to(device).eval()
-    rate = 50.0
-    frames_total = round(CLIP_SECONDS * rate)
-    features = torch.randn(1, frames_total, cfg.model.audio_dim, device=device)
-    begin, end = utterance_windows(*utterances(), rate, frames_total)
-    sample = torch.zeros(NUM_UTTERANCES, dtype=torch.long, device=device)
-    b, e = torch.tensor(begin, device=device), torch.tensor(end, device=device)
-
-    def batched():
-        frames, mask = gather_windows(features, sample, b, e)
-        return qformer(frames, mask)
-
-    def loop():
-        return torch.cat([qformer(features[:, i:j]) for i, j in zip(begin, end)])
-
-    def timed(fn):
-        fn()
-        sync(device)
-        best = float("inf")
-        for _ in range(repeats):
-            t = time.perf_counter()
-            fn()
-            sync(device)
-            best = min(best, time.perf_counter() - t)
-        return best
-
-    autocast = torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32)
-    with torch.inference_mode(), autocast:
-        diff = float((batched().float() - loop().float()).abs().max())
-        t_batched, t_loop = timed(batched), timed(loop)
-    return {"utterances": NUM_UTTERANCES, "frames": frames_total, "batched_ms": 1e3 * t_batched,
-            "loop_ms": 1e3 * t_loop, "speedup": t_loop / t_batched, "max_abs_diff": diff}
-
-
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--tiny", action="store_true", help="the tiny preset instead of the paper's (script check)")
@@ -138,15 +95,11 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--json", help="also write the numbers here")
     args = p.parse_args(argv)
 
-    from train_speed import write_corpus
-    from torch.utils.flop_counter import FlopCounterMode
+    from train_speed import time_steps, write_corpus
 
     from acoustemo.config import load_config
-    from acoustemo.data.collate import Collator
     from acoustemo.data.dataset import dataset_for
     from acoustemo.device import resolve_device
-    from acoustemo.training.loop import answer_tokens
-    from acoustemo.training.optim import weight_decay_groups
 
     device = resolve_device(args.device)
     if device.type == "cuda":
@@ -167,37 +120,10 @@ def main(argv: list[str] | None = None) -> dict:
         model = build_model(cfg, device, dtype, args.layers).train()
         sync(device)
         build_s = time.perf_counter() - t0
-        collator = Collator(cfg.model, model.tokenizer)
-        groups, _ = weight_decay_groups(model, t.weight_decay)
-        opt = torch.optim.AdamW(groups, lr=t.lr, betas=tuple(t.betas))
         params = [q for q in model.parameters() if q.requires_grad]
         bs = t.batch_size
-        autocast = torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32)
-
-        def step(i: int) -> int:
-            batch = collator([ds[(i * bs + j) % len(ds)] for j in range(bs)]).to(device)
-            n = answer_tokens(batch)
-            with autocast:
-                loss = model(batch).loss * n / n
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, t.max_grad_norm)
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-            return int(batch.attention_mask.sum())
-
-        for i in range(args.warmup):
-            step(i)
-        counter = FlopCounterMode(display=False)
-        with counter:
-            step(0)
-        flops = counter.get_total_flops()
-        times, tokens = [], 0
-        for i in range(args.steps):
-            sync(device)
-            t1 = time.perf_counter()
-            tokens += step(i)
-            sync(device)
-            times.append(time.perf_counter() - t1)
+        flops, times, tokens = time_steps(model, ds, cfg, steps=args.steps, warmup=args.warmup, device=device,
+                                          dtype=dtype)
         step_s = statistics.median(times)
         peak = matmul_peak(device, dtype)
         res = {
@@ -213,15 +139,17 @@ def main(argv: list[str] | None = None) -> dict:
             res["mfu_vs_spec"] = flops / step_s / (args.peak_tflops * 1e12)
         if device.type == "cuda":
             res["peak_memory_gib"] = torch.cuda.max_memory_allocated(device) / 1024**3
-        del model, opt
-    res["qformer_batching"] = qformer_batching(cfg, device, dtype, args.repeats)
-    q = res["qformer_batching"]
+        del model
+    from qformer_batching import NUM_UTTERANCES, run as qformer_batching
+
+    q = res["qformer_batching"] = qformer_batching(f"{preset} Q-Former, {cfg.model.audio_dim}-d at 50 Hz", preset,
+                                                   cfg.model.audio_dim, 50.0, args.repeats, device, dtype)
     print(f"| device | LLM layers | dtype | batch | step (s) | tokens/s | TFLOP/s | MFU (measured peak) | peak memory |")
     print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
     print(f"| {res['device']} | {res['llm_layers']} | {res['dtype']} | {bs} | {step_s:.3f} | {res['tokens_per_s']:.0f} | "
           f"{res['achieved_tflops']:.1f} | {100 * res['mfu_vs_measured_peak']:.1f} % | "
           f"{res.get('peak_memory_gib', float('nan')):.1f} GiB |")
-    print(f"\nutterance Q-Former, {q['utterances']} utterances: batched {q['batched_ms']:.2f} ms, loop "
+    print(f"\nutterance Q-Former, {NUM_UTTERANCES} utterances: batched {q['batched_ms']:.2f} ms, loop "
           f"{q['loop_ms']:.2f} ms, {q['speedup']:.1f}x, max abs diff {q['max_abs_diff']:.1e}")
     print(json.dumps(res, indent=2))
     if args.json:

@@ -36,25 +36,32 @@ def utterances(seed: int = 0) -> tuple[list[float], list[float]]:
     return starts, ends
 
 
-def timed(fn, repeats: int) -> float:
-    fn()  # warm-up
+def timed(fn, repeats: int, device: torch.device = torch.device("cpu")) -> float:
+    def call():
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    call()  # warm-up
     best = float("inf")
     for _ in range(repeats):
         t = time.perf_counter()
-        fn()
+        call()
         best = min(best, time.perf_counter() - t)
     return best
 
 
-def run(name: str, preset: str, audio_dim: int, frame_rate: float, repeats: int) -> dict:
+def run(name: str, preset: str, audio_dim: int, frame_rate: float, repeats: int,
+        device: torch.device = torch.device("cpu"), dtype: torch.dtype = torch.float32) -> dict:
+    """Both paths on ``device``, under autocast to ``dtype`` unless it is fp32 (the Q-Former keeps fp32 weights)."""
     cfg = dataclasses.replace(Config.from_name(preset).model.acoustic, dropout=0.0)
     torch.manual_seed(0)
-    qformer = QFormer(cfg, input_dim=audio_dim).eval()
+    qformer = QFormer(cfg, input_dim=audio_dim).to(device).eval()
     num_frames = round(CLIP_SECONDS * frame_rate)
-    features = torch.randn(1, num_frames, audio_dim)
+    features = torch.randn(1, num_frames, audio_dim, device=device)
     begin, end = utterance_windows(*utterances(), frame_rate, num_frames)
-    sample = torch.zeros(NUM_UTTERANCES, dtype=torch.long)
-    b, e = torch.tensor(begin), torch.tensor(end)
+    sample = torch.zeros(NUM_UTTERANCES, dtype=torch.long, device=device)
+    b, e = torch.tensor(begin, device=device), torch.tensor(end, device=device)
 
     def batched():
         frames, mask = gather_windows(features, sample, b, e)  # (16, max_len, d)
@@ -63,9 +70,10 @@ def run(name: str, preset: str, audio_dim: int, frame_rate: float, repeats: int)
     def loop():
         return torch.cat([qformer(features[:, i:j]) for i, j in zip(begin, end)])
 
-    with torch.inference_mode():
-        diff = float((batched() - loop()).abs().max())
-        t_batched, t_loop = timed(batched, repeats), timed(loop, repeats)
+    autocast = torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32)
+    with torch.inference_mode(), autocast:
+        diff = float((batched().float() - loop().float()).abs().max())
+        t_batched, t_loop = timed(batched, repeats, device), timed(loop, repeats, device)
     return dict(setting=name, frames=num_frames, window_frames=f"{min(e - b)}-{max(e - b)}",
                 batched_ms=1e3 * t_batched, loop_ms=1e3 * t_loop, speedup=t_loop / t_batched, max_abs_diff=diff)
 

@@ -41,6 +41,55 @@ def matmul_peak(n: int = 2048, repeats: int = 8) -> float:
     return best
 
 
+def time_steps(model, ds, cfg, *, steps: int, warmup: int, device: torch.device = torch.device("cpu"),
+               dtype: torch.dtype = torch.float32) -> tuple[int, list[float], int]:
+    """The training loop's step (collate, forward under autocast unless fp32, backward, clip, AdamW) on ``ds``:
+    ``warmup`` untimed steps, one counted by ``FlopCounterMode``, then ``steps`` timed ones.
+    Returns (FLOPs of one step, seconds of each timed step, tokens of the timed steps)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from acoustemo.data.collate import Collator
+    from acoustemo.training.loop import answer_tokens
+    from acoustemo.training.optim import weight_decay_groups
+
+    t = cfg.train
+    collator = Collator(cfg.model, model.tokenizer)
+    groups, _ = weight_decay_groups(model, t.weight_decay)
+    opt = torch.optim.AdamW(groups, lr=t.lr, betas=tuple(t.betas))
+    params = [q for q in model.parameters() if q.requires_grad]
+    bs = t.batch_size
+    autocast = torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32)
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    def step(i: int) -> int:
+        batch = collator([ds[(i * bs + j) % len(ds)] for j in range(bs)]).to(device)
+        n = answer_tokens(batch)
+        with autocast:
+            loss = model(batch).loss * n / n
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, t.max_grad_norm)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        return int(batch.attention_mask.sum())
+
+    for i in range(warmup):
+        step(i)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        step(0)
+    times, tokens = [], 0
+    for i in range(steps):
+        sync()
+        t1 = time.perf_counter()
+        tokens += step(i)
+        sync()
+        times.append(time.perf_counter() - t1)
+    return counter.get_total_flops(), times, tokens
+
+
 def write_corpus(root: Path, cfg, num: int, seconds: float, utterances: int, seed: int = 0):
     from acoustemo.cache.store import FeatureCache
     from acoustemo.data.manifest import Sample, Utterance, write_manifest
@@ -89,14 +138,9 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from torch.utils.flop_counter import FlopCounterMode
-
     from acoustemo.config import load_config
-    from acoustemo.data.collate import Collator
     from acoustemo.model import AcoustEmo
     from acoustemo.data.dataset import dataset_for
-    from acoustemo.training.loop import answer_tokens
-    from acoustemo.training.optim import weight_decay_groups
 
     with tempfile.TemporaryDirectory() as tmp:
         manifest, cache = write_corpus(Path(tmp), load_config(args.config, args.override), args.dialogues,
@@ -108,33 +152,9 @@ def main() -> None:
         t0 = time.perf_counter()
         model = AcoustEmo.from_config(cfg.model).train()
         load_seconds = time.perf_counter() - t0
-        collator = Collator(cfg.model, model.tokenizer)
-        groups, _ = weight_decay_groups(model, t.weight_decay)
-        opt = torch.optim.AdamW(groups, lr=t.lr, betas=tuple(t.betas))
         params = [q for q in model.parameters() if q.requires_grad]
         bs = t.batch_size
-
-        def step(i: int) -> int:
-            idx = [(i * bs + j) % len(ds) for j in range(bs)]
-            batch = collator([ds[k] for k in idx])
-            n = answer_tokens(batch)
-            (model(batch).loss * n / n).backward()
-            torch.nn.utils.clip_grad_norm_(params, t.max_grad_norm)
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-            return int(batch.attention_mask.sum())
-
-        for i in range(args.warmup):
-            step(i)
-        counter = FlopCounterMode(display=False)
-        with counter:
-            step(0)
-        flops = counter.get_total_flops()
-        times, tokens = [], 0
-        for i in range(args.steps):
-            t1 = time.perf_counter()
-            tokens += step(i)
-            times.append(time.perf_counter() - t1)
+        flops, times, tokens = time_steps(model, ds, cfg, steps=args.steps, warmup=args.warmup)
         step_s = sorted(times)[len(times) // 2]  # median
         peak = matmul_peak()
         res = {

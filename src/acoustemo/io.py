@@ -139,6 +139,13 @@ def load_tensors(path: str | os.PathLike, *, what: str = "weights", finite: bool
     return state
 
 
+def save_tensors(path: str | os.PathLike, tensors: dict) -> None:
+    """Tensors to a safetensors file (contiguous, on the CPU), atomically."""
+    from safetensors.torch import save
+
+    atomic_write_bytes(path, save({n: t.detach().contiguous().cpu() for n, t in tensors.items()}))
+
+
 PICKLED_WEIGHTS = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 
 

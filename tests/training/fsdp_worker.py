@@ -13,6 +13,7 @@ import torch.distributed as dist
 from safetensors.torch import save_file
 from torch.distributed.fsdp import fully_shard
 
+from acoustemo.io import save_tensors
 from acoustemo.training import checkpoint as ckpt
 from acoustemo.training.optim import weight_decay_groups
 
@@ -55,7 +56,7 @@ if __name__ == "__main__":
     folder = out / "checkpoint"
     if rank == 0:
         folder.mkdir(parents=True)
-        ckpt.save_tensors(folder / "trainable.safetensors", trainable)
+        save_tensors(folder / "trainable.safetensors", trainable)
         ckpt.save_optimizer(optim_state, names, folder)
     dist.barrier()
     fresh, fresh_opt, _, _ = build(seed=2)

@@ -21,12 +21,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
-from safetensors.torch import save
 from torch import nn
 
 from ..config import ModelConfig
 from ..errors import ConfigError
-from ..io import atomic_open, load_tensors
+from ..io import load_tensors, save_tensors
 from .llm import load_llm
 from .prompts import SLOT_KINDS, parse_answer, parse_emotions
 from .qformer import QFormer
@@ -161,9 +160,7 @@ class AcoustEmo(nn.Module):
     def save_trainable(self, path: str | Path) -> None:
         if getattr(self, "lora_merged", False):
             raise RuntimeError("the LoRA weights were merged into the LLM (merge_lora): this model cannot be saved")
-        tensors = {n: t.contiguous().cpu() for n, t in self.trainable_state_dict().items()}
-        with atomic_open(path, "wb") as f:
-            f.write(save(tensors))
+        save_tensors(path, self.trainable_state_dict())
 
     def load_trainable(self, path: str | Path, *, strict: bool = True) -> None:
         """Load a safetensors file of (some of) this model's tensors; unknown keys are an error."""

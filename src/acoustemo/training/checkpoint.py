@@ -34,7 +34,7 @@ import torch
 from safetensors.torch import save_file
 
 from ..errors import InputError
-from ..io import atomic_write_json, atomic_write_text, load_tensors, read_json
+from ..io import atomic_write_json, atomic_write_text, load_tensors, read_json, save_tensors
 
 STEP_DIR = re.compile(r"^step-(\d{6,})$")
 
@@ -251,17 +251,6 @@ def remove_partial(root: Path) -> int:
     for folder in folders:
         shutil.rmtree(folder, ignore_errors=True)
     return len(folders)
-
-
-def save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
-    """Tensors to a safetensors file, atomically."""
-    from safetensors.torch import save
-
-    from ..io import atomic_open
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_open(path, "wb") as f:
-        f.write(save({n: t.detach().contiguous().cpu() for n, t in tensors.items()}))
 
 
 def write_main(tmp: Path, *, trainable: dict[str, torch.Tensor], optimizer_state: dict, names: list[str], scheduler,

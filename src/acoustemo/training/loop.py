@@ -41,7 +41,7 @@ import torch
 from ..config import Config, load_config
 from ..data.dataset import dataset_for, require
 from ..errors import ConfigError, InputError, TrainingError
-from ..io import atomic_write_text, read_json, remove_stale_temporaries
+from ..io import atomic_write_text, read_json, remove_stale_temporaries, save_tensors
 from ..trained import FINAL_WEIGHTS
 from . import checkpoint as ckpt
 from .optim import build_scheduler, epoch_batches, rank_micro_batches, weight_decay_groups
@@ -348,7 +348,7 @@ class Trainer:
             final = self.out / "final"
             trainable = self.gathered()[0]
             if self.main:
-                ckpt.save_tensors(final / FINAL_WEIGHTS, trainable)
+                save_tensors(final / FINAL_WEIGHTS, trainable)
                 atomic_write_text(final / "config.yaml", self.cfg.to_yaml())
             acc.wait_for_everyone()
         return TrainResult(self.out, step, self.total, loss, val, final, self.main, self.model)
