@@ -73,6 +73,29 @@ def test_sweep_writes_noisy_media_the_table_and_the_plot(setup, capsys):
     assert json.loads((out / "table.json").read_text()) == table
 
 
+def test_other_weights_behind_the_same_folder_are_scored_again(setup, tmp_path):
+    import torch
+
+    root, _, head = setup
+    cfg = load_config(head / "config.yaml")
+    folder, out = tmp_path / "head", tmp_path / "out"
+    labels = ["sad", "neutral", "happy"]
+    torch.manual_seed(0)
+    save_acoustic(AcousticClassifier(cfg.model, labels), folder, cfg, [])
+    args = ["snr", "--manifest", str(root / "test.jsonl"), "--out", str(out), "--model", f"head={folder}",
+            "--snr", "clean", "--quiet"]
+    assert main(args) == 0
+    first = json.loads((out / "scores.json").read_text())
+    assert len(first) == 1
+    torch.manual_seed(1)  # trained again into the same folder
+    save_acoustic(AcousticClassifier(cfg.model, labels), folder, cfg, [])
+    assert main(args) == 0
+    second = json.loads((out / "scores.json").read_text())
+    assert len(second) == 2 and set(first) < set(second)
+    assert len({d["weights_sha256"] for d in second.values()}) == 2
+    assert json.loads((out / "table.json").read_text())["rows"][0]["models"] == [str(folder)]
+
+
 def test_levels_and_models_are_checked(setup, capsys):
     root, llm, _ = setup
     assert parse_levels("clean, 20,5") == [None, 20.0, 5.0]

@@ -94,9 +94,24 @@ def level_name(snr: float | None) -> str:
     return "clean" if snr is None else f"{snr:g} dB"
 
 
-def run_key(folder: Path, snr: float | None) -> str:
-    """Where ``scores.json`` keeps a model's scores at one level."""
-    return f"{folder.resolve()}|{level_name(snr)}"
+def weights_digest(folder: Path) -> str:
+    """SHA-256 over the bytes of the folder's weights (every ``*.safetensors``: a trained model's trainable
+    tensors, or a stage-1 folder's head and Q-Formers), so that other weights behind the same folder are told
+    apart."""
+    import hashlib
+
+    from ..cache.store import content_hash
+
+    h = hashlib.sha256()
+    for f in sorted(folder.glob("*.safetensors")):
+        h.update(f"{f.name}:{content_hash(f)}\n".encode())
+    return h.hexdigest()
+
+
+def run_key(folder: Path, snr: float | None, digest: str) -> str:
+    """Where ``scores.json`` keeps a model's scores at one level: its folder, the first 16 hex of
+    :func:`weights_digest` (a model trained again into the same folder is scored again) and the level."""
+    return f"{folder.resolve()}|{digest[:16]}|{level_name(snr)}"
 
 
 def noisy_manifest(samples, manifest: Path, snr: float, out: Path, seed: int, progress: bool) -> Path:
@@ -200,8 +215,9 @@ def sweep(manifest: str | Path, models: list[tuple[str, Path]], levels: list[flo
     done = read_json(done_file) if done_file.is_file() else {}
     encoders: dict[str, object] = {}
     datasets: dict[tuple[str, float | None], FeatureDataset] = {}  # (audio key, level): features extracted once
+    digests = {folder: weights_digest(folder) for folder in dict.fromkeys(f for _, f in models)}
     for name, folder in models:
-        runs_left = [snr for snr in levels if run_key(folder, snr) not in done]
+        runs_left = [snr for snr in levels if run_key(folder, snr, digests[folder]) not in done]
         if not runs_left:
             continue
         kind, model, cfg = load_scorer(folder, device)
@@ -219,20 +235,22 @@ def sweep(manifest: str | Path, models: list[tuple[str, Path]], levels: list[flo
                 datasets[key, snr] = FeatureDataset(level_samples, cache, audio_key=encoder_key(encoders[key]),
                                                     require_labels=True, source=manifests[snr])
             pred = predictions(kind, model, datasets[key, snr], batch_size=batch_size, progress=progress)
-            row = done[run_key(folder, snr)] = {"name": name, "model": str(folder), "kind": kind, "snr": snr,
-                                                **scores(gold, pred)}
+            row = done[run_key(folder, snr, digests[folder])] = {
+                "name": name, "model": str(folder), "weights_sha256": digests[folder], "kind": kind, "snr": snr,
+                **scores(gold, pred)}
             atomic_write_json(done_file, done)
             if progress:
                 print(f"snr: {name} ({folder}) at {level_name(snr)}: "
                       + ", ".join(f"{m} {row[m]:.1f}" for m in METRICS), file=sys.stderr, flush=True)
-    table = build_table(done, models, levels, manifest)
+    table = build_table(done, models, levels, manifest, digests)
     atomic_write_json(out / "table.json", table)
     atomic_write_text(out / "table.csv", table_csv(table))
     plot(table, out / "table.png")
     return table
 
 
-def build_table(done: dict, models: list[tuple[str, Path]], levels: list[float | None], manifest: Path) -> dict:
+def build_table(done: dict, models: list[tuple[str, Path]], levels: list[float | None], manifest: Path,
+                digests: dict[Path, str]) -> dict:
     names = list(dict.fromkeys(name for name, _ in models))
     rows = []
     for name in names:
@@ -241,7 +259,7 @@ def build_table(done: dict, models: list[tuple[str, Path]], levels: list[float |
         for snr in levels:
             cell = {}
             for m in METRICS:
-                xs = [done[run_key(f, snr)][m] for f in folders]
+                xs = [done[run_key(f, snr, digests[f])][m] for f in folders]
                 cell[m] = {"mean": statistics.fmean(xs), "std": statistics.stdev(xs) if len(xs) > 1 else 0.0,
                            "runs": xs}
             row["levels"][level_name(snr)] = cell
