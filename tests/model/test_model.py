@@ -283,6 +283,11 @@ def test_qformer_weights_warm_start_a_model_and_bad_paths_are_config_errors(tmp_
     warm = build(qformer_weights=str(path))  # loaded after LoRA is attached: LoRA keys fit too
     torch.testing.assert_close(warm.qformers["global"].query_tokens, source.qformers["global"].query_tokens)
     torch.testing.assert_close(warm.projections["utterance"].weight, source.projections["utterance"].weight)
+    lora = {n: p for n, p in source.named_parameters() if "lora_" in n}
+    assert lora  # a whole trained model's tensors: fine-tuning it further starts from all of them
+    for n, p in warm.named_parameters():
+        if n in lora:
+            torch.testing.assert_close(p, lora[n])
     with pytest.raises(ConfigError, match="no such file"):
         build(qformer_weights=str(tmp_path / "missing.safetensors"))
     with pytest.raises(ConfigError, match="not in this model"):
