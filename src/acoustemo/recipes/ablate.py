@@ -278,11 +278,11 @@ def plot(table: dict, path: Path) -> None:
     rows = table["rows"]
     x = np.arange(len(cols))
     width = 0.8 / len(rows)
-    fig, ax = plt.subplots(figsize=(7, 3.6), dpi=120)
+    fig, ax = plt.subplots(figsize=(max(7.0, 1.3 * len(cols) + 2.5), 3.8), dpi=120)
     for i, r in enumerate(rows):
         ax.bar(x + (i - (len(rows) - 1) / 2) * width, [r[c]["mean"] for c in cols], width,
                yerr=[r[c]["std"] for c in cols], capsize=3, label=r["name"])
-    ax.set_xticks(x, cols)
+    ax.set_xticks(x, [c.replace(" [", "\n[") for c in cols], fontsize=8)  # breakdown columns on two lines
     ax.set_ylabel("score (%)")
     ax.set_title(f"Ablation, mean ± std over {len(table['seeds'])} seed(s)")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
