@@ -3,7 +3,8 @@ import torch
 import torch.nn.functional as F
 
 from acoustemo.config import Config
-from acoustemo.data.collate import IGNORE_INDEX, Collator
+from acoustemo.data.collate import IGNORE_INDEX, Collator, Example
+from acoustemo.data.manifest import Utterance
 from acoustemo.model.memory import GiB, memory_estimate, meta_model
 from acoustemo.model import AcoustEmo, count_parameters
 
@@ -309,10 +310,6 @@ def test_batches_without_utterances_keep_every_trainable_parameter_in_the_graph(
 
 
 def test_merged_lora_gives_the_same_answers_faster_and_refuses_to_be_saved(tmp_path):
-    from acoustemo.data.collate import Collator
-
-    from conftest import tiny_config
-
     torch.manual_seed(0)
     model = AcoustEmo.from_config(tiny_config()).eval()
     with torch.no_grad():  # LoRA's B starts at zero: give it weight so that merging has something to fold
@@ -321,9 +318,6 @@ def test_merged_lora_gives_the_same_answers_faster_and_refuses_to_be_saved(tmp_p
                 p.normal_(0, 0.5)
     collator = Collator(model.config, model.tokenizer, train=False)
     g = torch.Generator().manual_seed(1)
-    from acoustemo.data.collate import Example
-    from acoustemo.data.manifest import Utterance
-
     ex = Example(id="a", audio=torch.randn(120, model.config.audio_dim, generator=g), frame_rate=50.0,
                  utterances=[Utterance(0.1, 1.0, "one"), Utterance(1.2, 2.2, "two")],
                  visual=torch.randn(3, model.config.visual_dim, generator=g))

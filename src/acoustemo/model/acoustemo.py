@@ -91,6 +91,7 @@ class AcoustEmo(nn.Module):
             else:
                 llm.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
         self.llm = llm
+        self.lora_merged = False  # merge_lora folded LoRA into the LLM: inference only
         self._set_trainable()
         if config.qformer_weights:
             path = Path(config.qformer_weights)
@@ -158,7 +159,7 @@ class AcoustEmo(nn.Module):
         return self
 
     def save_trainable(self, path: str | Path) -> None:
-        if getattr(self, "lora_merged", False):
+        if self.lora_merged:
             raise RuntimeError("the LoRA weights were merged into the LLM (merge_lora): this model cannot be saved")
         save_tensors(path, self.trainable_state_dict())
 
