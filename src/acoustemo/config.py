@@ -194,6 +194,10 @@ class TrainConfig:
     # on those windows too. 0: the sample's labels only
     acoustic_utterance_weight: float = 0.0
     qformer_lr_scale: float = 1.0  # LLM stage: the Q-Formers learn at train.lr times this (0: kept as stage 1 left them)
+    # LLM stage: where the projections into the LLM start. "random": nn.Linear's initialisation; "labels": the
+    # statistics token lands on a mixture of the LLM's embeddings of the label words it scores highest (a linear
+    # probe on the trained statistics tokens; see acoustemo.training.acoustic.init_projections_from_labels)
+    projection_init: Literal["random", "labels"] = "random"
 
     def __post_init__(self):
         _positive(self, "lr", "epochs", "batch_size", "grad_accum", "max_grad_norm", "keep_checkpoints",

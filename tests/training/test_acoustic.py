@@ -1,5 +1,7 @@
 """Stage 1: the acoustic Q-Formers against the label vocabulary, and the LLM stage starting from them."""
 
+import dataclasses
+
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -153,3 +155,42 @@ def test_utterance_labels_train_the_windows_and_fit_the_probe_per_utterance(corp
     assert rows == [windows, 24]  # one probe row per utterance, or per sample
     with pytest.raises(Exception, match="acoustic_utterance_weight=-1.0 must be >= 0"):
         tiny_train_config(corpus, tmp_path / "x", "train.acoustic_utterance_weight=-1")
+
+
+def test_label_init_puts_each_statistics_token_nearest_its_own_label_word(corpus, tmp_path):
+    from acoustemo.data.dataset import dataset_for
+    from acoustemo.training.acoustic import init_projections_from_labels
+
+    cfg = tiny_train_config(corpus, tmp_path / "run", "model.use_visual=false", "model.acoustic.stats_token=true",
+                            "model.acoustic.input_standardization=true")
+    fit_acoustic(cfg, epochs=0, batch_size=8, probe_init=True, out=tmp_path / "s1", progress=False)
+    model = AcoustEmo.from_config(dataclasses.replace(cfg.model, qformer_weights=str(tmp_path / "s1" / QFORMER_WEIGHTS)))
+    train_ds = dataset_for(cfg, cfg.train.train_manifest, require_labels=True)
+    alphas = init_projections_from_labels(model, [train_ds[i] for i in range(len(train_ds))])
+    assert set(alphas) == {"global", "utterance"} and all(a > 0 for a in alphas.values())
+
+    val_ds = dataset_for(cfg, cfg.train.validation_manifest, require_labels=True)
+    labels = sorted({s.labels[0] for s in train_ds.samples})
+    table = model.llm.get_input_embeddings().weight.detach()
+    words = torch.stack([table[model.tokenizer(" " + w, add_special_tokens=False).input_ids].mean(0) for w in labels])
+    with torch.no_grad():
+        for kind in alphas:
+            hits = 0
+            for i in range(len(val_ds)):
+                ex = val_ds[i]
+                token = model.projections[kind](model.qformers[kind].stats_tokens(ex.audio[None]))[0]
+                cos = torch.nn.functional.normalize(words, dim=1) @ torch.nn.functional.normalize(token, dim=0)
+                hits += labels[int(cos.argmax())] == ex.labels[0]
+            assert hits >= len(val_ds) - 1, (kind, hits)  # four well-separated classes, eight held-out samples
+
+
+def test_label_init_needs_trained_statistics_tokens(corpus, tmp_path):
+    from acoustemo.errors import ConfigError
+    from acoustemo.training.acoustic import init_projections_from_labels
+
+    cfg = tiny_train_config(corpus, tmp_path / "run", "model.use_visual=false", "model.acoustic.stats_token=true",
+                            "train.projection_init=labels", "train.max_steps=1")
+    with pytest.raises(ConfigError, match="projection_init=labels needs trained statistics tokens"):
+        train(cfg, progress=False)
+    with pytest.raises(ConfigError, match="needs statistics tokens"):
+        init_projections_from_labels(AcoustEmo.from_config(tiny_config(use_visual=False)), [make_example("a")])

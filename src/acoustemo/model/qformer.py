@@ -133,6 +133,17 @@ class QFormer(nn.Module):
         self.input_mean.copy_(mean)
         self.input_log_std.copy_(std.clamp_min(1e-6).log())
 
+    def stats_tokens(self, frames: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """(N, hidden) the statistics token alone (the last token of :meth:`forward`), without the attention layers."""
+        if not self.cfg.stats_token:
+            raise ValueError("the Q-Former has no statistics token (acoustic.stats_token=false)")
+        x = frames.float()
+        if mask is None:
+            mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
+        if self.cfg.input_standardization:
+            x = (x - self.input_mean) * torch.exp(-self.input_log_std)
+        return self._stats(x, mask)
+
     def _stats(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """(N, hidden): the projected mean and standard deviation of each sequence's real (standardised) frames."""
         w = mask[..., None].to(x.dtype)  # (N, L, 1)

@@ -399,3 +399,64 @@ def save_acoustic(model: AcousticClassifier, out: Path, cfg: Config, history: li
     atomic_write_json(out / "history.json", history)
     with atomic_open(out / "config.yaml", "w", encoding="utf-8") as f:
         f.write(cfg.to_yaml())
+
+
+
+@torch.no_grad()
+def init_projections_from_labels(model, examples: list[Example], *, c: float = 0.1) -> dict[str, float]:
+    """Start the LLM stage's projections in the LLM's own label words, from what the statistics tokens carry.
+
+    For each Q-Former kind with a statistics token, a standardised logistic regression (``C = c``) is fitted
+    from the (frozen) statistics tokens of the training clips, and of their labelled utterance windows, to
+    their first labels: scores ``z = W t + b`` over the labels seen. The kind's projection then starts as
+
+        P t = e_mean + alpha * sum_v z_v (e_v - e_mean) + 0.2 * P_random t
+
+    with ``e_v`` the LLM's input embedding of label ``v`` (" fearful", averaged over its word pieces) and
+    ``e_mean`` their mean: the statistics token arrives as a mixture of the label words it scores highest, at
+    the norm of a word embedding (``alpha``), and the query tokens keep a small random projection. With
+    nn.Linear's initialisation instead, projected tokens start about five times longer than any word
+    embedding and unrelated to the words of the answer. Returns ``alpha`` per kind.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    kinds = [k for k in ("global", "utterance") if k in model.projections and model.qformers[k].cfg.stats_token]
+    if not kinds:
+        raise ConfigError("train.projection_init=labels needs statistics tokens (model.acoustic.stats_token=true)")
+    if not examples:
+        raise ConfigError("train.projection_init=labels: no training example to fit the projections on")
+    table = model.llm.get_input_embeddings().weight
+    alphas = {}
+    for kind in kinds:
+        qformer, proj = model.qformers[kind], model.projections[kind]
+        device = proj.weight.device
+        feats, y = [], []
+        for ex in examples:
+            spans = [(ex.labels[0], 0, ex.audio.shape[0])]
+            if ex.utterances and all(u.labels for u in ex.utterances):
+                b, e = utterance_windows([u.start for u in ex.utterances], [u.end for u in ex.utterances],
+                                         ex.frame_rate, ex.audio.shape[0])
+                spans += [(u.labels[0], i, j) for i, j, u in zip(b, e, ex.utterances)]
+            for label, i, j in spans:
+                feats.append(qformer.stats_tokens(ex.audio[None, i:j].to(device))[0].float().cpu())
+                y.append(label)
+        x = torch.stack(feats).numpy()
+        scaler = StandardScaler().fit(x)
+        probe = LogisticRegression(C=c, max_iter=3000).fit(scaler.transform(x), y)
+        w = torch.from_numpy(probe.coef_ / scaler.scale_).float()  # (labels, hidden)
+        b = torch.from_numpy(probe.intercept_ - (probe.coef_ * scaler.mean_ / scaler.scale_).sum(1)).float()
+        if w.shape[0] == 1:  # two labels: sklearn gives one row
+            w, b = torch.cat([-w, w]), torch.cat([-b, b])
+        rows = []
+        for label in probe.classes_:
+            ids = model.tokenizer(" " + str(label), add_special_tokens=False).input_ids
+            rows.append(table[torch.tensor(ids, device=table.device)].float().mean(0).cpu())
+        emb = torch.stack(rows)  # (labels, D)
+        mean = emb.mean(0)
+        mixed = (torch.from_numpy(x) @ w.T + b) @ (emb - mean)  # (N, D): sum_v z_v (e_v - e_mean)
+        alpha = float(emb.norm(dim=1).median() / mixed.norm(dim=1).median().clamp_min(1e-6))
+        proj.weight.mul_(0.2).add_((alpha * (emb - mean).T @ w).to(device, proj.weight.dtype))
+        proj.bias.mul_(0.2).add_((mean + alpha * (emb - mean).T @ b).to(device, proj.bias.dtype))
+        alphas[kind] = alpha
+    return alphas

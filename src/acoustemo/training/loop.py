@@ -174,6 +174,13 @@ class Trainer:
         t = self.cfg.train
         torch.manual_seed(t.seed)
         self.model = AcoustEmo.from_config(self.cfg.model, device=self.accelerator.device)
+        if t.projection_init == "labels":
+            from .acoustic import init_projections_from_labels
+
+            if not self.cfg.model.qformer_weights:
+                raise ConfigError("train.projection_init=labels needs trained statistics tokens: stage 1 "
+                                  "(train.acoustic_epochs > 0) or model.qformer_weights")
+            init_projections_from_labels(self.model, [self.train_ds[i] for i in range(len(self.train_ds))])
         self.collator = Collator(self.cfg.model, self.model.tokenizer, train=True)
         for name, ds in (("train", self.train_ds), ("validation", self.val_ds)):
             if ds is not None:  # every sample collates, before the first step rather than hours into the run
