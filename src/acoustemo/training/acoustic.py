@@ -202,9 +202,6 @@ def init_stats_from_probe(model: AcousticClassifier, examples: list[Example], vo
     utterances carry their own labels gives one row per utterance (its frames, its first label) instead of
     one for the whole clip: cleaner rows where a dialogue mixes emotions. Returns the probe's training accuracy.
     """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
-
     qformer = next(iter(model.qformers.values()))
     if not qformer.cfg.stats_token:
         raise ConfigError("init_stats_from_probe needs statistics tokens (model.acoustic.stats_token=true)")
@@ -213,21 +210,12 @@ def init_stats_from_probe(model: AcousticClassifier, examples: list[Example], vo
         x = ex.audio.float()
         if qformer.cfg.input_standardization:
             x = (x - qformer.input_mean) * torch.exp(-qformer.input_log_std)
-        parts = [(x, ex.labels[0])]
-        known = ex.utterances and all(u.labels and u.labels[0] in vocab for u in ex.utterances)
-        if utterances and known:
-            b, e = utterance_windows([u.start for u in ex.utterances], [u.end for u in ex.utterances],
-                                     ex.frame_rate, x.shape[0])
-            parts = [(x[i:j], u.labels[0]) for i, j, u in zip(b, e, ex.utterances)]
-        for frames, label in parts:
+        own = labelled_windows(ex, vocab) if utterances else []
+        for label, i, j in own or [(ex.labels[0], 0, x.shape[0])]:
+            frames = x[i:j]
             feats.append(torch.cat([frames.mean(0), (frames.var(0, unbiased=False) + 1e-5).sqrt()]).numpy())
             y.append(vocab[label])
-    scaler = StandardScaler().fit(feats)
-    probe = LogisticRegression(C=c, max_iter=3000).fit(scaler.transform(feats), y)
-    coef = torch.from_numpy(probe.coef_ / scaler.scale_).float()  # (classes, 2d)
-    bias = torch.from_numpy(probe.intercept_ - (probe.coef_ * scaler.mean_ / scaler.scale_).sum(1)).float()
-    if coef.shape[0] == 1:  # two classes: sklearn gives one row
-        coef, bias = torch.cat([-coef, coef]), torch.cat([-bias, bias])
+    coef, bias, _, accuracy = fit_linear_probe(feats, y, c=c)  # (classes, 2d), (classes,)
     for q in model.qformers.values():
         linear = q.stats_proj[0]
         n = min(coef.shape[0], linear.out_features)
@@ -235,7 +223,35 @@ def init_stats_from_probe(model: AcousticClassifier, examples: list[Example], vo
         linear.bias[:n] = bias[:n]
         linear.weight[n:] *= 0.1  # the other rows stay small beside the probe's
         linear.bias[n:] = 0.0
-    return float(probe.score(scaler.transform(feats), y))
+    return accuracy
+
+
+def labelled_windows(ex: Example, vocab: dict | None = None) -> list[tuple[str, int, int]]:
+    """``(first label, first frame, end frame)`` of each utterance window of Eq. (1), when every utterance of
+    ``ex`` carries labels (whose first is in ``vocab``, when given); else ``[]``."""
+    if not ex.utterances or not all(u.labels and (vocab is None or u.labels[0] in vocab) for u in ex.utterances):
+        return []
+    b, e = utterance_windows([u.start for u in ex.utterances], [u.end for u in ex.utterances], ex.frame_rate,
+                             ex.audio.shape[0])
+    return [(u.labels[0], i, j) for i, j, u in zip(b, e, ex.utterances)]
+
+
+def fit_linear_probe(feats, y: list, *, c: float = 0.1) -> tuple[torch.Tensor, torch.Tensor, list, float]:
+    """A standardised logistic regression (``C = c``) of ``y`` on ``feats`` (N, d), with the scaler folded in:
+    ``(weight (classes, d), bias (classes,), classes, training accuracy)``, so that ``x @ weight.T + bias`` are
+    its class scores on raw features."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    feats = np.asarray(feats)
+    scaler = StandardScaler().fit(feats)
+    probe = LogisticRegression(C=c, max_iter=3000).fit(scaler.transform(feats), y)
+    weight = torch.from_numpy(probe.coef_ / scaler.scale_).float()
+    bias = torch.from_numpy(probe.intercept_ - (probe.coef_ * scaler.mean_ / scaler.scale_).sum(1)).float()
+    if weight.shape[0] == 1:  # two classes: sklearn gives one row
+        weight, bias = torch.cat([-weight, weight]), torch.cat([-bias, bias])
+    return weight, bias, list(probe.classes_), float(probe.score(scaler.transform(feats), y))
 
 
 def fit_acoustic(cfg: Config, *, epochs: int = 20, batch_size: int = 32, lr: float = 3e-4, weight_decay: float = 0.05,
@@ -401,7 +417,6 @@ def save_acoustic(model: AcousticClassifier, out: Path, cfg: Config, history: li
         f.write(cfg.to_yaml())
 
 
-
 @torch.no_grad()
 def init_projections_from_labels(model, examples: list[Example], *, c: float = 0.1) -> dict[str, float]:
     """Start the LLM stage's projections in the LLM's own label words, from what the statistics tokens carry.
@@ -418,9 +433,6 @@ def init_projections_from_labels(model, examples: list[Example], *, c: float = 0
     nn.Linear's initialisation instead, projected tokens start about five times longer than any word
     embedding and unrelated to the words of the answer. Returns ``alpha`` per kind.
     """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
-
     kinds = [k for k in ("global", "utterance") if k in model.projections and model.qformers[k].cfg.stats_token]
     if not kinds:
         raise ConfigError("train.projection_init=labels needs statistics tokens (model.acoustic.stats_token=true)")
@@ -433,28 +445,18 @@ def init_projections_from_labels(model, examples: list[Example], *, c: float = 0
         device = proj.weight.device
         feats, y = [], []
         for ex in examples:
-            spans = [(ex.labels[0], 0, ex.audio.shape[0])]
-            if ex.utterances and all(u.labels for u in ex.utterances):
-                b, e = utterance_windows([u.start for u in ex.utterances], [u.end for u in ex.utterances],
-                                         ex.frame_rate, ex.audio.shape[0])
-                spans += [(u.labels[0], i, j) for i, j, u in zip(b, e, ex.utterances)]
-            for label, i, j in spans:
+            for label, i, j in [(ex.labels[0], 0, ex.audio.shape[0]), *labelled_windows(ex)]:
                 feats.append(qformer.stats_tokens(ex.audio[None, i:j].to(device))[0].float().cpu())
                 y.append(label)
-        x = torch.stack(feats).numpy()
-        scaler = StandardScaler().fit(x)
-        probe = LogisticRegression(C=c, max_iter=3000).fit(scaler.transform(x), y)
-        w = torch.from_numpy(probe.coef_ / scaler.scale_).float()  # (labels, hidden)
-        b = torch.from_numpy(probe.intercept_ - (probe.coef_ * scaler.mean_ / scaler.scale_).sum(1)).float()
-        if w.shape[0] == 1:  # two labels: sklearn gives one row
-            w, b = torch.cat([-w, w]), torch.cat([-b, b])
+        x = torch.stack(feats)
+        w, b, classes, _ = fit_linear_probe(x.numpy(), y, c=c)  # (labels, hidden), (labels,)
         rows = []
-        for label in probe.classes_:
+        for label in classes:
             ids = model.tokenizer(" " + str(label), add_special_tokens=False).input_ids
             rows.append(table[torch.tensor(ids, device=table.device)].float().mean(0).cpu())
         emb = torch.stack(rows)  # (labels, D)
         mean = emb.mean(0)
-        mixed = (torch.from_numpy(x) @ w.T + b) @ (emb - mean)  # (N, D): sum_v z_v (e_v - e_mean)
+        mixed = (x @ w.T + b) @ (emb - mean)  # (N, D): sum_v z_v (e_v - e_mean)
         alpha = float(emb.norm(dim=1).median() / mixed.norm(dim=1).median().clamp_min(1e-6))
         proj.weight.mul_(0.2).add_((alpha * (emb - mean).T @ w).to(device, proj.weight.dtype))
         proj.bias.mul_(0.2).add_((mean + alpha * (emb - mean).T @ b).to(device, proj.bias.dtype))
