@@ -1,0 +1,42 @@
+"""scripts/compare_evals.py: model rows of several release_eval.py outputs side by side."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "compare_evals.py"
+MODEL, PROBE = "AcoustEmo (this model)", "(b) Whisper mean+std probe (logistic regression)"
+
+
+def _eval_file(path: Path, primary: float, found: float | None) -> Path:
+    rows = {MODEL: {"primary": primary, "M-avg": 40.0, "distinct_lists": 9}, PROBE: {"primary": 52.5}}
+    sets = {"ravdess-dialogues": {"rows": rows}}
+    if found is not None:
+        sets["ravdess-dialogues"]["per_utterance"] = {MODEL: {"primary": 60.0, "emotional utterance found": found}}
+    path.write_text(json.dumps({"sets": sets}))
+    return path
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], capture_output=True, text=True)
+
+
+def test_columns_follow_the_files_and_missing_scores_are_dashes(tmp_path):
+    a = _eval_file(tmp_path / "a.json", 47.5, 82.3)
+    b = _eval_file(tmp_path / "b.json", 64.25, None)
+    out = _run(a, b, "--names", "shipped,new")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == "| set | score | shipped | new | (b) probe |"
+    assert "| ravdess-dialogues | primary-emotion acc. | 47.5 | 64.2 | 52.5 |" in lines
+    assert "| ravdess-dialogues | emotional utterance found | 82.3 | – | – |" in lines
+    assert not any("and alone" in line for line in lines)  # in no file: no row
+
+
+def test_a_file_that_is_not_an_evaluation_is_named_with_exit_status_2(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    out = _run(bad)
+    assert out.returncode == 2 and str(bad) in out.stderr and out.stderr.count("\n") == 1
+    assert _run(bad, "--names", "x,y").returncode == 2  # argparse: names and files disagree
