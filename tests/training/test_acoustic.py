@@ -192,5 +192,12 @@ def test_label_init_needs_trained_statistics_tokens(corpus, tmp_path):
                             "train.projection_init=labels", "train.max_steps=1")
     with pytest.raises(ConfigError, match="projection_init=labels needs trained statistics tokens"):
         train(cfg, progress=False)
+    whole = tmp_path / "trainable.safetensors"  # a trained model's tensors: its projections are kept, not replaced
+    from safetensors.torch import save_file
+
+    bias = AcoustEmo.from_config(cfg.model).projections["global"].bias
+    save_file({"projections.global.bias": torch.zeros_like(bias.detach())}, str(whole))
+    with pytest.raises(ConfigError, match="already holds trained projections"):
+        train(dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, qformer_weights=str(whole))), progress=False)
     with pytest.raises(ConfigError, match="needs statistics tokens"):
         init_projections_from_labels(AcoustEmo.from_config(tiny_config(use_visual=False)), [make_example("a")])

@@ -180,6 +180,13 @@ class Trainer:
             if not self.cfg.model.qformer_weights:
                 raise ConfigError("train.projection_init=labels needs trained statistics tokens: stage 1 "
                                   "(train.acoustic_epochs > 0) or model.qformer_weights")
+            from safetensors import safe_open
+
+            with safe_open(self.cfg.model.qformer_weights, "pt") as f:
+                if any(k.startswith("projections.") for k in f.keys()):
+                    raise ConfigError(f"model.qformer_weights={self.cfg.model.qformer_weights} already holds trained "
+                                      f"projections, which train.projection_init=labels would replace: set "
+                                      f"train.projection_init=random to start from them")
             init_projections_from_labels(self.model, [self.train_ds[i] for i in range(len(self.train_ds))])
         self.collator = Collator(self.cfg.model, self.model.tokenizer, train=True)
         for name, ds in (("train", self.train_ds), ("validation", self.val_ds)):
