@@ -7,7 +7,8 @@
 #   scripts/probe_ablation.sh [DATA] [OUT]        DATA: built by `make release-data` (default data/release)
 #
 # The release recipe's stage 1 as the ablation was first run: sample labels only (no per-utterance loss, which the
-# shipped model added later), so that added seeds and corpora compare with the finished runs.
+# shipped model added later) and the LLM-stage setting of then (projection_init: random; stage 1 does not read
+# it), so that added seeds and corpora compare with the finished runs.
 # Full vs w/o utterance-aware Q-Former run first on both corpora, then the other two variants. Every finished
 # run is kept (OUT/<corpus>/<variant>/seed-<s>/probe.json): start it again to resume or to add seeds.
 set -euo pipefail
@@ -20,7 +21,8 @@ run() {  # corpus, variants, extra arguments
   "$ACOUSTEMO" ablate --probe --config configs/small-release.yaml --out "$OUT/$corpus" --variants "$variants" \
     --seeds "$SEEDS" --quiet --train.train_manifest="$DATA/$corpus/train.jsonl" \
     --train.validation_manifest="$DATA/$corpus/validation.jsonl" --train.test_manifest="$DATA/$corpus/test.jsonl" \
-    --train.cache_dir="$DATA/cache" --model.utterance_answers=false --train.acoustic_utterance_weight=0 "$@"
+    --train.cache_dir="$DATA/cache" --model.utterance_answers=false --train.acoustic_utterance_weight=0 \
+    --train.projection_init=random "$@"
 }
 run synth full,no_utterance --breakdown "$DATA/synth/cues.jsonl:design"
 run ravdess full,no_utterance
