@@ -102,9 +102,7 @@ class QFormer(nn.Module):
             mask = torch.ones(n, length, dtype=torch.bool, device=frames.device)
         if not bool(mask.any(dim=1).all()):
             raise ValueError("a sequence without frames reached the Q-Former; every window needs >= 1 frame")
-        x = frames.float()
-        if self.cfg.input_standardization:
-            x = (x - self.input_mean) * torch.exp(-self.input_log_std)
+        x = self.standardize(frames)
         stats = self._stats(x, mask) if self.cfg.stats_token else None
         x = self.frame_norm(x)
         if self.cfg.frame_positions == "sinusoidal":
@@ -133,16 +131,20 @@ class QFormer(nn.Module):
         self.input_mean.copy_(mean)
         self.input_log_std.copy_(std.clamp_min(1e-6).log())
 
+    def standardize(self, frames: torch.Tensor) -> torch.Tensor:
+        """``frames`` in fp32, standardised with the input statistics when the config has them."""
+        x = frames.float()
+        if self.cfg.input_standardization:
+            x = (x - self.input_mean) * torch.exp(-self.input_log_std)
+        return x
+
     def stats_tokens(self, frames: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """(N, hidden) the statistics token alone (the last token of :meth:`forward`), without the attention layers."""
         if not self.cfg.stats_token:
             raise ValueError("the Q-Former has no statistics token (acoustic.stats_token=false)")
-        x = frames.float()
         if mask is None:
-            mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
-        if self.cfg.input_standardization:
-            x = (x - self.input_mean) * torch.exp(-self.input_log_std)
-        return self._stats(x, mask)
+            mask = torch.ones(frames.shape[:2], dtype=torch.bool, device=frames.device)
+        return self._stats(self.standardize(frames), mask)
 
     def _stats(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """(N, hidden): the projected mean and standard deviation of each sequence's real (standardised) frames."""

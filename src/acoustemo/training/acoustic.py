@@ -207,9 +207,7 @@ def init_stats_from_probe(model: AcousticClassifier, examples: list[Example], vo
         raise ConfigError("init_stats_from_probe needs statistics tokens (model.acoustic.stats_token=true)")
     feats, y = [], []
     for ex in examples:
-        x = ex.audio.float()
-        if qformer.cfg.input_standardization:
-            x = (x - qformer.input_mean) * torch.exp(-qformer.input_log_std)
+        x = qformer.standardize(ex.audio)
         own = labelled_windows(ex, vocab) if utterances else []
         for label, i, j in own or [(ex.labels[0], 0, x.shape[0])]:
             frames = x[i:j]
@@ -439,16 +437,15 @@ def init_projections_from_labels(model, examples: list[Example], *, c: float = 0
     if not examples:
         raise ConfigError("train.projection_init=labels: no training example to fit the projections on")
     table = model.llm.get_input_embeddings().weight
+    spans = [(ex.audio, label, i, j) for ex in examples
+             for label, i, j in [(ex.labels[0], 0, ex.audio.shape[0]), *labelled_windows(ex)]]
+    y = [label for _, label, _, _ in spans]
     alphas = {}
     for kind in kinds:
         qformer, proj = model.qformers[kind], model.projections[kind]
         device = proj.weight.device
-        feats, y = [], []
-        for ex in examples:
-            for label, i, j in [(ex.labels[0], 0, ex.audio.shape[0]), *labelled_windows(ex)]:
-                feats.append(qformer.stats_tokens(ex.audio[None, i:j].to(device))[0].float().cpu())
-                y.append(label)
-        x = torch.stack(feats)
+        x = torch.stack([qformer.stats_tokens(audio[None, i:j].to(device))[0].float().cpu()
+                         for audio, _, i, j in spans])
         w, b, classes, _ = fit_linear_probe(x.numpy(), y, c=c)  # (labels, hidden), (labels,)
         rows = []
         for label in classes:

@@ -1,7 +1,7 @@
 """The training loop of section 4.1 on Hugging Face accelerate, as named steps.
 
     trainer = Trainer(cfg)           # accelerator, datasets, run length
-    trainer.setup_model()            # AcoustEmo, collator (every sample checked), AdamW, schedule
+    trainer.setup_model()            # AcoustEmo (fresh=False before a restore), collator, AdamW, schedule
     trainer.restore("latest")        # optional: weights, optimizer, schedule and RNG of a checkpoint
     result = trainer.fit()           # loss_step per optimizer step, validation, save
 
@@ -86,7 +86,7 @@ def train(cfg: Config, *, resume: str | None = None, stop_after: int | None = No
     if cfg.train.acoustic_epochs and not cfg.model.qformer_weights:
         cfg = acoustic_stage(cfg, progress=progress)
     trainer = Trainer(cfg, device=device, progress=progress)
-    trainer.setup_model()
+    trainer.setup_model(fresh=not resume)
     if resume:
         trainer.restore(resume)
     elif ckpt.latest_checkpoint(trainer.ckpt_root) is not None:
@@ -165,29 +165,18 @@ class Trainer:
         if t.max_steps:
             self.total = min(t.max_steps, self.total)
 
-    def setup_model(self) -> None:
+    def setup_model(self, *, fresh: bool = True) -> None:
         """The model (same initial weights on every process and in every run of this seed), the collator with
-        every sample checked, AdamW and the schedule."""
+        every sample checked, AdamW and the schedule. ``fresh=False``: the run will be restored from a
+        checkpoint, so the projections' start (``train.projection_init``) is not computed."""
         from ..data.collate import Collator, check_examples
         from ..model import AcoustEmo
 
         t = self.cfg.train
         torch.manual_seed(t.seed)
         self.model = AcoustEmo.from_config(self.cfg.model, device=self.accelerator.device)
-        if t.projection_init == "labels":
-            from .acoustic import init_projections_from_labels
-
-            if not self.cfg.model.qformer_weights:
-                raise ConfigError("train.projection_init=labels needs trained statistics tokens: stage 1 "
-                                  "(train.acoustic_epochs > 0) or model.qformer_weights")
-            from safetensors import safe_open
-
-            with safe_open(self.cfg.model.qformer_weights, "pt") as f:
-                if any(k.startswith("projections.") for k in f.keys()):
-                    raise ConfigError(f"model.qformer_weights={self.cfg.model.qformer_weights} already holds trained "
-                                      f"projections, which train.projection_init=labels would replace: set "
-                                      f"train.projection_init=random to start from them")
-            init_projections_from_labels(self.model, [self.train_ds[i] for i in range(len(self.train_ds))])
+        if fresh:
+            self.init_projections()  # before accelerate wraps (and under FSDP / DeepSpeed shards) the model
         self.collator = Collator(self.cfg.model, self.model.tokenizer, train=True)
         for name, ds in (("train", self.train_ds), ("validation", self.val_ds)):
             if ds is not None:  # every sample collates, before the first step rather than hours into the run
@@ -207,6 +196,26 @@ class Trainer:
                               f"micro-batches, train.grad_accum is {t.grad_accum}: leave gradient_accumulation_steps "
                               f"out of the accelerate / DeepSpeed configuration (train.grad_accum sets it)")
         self.params = [p for p in self.model.parameters() if p.requires_grad]
+
+    def init_projections(self) -> None:
+        """A fresh run's start for the projections, as ``train.projection_init`` says (:meth:`setup_model`; a
+        resumed run takes them from its checkpoint instead)."""
+        if self.cfg.train.projection_init != "labels":
+            return
+        from safetensors import safe_open
+
+        from .acoustic import init_projections_from_labels
+
+        weights = self.cfg.model.qformer_weights
+        if not weights:
+            raise ConfigError("train.projection_init=labels needs trained statistics tokens: stage 1 "
+                              "(train.acoustic_epochs > 0) or model.qformer_weights")
+        with safe_open(weights, "pt") as f:
+            if any(k.startswith("projections.") for k in f.keys()):
+                raise ConfigError(f"model.qformer_weights={weights} already holds trained projections, which "
+                                  f"train.projection_init=labels would replace: set train.projection_init=random "
+                                  f"to start from them")
+        init_projections_from_labels(self.model, [self.train_ds[i] for i in range(len(self.train_ds))])
 
     def restore(self, resume: str | Path) -> None:
         """Continue from ``resume`` ("latest": the newest checkpoint of ``train.output_dir``)."""
