@@ -191,8 +191,10 @@ class TrainConfig:
     acoustic_freeze_probe: bool = False
     # stage 1: weight of a second loss on each utterance window's own labels (utterances that carry "labels"
     # in the manifest), beside the loss on the sample's labels; with it the probe of acoustic_probe_init is fitted
-    # on those windows too. 0: the sample's labels only
+    # on those windows instead of the whole clips. 0: the sample's labels only
     acoustic_utterance_weight: float = 0.0
+    # with acoustic_utterance_weight > 0: the probe is fitted on the whole clips as well as on their utterances
+    acoustic_probe_clips: bool = False
     qformer_lr_scale: float = 1.0  # LLM stage: the Q-Formers learn at train.lr times this (0: kept as stage 1 left them)
     # LLM stage: where the projections into the LLM start. "random": nn.Linear's initialisation; "labels": the
     # statistics token lands on a mixture of the LLM's embeddings of the label words it scores highest (a linear

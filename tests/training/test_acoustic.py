@@ -126,7 +126,7 @@ def test_each_window_has_its_own_targets_and_logits():
     torch.testing.assert_close(own, logits)
 
 
-def test_utterance_labels_train_the_windows_and_fit_the_probe_per_utterance(corpus, tmp_path, monkeypatch):
+def test_utterance_labels_train_the_windows_and_fit_the_probe_per_utterance_and_clip(corpus, tmp_path, monkeypatch):
     import dataclasses
 
     from sklearn.linear_model import LogisticRegression
@@ -152,7 +152,8 @@ def test_utterance_labels_train_the_windows_and_fit_the_probe_per_utterance(corp
     windows = sum(len(s.utterances) for s in read_manifest(labelled["train"]))
     fit_acoustic(cfg, epochs=1, batch_size=8, probe_init=True, utterance_weight=1.0, progress=False)
     fit_acoustic(cfg, epochs=1, batch_size=8, probe_init=True, utterance_weight=0.0, progress=False)
-    assert rows == [windows, 24]  # one probe row per utterance, or per sample
+    fit_acoustic(cfg, epochs=0, batch_size=8, probe_init=True, utterance_weight=1.0, probe_clips=True, progress=False)
+    assert rows == [windows, 24, windows + 24]  # one probe row per utterance, per sample, or both
     with pytest.raises(Exception, match="acoustic_utterance_weight=-1.0 must be >= 0"):
         tiny_train_config(corpus, tmp_path / "x", "train.acoustic_utterance_weight=-1")
 

@@ -144,7 +144,7 @@ def run_probe(cfg: Config, run_dir: Path, *, progress: bool) -> dict:
     t = cfg.train
     result = fit_acoustic(cfg, epochs=t.acoustic_epochs or 12, batch_size=t.acoustic_batch_size, lr=t.acoustic_lr,
                           probe_init=t.acoustic_probe_init, freeze_probe=t.acoustic_freeze_probe,
-                          utterance_weight=t.acoustic_utterance_weight, seed=t.seed,
+                          utterance_weight=t.acoustic_utterance_weight, probe_clips=t.acoustic_probe_clips, seed=t.seed,
                           out=run_dir / "acoustic", progress=progress)
     test = dataset_for(cfg, t.test_manifest, require_labels=True)
     examples = [test[i] for i in range(len(test))]

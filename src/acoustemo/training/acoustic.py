@@ -192,7 +192,7 @@ def _balanced_order(primary: list[str], g: torch.Generator) -> list[int]:
 
 @torch.no_grad()
 def init_stats_from_probe(model: AcousticClassifier, examples: list[Example], vocab: dict[str, int], *,
-                          c: float = 0.1, utterances: bool = False) -> float:
+                          c: float = 0.1, utterances: bool = False, clips: bool = False) -> float:
     """Start each Q-Former's statistics token from a linear speech-emotion probe.
 
     A standardised logistic regression (``C = c``) is fitted on the mean and standard deviation of every
@@ -200,7 +200,9 @@ def init_stats_from_probe(model: AcousticClassifier, examples: list[Example], vo
     coefficients, with the scaler folded in, become the first rows of the statistics projection, so from the
     first step the statistics token carries the probe's class scores. With ``utterances``, a sample whose
     utterances carry their own labels gives one row per utterance (its frames, its first label) instead of
-    one for the whole clip: cleaner rows where a dialogue mixes emotions. Returns the probe's training accuracy.
+    one for the whole clip: cleaner rows where a dialogue mixes emotions. ``clips`` keeps the whole clip's row
+    beside its utterances' (what the global Q-Former sees: on RAVDESS the clip with its pauses separates the
+    emotions better than the tight utterance window). Returns the probe's training accuracy.
     """
     qformer = next(iter(model.qformers.values()))
     if not qformer.cfg.stats_token:
@@ -209,7 +211,8 @@ def init_stats_from_probe(model: AcousticClassifier, examples: list[Example], vo
     for ex in examples:
         x = qformer.standardize(ex.audio)
         own = labelled_windows(ex, vocab) if utterances else []
-        for label, i, j in own or [(ex.labels[0], 0, x.shape[0])]:
+        rows = own + [(ex.labels[0], 0, x.shape[0])] if clips or not own else own
+        for label, i, j in rows:
             frames = x[i:j]
             feats.append(torch.cat([frames.mean(0), (frames.var(0, unbiased=False) + 1e-5).sqrt()]).numpy())
             y.append(vocab[label])
@@ -254,12 +257,13 @@ def fit_linear_probe(feats, y: list, *, c: float = 0.1) -> tuple[torch.Tensor, t
 
 def fit_acoustic(cfg: Config, *, epochs: int = 20, batch_size: int = 32, lr: float = 3e-4, weight_decay: float = 0.05,
                  dropout: float = 0.1, balanced: bool = True, probe_init: bool = False, freeze_probe: bool = False,
-                 utterance_weight: float = 0.0, out: str | Path | None = None,
+                 utterance_weight: float = 0.0, probe_clips: bool = False, out: str | Path | None = None,
                  seed: int | None = None, progress: bool = True) -> AcousticResult:
     """Train the acoustic branch of ``cfg.model`` on ``cfg.train``'s manifests and cache (see the docstring).
 
     ``utterance_weight`` > 0 adds that times the loss of each utterance window against its own labels (where
-    the manifest gives them), and fits the probe of ``probe_init`` on those utterances."""
+    the manifest gives them), and fits the probe of ``probe_init`` on those utterances (and, with
+    ``probe_clips``, on the whole clips as well: see :func:`init_stats_from_probe`)."""
     from tqdm import tqdm
 
     require(cfg, "train_manifest", "cache_dir")
@@ -278,7 +282,7 @@ def fit_acoustic(cfg: Config, *, epochs: int = 20, batch_size: int = 32, lr: flo
             qformer.set_input_statistics(frames.mean(0), frames.std(0))
         del frames
     if probe_init:
-        init_stats_from_probe(model, examples, vocab, utterances=utterance_weight > 0)
+        init_stats_from_probe(model, examples, vocab, utterances=utterance_weight > 0, clips=probe_clips)
     if freeze_probe:
         if not probe_init:
             raise ConfigError("freeze_probe needs probe_init")

@@ -108,7 +108,7 @@ def acoustic_stage(cfg: Config, *, progress: bool = True) -> Config:
         done = load_config(folder / "config.yaml")
         if done.model != cfg.model or any(getattr(done.train, k) != getattr(t, k) for k in (
                 "train_manifest", "seed", "acoustic_epochs", "acoustic_lr", "acoustic_batch_size",
-                "acoustic_probe_init", "acoustic_freeze_probe", "acoustic_utterance_weight")):
+                "acoustic_probe_init", "acoustic_freeze_probe", "acoustic_utterance_weight", "acoustic_probe_clips")):
             raise ConfigError(f"{folder}: stage 1 was trained with other settings; choose another train.output_dir")
     else:
         from accelerate import PartialState
@@ -116,7 +116,7 @@ def acoustic_stage(cfg: Config, *, progress: bool = True) -> Config:
         if PartialState().is_main_process:  # small and fast: one process trains it, the others wait
             fit_acoustic(cfg, epochs=t.acoustic_epochs, batch_size=t.acoustic_batch_size, lr=t.acoustic_lr,
                          probe_init=t.acoustic_probe_init, freeze_probe=t.acoustic_freeze_probe,
-                         utterance_weight=t.acoustic_utterance_weight, out=folder,
+                         utterance_weight=t.acoustic_utterance_weight, probe_clips=t.acoustic_probe_clips, out=folder,
                          progress=progress)
         PartialState().wait_for_everyone()
     return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, qformer_weights=str(weights)))
