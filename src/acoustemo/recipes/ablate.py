@@ -127,7 +127,7 @@ def run_probe(cfg: Config, run_dir: Path, *, progress: bool) -> dict:
     collapsed onto one answer has 1), and ``val drift``, the validation loss of the last epoch minus that of
     the epoch three quarters in (about 0: converged; clearly negative: still learning)."""
     from ..data.dataset import dataset_for
-    from ..training.acoustic import fit_acoustic, predict_acoustic, score_acoustic
+    from ..training.acoustic import fit_stage_one, predict_acoustic, score_acoustic
 
     done_file = run_dir / "probe.json"
     if done_file.is_file():
@@ -142,10 +142,7 @@ def run_probe(cfg: Config, run_dir: Path, *, progress: bool) -> dict:
     if cfg.train.test_manifest is None:
         raise ConfigError("train.test_manifest is not set: the ablation scores the test split")
     t = cfg.train
-    result = fit_acoustic(cfg, epochs=t.acoustic_epochs or 12, batch_size=t.acoustic_batch_size, lr=t.acoustic_lr,
-                          probe_init=t.acoustic_probe_init, freeze_probe=t.acoustic_freeze_probe,
-                          utterance_weight=t.acoustic_utterance_weight, probe_clips=t.acoustic_probe_clips, seed=t.seed,
-                          out=run_dir / "acoustic", progress=progress)
+    result = fit_stage_one(cfg, run_dir / "acoustic", epochs=t.acoustic_epochs or 12, progress=progress)
     test = dataset_for(cfg, t.test_manifest, require_labels=True)
     examples = [test[i] for i in range(len(test))]
     vocab = {w: i for i, w in enumerate(result.model.labels)}

@@ -340,6 +340,18 @@ def fit_acoustic(cfg: Config, *, epochs: int = 20, batch_size: int = 32, lr: flo
     return result
 
 
+def fit_stage_one(cfg: Config, out: str | Path, *, epochs: int | None = None,
+                  progress: bool = True) -> AcousticResult:
+    """:func:`fit_acoustic` with the stage-1 settings of ``cfg.train`` (its ``acoustic_*`` fields and seed);
+    ``epochs`` replaces ``train.acoustic_epochs``."""
+    t = cfg.train
+    epochs = t.acoustic_epochs if epochs is None else epochs
+    return fit_acoustic(cfg, epochs=epochs, batch_size=t.acoustic_batch_size, lr=t.acoustic_lr,
+                        probe_init=t.acoustic_probe_init, freeze_probe=t.acoustic_freeze_probe,
+                        utterance_weight=t.acoustic_utterance_weight, probe_clips=t.acoustic_probe_clips, out=out,
+                        progress=progress)
+
+
 def soft_cross_entropy(logits: torch.Tensor, multi_hot: torch.Tensor) -> torch.Tensor:
     """Cross-entropy of the softmax over labels against each sample's labels, equally weighted."""
     target = multi_hot / multi_hot.sum(1, keepdim=True).clamp_min(1.0)

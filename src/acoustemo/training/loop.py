@@ -98,7 +98,7 @@ def train(cfg: Config, *, resume: str | None = None, stop_after: int | None = No
 def acoustic_stage(cfg: Config, *, progress: bool = True) -> Config:
     """Stage 1 into ``<output_dir>/acoustic/`` (skipped when it is there, trained with the same settings);
     returns ``cfg`` with ``model.qformer_weights`` pointing at its Q-Formers."""
-    from .acoustic import QFORMER_WEIGHTS, fit_acoustic
+    from .acoustic import QFORMER_WEIGHTS, fit_stage_one
 
     require(cfg, "output_dir")
     t = cfg.train
@@ -106,18 +106,15 @@ def acoustic_stage(cfg: Config, *, progress: bool = True) -> Config:
     weights = folder / QFORMER_WEIGHTS
     if weights.is_file() and (folder / "config.yaml").is_file():
         done = load_config(folder / "config.yaml")
-        if done.model != cfg.model or any(getattr(done.train, k) != getattr(t, k) for k in (
-                "train_manifest", "seed", "acoustic_epochs", "acoustic_lr", "acoustic_batch_size",
-                "acoustic_probe_init", "acoustic_freeze_probe", "acoustic_utterance_weight", "acoustic_probe_clips")):
+        stage_one = ["train_manifest", "seed",
+                     *(f.name for f in dataclasses.fields(t) if f.name.startswith("acoustic_"))]
+        if done.model != cfg.model or any(getattr(done.train, k) != getattr(t, k) for k in stage_one):
             raise ConfigError(f"{folder}: stage 1 was trained with other settings; choose another train.output_dir")
     else:
         from accelerate import PartialState
 
         if PartialState().is_main_process:  # small and fast: one process trains it, the others wait
-            fit_acoustic(cfg, epochs=t.acoustic_epochs, batch_size=t.acoustic_batch_size, lr=t.acoustic_lr,
-                         probe_init=t.acoustic_probe_init, freeze_probe=t.acoustic_freeze_probe,
-                         utterance_weight=t.acoustic_utterance_weight, probe_clips=t.acoustic_probe_clips, out=folder,
-                         progress=progress)
+            fit_stage_one(cfg, folder, progress=progress)
         PartialState().wait_for_everyone()
     return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, qformer_weights=str(weights)))
 
