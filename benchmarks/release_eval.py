@@ -27,6 +27,13 @@ the same probe fitted on the training utterances and applied to each test uttera
 dialogues in which exactly one utterance is not calm (one emotional clip among neutral ones; a synthetic cue
 in one utterance), how often that utterance is labelled with an emotion other than calm, and how often it is
 the only one. Nothing here asserts a score: it reports them.
+
+The model against each row, on the same samples: the difference of primary accuracy with a 95 % bootstrap
+interval, the samples only one of the two gets right, and the exact McNemar test on them
+(:mod:`acoustemo.metrics.paired`). Two held-out speakers make a small test set; the interval says how much of a
+difference the set can resolve. ``--split validation`` scores the validation speakers instead (choose between
+runs there), ``validation+test`` all four held-out RAVDESS speakers; ``--predictions`` keeps every sample's
+answers for confusion tables.
 """
 
 from __future__ import annotations
@@ -48,9 +55,12 @@ from acoustemo.cache.store import FeatureCache  # noqa: E402
 from acoustemo.data.dataset import FeatureDataset, resolve_key  # noqa: E402
 from acoustemo.data.manifest import read_manifest  # noqa: E402
 from acoustemo.model.windows import utterance_windows  # noqa: E402
+from acoustemo.metrics.paired import paired_comparison  # noqa: E402
 from acoustemo.metrics.primary import (CUE_CATEGORIES, EMOTION_CATEGORIES, category_of_labels,  # noqa: E402
-                                       primary_accuracy)
+                                       primary_accuracy, primary_hit)
 
+MODEL = "AcoustEmo (this model)"
+SPLITS = ("test", "validation", "validation+test")
 SETS = {  # name -> (corpus folder, categories, what it is)
     "ravdess-dialogues": ("ravdess", EMOTION_CATEGORIES, "RAVDESS test speakers, dialogues of 1-5 clips"),
     "ravdess-single": ("ravdess-single", EMOTION_CATEGORIES, "RAVDESS test speakers, single clips"),
@@ -157,6 +167,13 @@ def main() -> int:
     p.add_argument("--sets", default=",".join(SETS), help=f"comma-separated of {', '.join(SETS)}")
     p.add_argument("--out", default=None, help="also write the numbers to this JSON file")
     p.add_argument("--markdown", default=None, help="also write the tables as Markdown to this file")
+    p.add_argument("--predictions", default=None,
+                   help="also write every sample's gold labels and each row's answer to this JSONL file "
+                        "(one line per set and sample: for confusion tables and paired comparisons)")
+    p.add_argument("--split", default="test", choices=SPLITS,
+                   help="score the held-out speakers of this split (validation: to choose between runs without "
+                        "looking at the test speakers; validation+test: all four held-out RAVDESS speakers); the "
+                        "baselines are fitted on the training split either way")
     p.add_argument("--acoustic", default=None,
                    help="also score a stage-1 folder (<run>/acoustic): its classifier's top label, without the LLM, "
                         "shows what the acoustic tokens carry")
@@ -183,14 +200,20 @@ def main() -> int:
         model, cfg = load_model(folder, device="cpu"), checkpoint_config(folder)
     data = Path(args.data)
     cache = FeatureCache(data / "cache")
-    report = {"checkpoint": str(folder) if model is not None else None, "acoustic": args.acoustic, "sets": {}}
+    report = {"checkpoint": str(folder) if model is not None else None, "acoustic": args.acoustic,
+              "split": args.split, "sets": {}}
+    predictions = []
     for name in [s.strip() for s in args.sets.split(",") if s.strip()]:
         corpus, categories, what = SETS[name]
         t0 = time.perf_counter()
         train = read_manifest(data / corpus / "train.jsonl")
-        test = read_manifest(data / corpus / "test.jsonl")
+        manifests = [data / corpus / f"{split}.jsonl" for split in args.split.split("+")]
+        test = [s for m in manifests for s in read_manifest(m)]
+        if not test:
+            print(f"{name}: {' + '.join(map(str, manifests))} has no samples, skipped", flush=True)
+            continue
         key = resolve_key(cache, "audio", cfg.train.audio_key)
-        ds = FeatureDataset(test, cache, audio_key=key, require_labels=True, source=data / corpus / "test.jsonl")
+        ds = FeatureDataset(test, cache, audio_key=key, require_labels=True, source=manifests[-1])
         preds = [] if model is None else generate_all(model, ds, batch_size=8, generation=Generation(), progress=False)
         model_pred = {p.id: p.emotions for p in preds}
         gold_labels = {s.id: list(s.labels) for s in test}
@@ -205,22 +228,31 @@ def main() -> int:
             stage1 = {"(c) stage-1 acoustic head, no LLM (diagnostic)":
                       {s.id: [head.labels[int(j)]] for s, j in zip(test, probs.argmax(1))}}
         rows = {
-            **({"AcoustEmo (this model)": model_pred} if model is not None else {}),
+            **({MODEL: model_pred} if model is not None else {}),
             "(a) most frequent training label list": {s.id: list(frequent) for s in test},
             "(b) Whisper mean+std probe (logistic regression)": probe_baseline(
                 cache, train, test, resolve_key(cache, "audio", args.whisper_key), categories,
                 args.whisper_dims or None),
             **stage1,
         }
+        what = what.replace("test", args.split.replace("+", " + "))
+        for s in test:
+            predictions.append({"set": name, "id": s.id, "gold": gold_labels[s.id], "gold_category": gold_cat[s.id],
+                                **{row: {"labels": v.get(s.id, []),
+                                         "category": category_of_labels([w.strip().lower() for w in v.get(s.id, [])], categories)}
+                                   for row, v in rows.items()}})
         result = {"what": what, "samples": len(test), "chance_primary": 100.0 / len(set(gold_cat.values())),
                   "rows": {k: scores(gold_labels, gold_cat, v, categories) for k, v in rows.items()}}
+        if model is not None:
+            hit = {k: [primary_hit(gold_cat[s.id], v.get(s.id, []), categories) for s in test] for k, v in rows.items()}
+            result["paired"] = {k: paired_comparison(hit[MODEL], hit[k]) for k in rows if k != MODEL}
         own = {f"{p.id}#{i}": labels for p in preds for i, labels in enumerate(p.utterance_emotions or [])}
         if any(u.labels for s in test for u in s.utterances or []):
             utterance_rows = {"(b) Whisper mean+std probe, per utterance": probe_utterances(
                 cache, train, test, resolve_key(cache, "audio", args.whisper_key), categories,
                 args.whisper_dims or None)}
             if own:
-                utterance_rows = {"AcoustEmo (this model)": own, **utterance_rows}
+                utterance_rows = {MODEL: own, **utterance_rows}
             if args.acoustic:
                 from acoustemo.training.acoustic import predict_acoustic_windows
 
@@ -245,6 +277,8 @@ def main() -> int:
         Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     if args.markdown:
         Path(args.markdown).write_text(markdown(report))
+    if args.predictions:
+        Path(args.predictions).write_text("".join(json.dumps(r) + "\n" for r in predictions))
     return 0
 
 
@@ -259,6 +293,14 @@ def markdown(report: dict) -> str:
         for row, s in r["rows"].items():
             out.append(f"| {row} | {s['primary']:.1f} | {s['M-avg']:.2f} | {s['Acc_s']:.2f} | {s['Rec_s']:.2f} | "
                        f"{s['distinct_lists']} |")
+        if r.get("paired"):
+            out.append("\nThe model against each row on the same samples (primary-emotion accuracy, points; 95 % "
+                       "bootstrap interval; samples only one of the two gets right; exact McNemar test):\n")
+            out.append("| model minus | difference | 95 % CI | only the model / only the row | McNemar p |")
+            out.append("|---|---|---|---|---|")
+            for row, c in r["paired"].items():
+                out.append(f"| {row} | {c['difference']:+.1f} | [{c['ci_low']:+.1f}, {c['ci_high']:+.1f}] | "
+                           f"{c['only_a']} / {c['only_b']} | {c['p_value']:.3f} |")
         if r.get("per_utterance"):
             out.append("\nPer utterance (each utterance's own first label; dialogues with one emotional utterance: "
                        "is it labelled emotional, and alone):\n")
@@ -285,6 +327,9 @@ def format_set(name: str, r: dict) -> str:
     for row, s in r["rows"].items():
         lines.append(f"  {row:<52}{s['primary']:9.1f}{s['M-avg']:8.2f}{s['Acc_s']:8.2f}{s['Rec_s']:8.2f}"
                      f"{s['distinct_lists']:7d}")
+    for row, c in r.get("paired", {}).items():
+        lines.append(f"  model - {row[:44]:<44}{c['difference']:+9.1f}  95% CI [{c['ci_low']:+.1f}, {c['ci_high']:+.1f}]"
+                     f"  only model / only it: {c['only_a']} / {c['only_b']}, McNemar p = {c['p_value']:.3f}")
     for cue, c in r.get("per_cue_primary", {}).items():
         lines.append(f"  {cue:<14} n={c['samples']:<4} " + "  ".join(f"{v:6.1f}" for k, v in c.items() if k != "samples"))
     if r.get("per_utterance"):

@@ -13,7 +13,7 @@ def test_short_ablation_writes_the_table(tmp_path, capsys):
     corpus = make_corpus(tmp_path / "corpus", sizes=(("train", 4), ("validation", 2), ("test", 2)))
     out = tmp_path / "ablation"
     args = ["ablate", "--config", "tiny", "--out", str(out), "--seeds", "0,1", "--metric", "exact",
-            "--max-new-tokens", "4", "--quiet", f"--train.train_manifest={corpus['train']}",
+            "--max-new-tokens", "4", "--quiet", "--primary", "emotion", f"--train.train_manifest={corpus['train']}",
             f"--train.validation_manifest={corpus['validation']}", f"--train.test_manifest={corpus['test']}",
             f"--train.cache_dir={corpus['cache']}", "--train.max_steps=1"]
     assert main(args) == 0
@@ -35,6 +35,14 @@ def test_short_ablation_writes_the_table(tmp_path, capsys):
     assert "utterance_qformer: false" in (out / "no_utterance" / "seed-0" / "final" / "config.yaml").read_text()
     full = table["rows"][0]["val loss"]["runs"]
     assert full[0] != full[1]
+    # collapse and primary columns, read from each run's test answers (2 test samples)
+    assert table["columns"][:1] == ["primary"] and {"distinct", "val drift"} <= set(table["columns"])
+    for r in table["rows"]:
+        for run_dir, distinct, primary in zip((out / r["variant"] / "seed-0", out / r["variant"] / "seed-1"),
+                                              r["distinct"]["runs"], r["primary"]["runs"]):
+            answers = [json.loads(x) for x in (run_dir / "eval" / "predictions.jsonl").read_text().splitlines()]
+            assert distinct == len({tuple(a["openset"]) for a in answers}) and 1 <= distinct <= 2
+            assert primary in (0.0, 50.0, 100.0)
     rows = list(csv.DictReader(open(out / "table.csv")))
     assert [r["variant"] for r in rows] == ["full", "no_global", "fixed", "no_utterance"]
     assert (out / "table.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -128,3 +136,28 @@ def test_variants_differ_from_full_only_in_the_overrides_of_table_2(base, tmp_pa
             assert str(cfg[key]).lower() == value.lower() or float(cfg[key]) == float(value), (variant, key)
     seeds = _flat(variant_config(base, [], "full", 3, tmp_path / "s3").to_dict())
     assert {k for k in full if full[k] != seeds[k]} == {"train.seed", "train.output_dir"}
+
+
+def test_val_drift_compares_the_end_with_three_quarters_of_the_run():
+    from acoustemo.recipes.ablate import val_drift
+
+    assert val_drift([(200, 0.40), (400, 0.30), (532, 0.28)]) == pytest.approx(-0.02)  # 400 is nearest 399
+    assert val_drift([(100, 0.5), (500, 0.35), (800, 0.31), (1000, 0.30)]) == pytest.approx(-0.01)
+    assert val_drift([(10, 0.5)]) != val_drift([(10, 0.5)])  # one evaluation: NaN
+
+
+def test_primary_of_answers_refuses_gold_labels_outside_the_categories(tmp_path):
+    from acoustemo.errors import ConfigError
+    from acoustemo.recipes.ablate import primary_of_answers
+
+    answers = [{"name": "a", "openset": ["furious"], "gold": ["angry"]},
+               {"name": "b", "openset": ["sad"], "gold": ["calm", "relaxed"]}]
+    assert primary_of_answers(answers, "emotion", tmp_path / "p.jsonl") == 50.0
+    answers.append({"name": "c", "openset": ["sad"], "gold": ["wistful"]})
+    with pytest.raises(ConfigError, match=r"p\.jsonl: --primary emotion: sample 'c'"):
+        primary_of_answers(answers, "emotion", tmp_path / "p.jsonl")
+
+
+def test_primary_is_for_llm_runs(capsys):
+    assert main(["ablate", "--probe", "--primary", "emotion", "--config", "tiny", "--out", "x"]) == 2
+    assert "--primary scores the LLM's answers" in capsys.readouterr().err

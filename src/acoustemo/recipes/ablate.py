@@ -48,7 +48,7 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "fixed": ("w/ fixed-length windows (2s)", ["model.windows=fixed", "model.fixed_window_seconds=2.0"]),
     "no_utterance": ("w/o Utterance-Aware A-QF", ["model.utterance_qformer=false"]),
 }
-COLUMNS = ("Avg", "Acc", "Rec", "M-avg", "val loss")
+COLUMNS = ("Avg", "Acc", "Rec", "M-avg", "val loss", "distinct", "val drift")
 PROBE_COLUMNS = ("test top-1", "val top-1", "test loss", "val loss", "distinct", "val drift")
 
 
@@ -61,6 +61,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="grouping of labels for Avg/Acc/Rec (default: embedding)")
     parser.add_argument("--grouping", help="JSON synonym groups for --metric grouping")
     parser.add_argument("--max-new-tokens", type=int, default=32)
+    parser.add_argument("--primary", choices=("emotion", "cue"),
+                        help="also report primary accuracy: the share of test samples whose first predicted label is "
+                             "in the gold label's category (emotion: acted emotions, neutral = calm; cue: the "
+                             "synthetic cues)")
     parser.add_argument("--probe", action="store_true",
                         help="fast acoustic-branch ablation: stage 1 (Q-Formers + a label head) instead of the LLM")
     parser.add_argument("--breakdown", metavar="FILE:FIELD",
@@ -79,9 +83,11 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--seeds {args.seeds!r}: expected comma-separated integers") from None
     if args.breakdown and not args.probe:
         raise ConfigError("--breakdown needs --probe")
+    if args.primary and args.probe:
+        raise ConfigError("--primary scores the LLM's answers; --probe runs have none (their top-1 is already primary)")
     table = ablate(args.config, args.overrides, out=args.out, variants=variants, seeds=seeds, metric=args.metric,
                    grouping=args.grouping, max_new_tokens=args.max_new_tokens, device=args.device,
-                   progress=not args.quiet, probe=args.probe,
+                   progress=not args.quiet, probe=args.probe, primary=args.primary,
                    breakdown=read_breakdown(args.breakdown) if args.breakdown else None)
     print(format_table(table))
     print(f"table -> {Path(args.out) / 'table.csv'} (.json, .png)", file=sys.stderr)
@@ -95,8 +101,12 @@ def variant_config(base: str, overrides: list[str], variant: str, seed: int, run
 
 
 def run_one(cfg: Config, run_dir: Path, *, metric: str, grouping: str | None, max_new_tokens: int,
-            device: str | None = None, progress: bool) -> dict:
-    """Train (resuming if a checkpoint exists) and evaluate one run; returns its row of numbers."""
+            device: str | None = None, progress: bool, primary: str | None = None) -> dict:
+    """Train (resuming if a checkpoint exists) and evaluate one run; returns its row of numbers.
+
+    Besides the scores: ``distinct``, how many different label lists the test answers hold (1: the run
+    collapsed onto one answer), ``val drift`` (:func:`val_drift`) and, with ``primary``, the primary accuracy
+    (:mod:`acoustemo.metrics.primary`) of the answers' first labels."""
     scores_file = run_dir / "eval" / "scores.json"
     if scores_file.is_file():  # done before: only if with the same settings, or rows would mix configs
         done = from_dict(Config, json.loads(scores_file.read_text())["config"], "")
@@ -112,11 +122,41 @@ def run_one(cfg: Config, run_dir: Path, *, metric: str, grouping: str | None, ma
         evaluate(result.final, out=run_dir / "eval", metrics=[metric, "wheel"], grouping=grouping,
                  generation=Generation(max_new_tokens=max_new_tokens), device=device, progress=progress)
     scores = json.loads(scores_file.read_text())["scores"]
-    val = [json.loads(line)["val_loss"] for line in (run_dir / LOG_NAME).read_text().splitlines()
-           if "val_loss" in line]
+    log = [json.loads(line) for line in (run_dir / LOG_NAME).read_text().splitlines() if "val_loss" in line]
+    val = [(r["step"], r["val_loss"]) for r in log]
+    answers = [json.loads(line) for line in (run_dir / "eval" / "predictions.jsonl").read_text().splitlines()]
     s = scores[metric]
-    return {"Avg": s["avg"], "Acc": s["accuracy_s"], "Rec": s["recall_s"], "M-avg": scores["wheel"]["M-avg"],
-            "val loss": val[-1] if val else float("nan")}
+    row = {"Avg": s["avg"], "Acc": s["accuracy_s"], "Rec": s["recall_s"], "M-avg": scores["wheel"]["M-avg"],
+           "val loss": val[-1][1] if val else float("nan"), "distinct": len({tuple(a["openset"]) for a in answers}),
+           "val drift": val_drift(val)}
+    if primary:
+        row["primary"] = primary_of_answers(answers, primary, run_dir / "eval" / "predictions.jsonl")
+    return row
+
+
+def val_drift(points: list[tuple[int, float]]) -> float:
+    """Validation loss at the last evaluation minus that at the evaluation nearest three quarters of the run's
+    steps: about 0 when the run had converged over its last quarter, clearly negative while it was still
+    learning (NaN with fewer than two evaluations)."""
+    if len(points) < 2:
+        return float("nan")
+    quarter = 0.75 * points[-1][0]
+    _, before = min(points[:-1], key=lambda p: abs(p[0] - quarter))
+    return points[-1][1] - before
+
+
+def primary_of_answers(answers: list[dict], kind: str, source: Path) -> float:
+    """Primary accuracy (%) of evaluation answers (``{"name", "openset", "gold"}``) under the ``kind``
+    categories; a test sample whose gold labels fall in no category is an error (it would be counted wrong)."""
+    from ..metrics.primary import CUE_CATEGORIES, EMOTION_CATEGORIES, category_of_labels, primary_accuracy
+
+    categories = EMOTION_CATEGORIES if kind == "emotion" else CUE_CATEGORIES
+    gold = {a["name"]: category_of_labels(a["gold"], categories) for a in answers}
+    missing = [name for name, c in gold.items() if c is None]
+    if missing:
+        raise ConfigError(f"{source}: --primary {kind}: sample {missing[0]!r} has gold labels in no {kind} category "
+                          f"({len(missing)} such samples)")
+    return primary_accuracy(gold, {a["name"]: a["openset"] for a in answers}, categories)
 
 
 def run_probe(cfg: Config, run_dir: Path, *, progress: bool) -> dict:
@@ -184,10 +224,11 @@ def read_breakdown(spec: str) -> tuple[str, dict[str, str]]:
 def ablate(config: str, overrides: list[str], *, out: str | Path, variants: list[str], seeds: list[int],
            metric: str = "embedding", grouping: str | None = None, max_new_tokens: int = 32,
            device: str | None = None, progress: bool = True, probe: bool = False,
-           breakdown: tuple[str, dict[str, str]] | None = None) -> dict:
+           breakdown: tuple[str, dict[str, str]] | None = None, primary: str | None = None) -> dict:
     """Run every (variant, seed) and write the table; returns ``{"rows": [...], "metric", "seeds"}``.
     ``probe``: stage 1 with a label head instead of the LLM (see the module docstring); ``breakdown``
-    (``(field, {id: value})``, probe only) adds a ``test top-1 [field=value]`` column per value."""
+    (``(field, {id: value})``, probe only) adds a ``test top-1 [field=value]`` column per value; ``primary``
+    (``"emotion"`` or ``"cue"``, LLM runs only) adds the primary-accuracy column."""
     out = Path(out)
     if not seeds:
         raise ConfigError("--seeds is empty")
@@ -201,8 +242,9 @@ def ablate(config: str, overrides: list[str], *, out: str | Path, variants: list
             runs[v].append({**done["scores"], **group_top1(done["correct"], breakdown)})
         else:
             runs[v].append(run_one(cfg, out / v / f"seed-{s}", metric=metric, grouping=grouping,
-                                   max_new_tokens=max_new_tokens, device=device, progress=progress))
-    columns = PROBE_COLUMNS if probe else COLUMNS
+                                   max_new_tokens=max_new_tokens, device=device, progress=progress,
+                                   primary=primary))
+    columns = PROBE_COLUMNS if probe else (("primary", *COLUMNS) if primary else COLUMNS)
     if probe and breakdown:
         columns = (*columns, *sorted(runs[variants[0]][0].keys() - set(PROBE_COLUMNS)))
     rows = []
