@@ -328,7 +328,8 @@ def format_set(name: str, r: dict) -> str:
         lines.append(f"  {row:<52}{s['primary']:9.1f}{s['M-avg']:8.2f}{s['Acc_s']:8.2f}{s['Rec_s']:8.2f}"
                      f"{s['distinct_lists']:7d}")
     for row, c in r.get("paired", {}).items():
-        lines.append(f"  model - {row[:44]:<44}{c['difference']:+9.1f}  95% CI [{c['ci_low']:+.1f}, {c['ci_high']:+.1f}]"
+        short = row.split(" ")[0] if row.startswith("(") else row
+        lines.append(f"  model - {short:<44}{c['difference']:+9.1f}  95% CI [{c['ci_low']:+.1f}, {c['ci_high']:+.1f}]"
                      f"  only model / only it: {c['only_a']} / {c['only_b']}, McNemar p = {c['p_value']:.3f}")
     for cue, c in r.get("per_cue_primary", {}).items():
         lines.append(f"  {cue:<14} n={c['samples']:<4} " + "  ".join(f"{v:6.1f}" for k, v in c.items() if k != "samples"))
