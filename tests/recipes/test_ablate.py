@@ -161,3 +161,25 @@ def test_primary_of_answers_refuses_gold_labels_outside_the_categories(tmp_path)
 def test_primary_is_for_llm_runs(capsys):
     assert main(["ablate", "--probe", "--primary", "emotion", "--config", "tiny", "--out", "x"]) == 2
     assert "--primary scores the LLM's answers" in capsys.readouterr().err
+
+
+def test_a_finished_two_stage_run_is_reused(tmp_path, capsys):
+    """With stage 1 (train.acoustic_epochs) the LLM stage records model.qformer_weights = its own stage 1: a
+    second start must count that as the same settings, not refuse the run."""
+    corpus = make_corpus(tmp_path / "corpus", sizes=(("train", 4), ("validation", 2), ("test", 2)))
+    out = tmp_path / "ablation"
+    args = ["ablate", "--config", "tiny", "--out", str(out), "--variants", "full", "--seeds", "0", "--metric",
+            "exact", "--max-new-tokens", "4", "--quiet", f"--train.train_manifest={corpus['train']}",
+            f"--train.validation_manifest={corpus['validation']}", f"--train.test_manifest={corpus['test']}",
+            f"--train.cache_dir={corpus['cache']}", "--train.max_steps=1", "--train.acoustic_epochs=1",
+            "--train.acoustic_batch_size=4"]
+    assert main(args) == 0
+    run = out / "full" / "seed-0"
+    recorded = json.loads((run / "eval" / "scores.json").read_text())["config"]["model"]["qformer_weights"]
+    assert recorded == str(run / "acoustic" / "qformers.safetensors")
+    stamp = (run / "final" / "trainable.safetensors").stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(args) == 0, capsys.readouterr().err
+    assert (run / "final" / "trainable.safetensors").stat().st_mtime_ns == stamp
+    assert main(args[:-2] + ["--train.acoustic_epochs=2", "--train.acoustic_batch_size=4"]) == 2
+    assert "done before with other settings" in capsys.readouterr().err

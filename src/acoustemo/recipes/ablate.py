@@ -40,6 +40,7 @@ from ..evaluation import Generation, evaluate
 from ..io import atomic_open, atomic_write_json, atomic_write_text, read_json
 from ..training import LOG_NAME, TRAJECTORY_KEYS, train
 from ..training.checkpoint import latest_checkpoint
+from ..training.loop import stage_one_keys, with_stage_one
 
 # variant -> (Table 2 row name, config overrides)
 VARIANTS: dict[str, tuple[str, list[str]]] = {
@@ -110,8 +111,9 @@ def run_one(cfg: Config, run_dir: Path, *, metric: str, grouping: str | None, ma
     scores_file = run_dir / "eval" / "scores.json"
     if scores_file.is_file():  # done before: only if with the same settings, or rows would mix configs
         done = from_dict(Config, json.loads(scores_file.read_text())["config"], "")
-        changed = [f"train.{k}" for k in TRAJECTORY_KEYS if getattr(done.train, k) != getattr(cfg.train, k)]
-        if done.model != cfg.model or changed:
+        keys = dict.fromkeys([*TRAJECTORY_KEYS, "projection_init", *stage_one_keys(cfg.train)])
+        changed = [f"train.{k}" for k in keys if getattr(done.train, k) != getattr(cfg.train, k)]
+        if done.model != with_stage_one(cfg).model or changed:  # its LLM stage read its own stage 1
             raise ConfigError(f"{run_dir}: done before with other settings ({', '.join(changed) or 'model'}); "
                               f"use another --out")
     else:

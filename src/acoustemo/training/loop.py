@@ -106,9 +106,7 @@ def acoustic_stage(cfg: Config, *, progress: bool = True) -> Config:
     weights = folder / QFORMER_WEIGHTS
     if weights.is_file() and (folder / "config.yaml").is_file():
         done = load_config(folder / "config.yaml")
-        stage_one = ["train_manifest", "seed",
-                     *(f.name for f in dataclasses.fields(t) if f.name.startswith("acoustic_"))]
-        if done.model != cfg.model or any(getattr(done.train, k) != getattr(t, k) for k in stage_one):
+        if done.model != cfg.model or any(getattr(done.train, k) != getattr(t, k) for k in stage_one_keys(t)):
             raise ConfigError(f"{folder}: stage 1 was trained with other settings; choose another train.output_dir")
     else:
         from accelerate import PartialState
@@ -116,6 +114,23 @@ def acoustic_stage(cfg: Config, *, progress: bool = True) -> Config:
         if PartialState().is_main_process:  # small and fast: one process trains it, the others wait
             fit_stage_one(cfg, folder, progress=progress)
         PartialState().wait_for_everyone()
+    return with_stage_one(cfg)
+
+
+def stage_one_keys(train_cfg) -> list[str]:
+    """The ``train.*`` settings stage 1 depends on: its data, its seed and every ``acoustic_*`` field."""
+    return ["train_manifest", "seed", *(f.name for f in dataclasses.fields(train_cfg) if f.name.startswith("acoustic_"))]
+
+
+def with_stage_one(cfg: Config) -> Config:
+    """``cfg`` as the LLM stage runs it: with stage 1 (``train.acoustic_epochs`` and no ``model.qformer_weights``
+    of its own), ``model.qformer_weights`` points at ``<output_dir>/acoustic/``'s Q-Formers; else unchanged.
+    The config a finished run records, so a rerun can tell "the same settings" from "other settings"."""
+    from .acoustic import QFORMER_WEIGHTS
+
+    if not cfg.train.acoustic_epochs or cfg.model.qformer_weights:
+        return cfg
+    weights = Path(cfg.train.output_dir) / "acoustic" / QFORMER_WEIGHTS
     return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, qformer_weights=str(weights)))
 
 
