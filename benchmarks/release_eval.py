@@ -213,7 +213,8 @@ def main() -> int:
             print(f"{name}: {' + '.join(map(str, manifests))} has no samples, skipped", flush=True)
             continue
         key = resolve_key(cache, "audio", cfg.train.audio_key)
-        ds = FeatureDataset(test, cache, audio_key=key, require_labels=True, source=manifests[-1])
+        ds = FeatureDataset(test, cache, audio_key=key, require_labels=True,
+                            source=" + ".join(map(str, manifests)))
         preds = [] if model is None else generate_all(model, ds, batch_size=8, generation=Generation(), progress=False)
         model_pred = {p.id: p.emotions for p in preds}
         gold_labels = {s.id: list(s.labels) for s in test}
@@ -237,10 +238,12 @@ def main() -> int:
         }
         what = what.replace("test", args.split.replace("+", " + "))
         for s in test:
+            answered = {row: v.get(s.id, []) for row, v in rows.items()}
             predictions.append({"set": name, "id": s.id, "gold": gold_labels[s.id], "gold_category": gold_cat[s.id],
-                                **{row: {"labels": v.get(s.id, []),
-                                         "category": category_of_labels([w.strip().lower() for w in v.get(s.id, [])], categories)}
-                                   for row, v in rows.items()}})
+                                **{row: {"labels": labels,
+                                         "category": category_of_labels([w.strip().lower() for w in labels],
+                                                                        categories)}
+                                   for row, labels in answered.items()}})
         result = {"what": what, "samples": len(test), "chance_primary": 100.0 / len(set(gold_cat.values())),
                   "rows": {k: scores(gold_labels, gold_cat, v, categories) for k, v in rows.items()}}
         if model is not None:
@@ -282,41 +285,43 @@ def main() -> int:
     return 0
 
 
+def md_table(header: list[str], rows: list[list]) -> list[str]:
+    """A Markdown table: the header, its rule, one line per row."""
+    def line(cells) -> str:  # an empty cell is written "| |"
+        return " ".join(["|", *(f"{c} |" if c != "" else "|" for c in map(str, cells))])
+
+    return [line(header), "|" + "---|" * len(header), *map(line, rows)]
+
+
 def markdown(report: dict) -> str:
     """The tables of the model card: one per test set, then primary accuracy per synthetic cue."""
     out = []
     for name, r in report["sets"].items():
         out.append(f"**{name}**: {r['what']}, {r['samples']} samples, primary-emotion chance "
                    f"{r['chance_primary']:.1f} %\n")
-        out.append("| | primary-emotion acc. | emotion-wheel M-avg | Accuracy_s | Recall_s | distinct label lists |")
-        out.append("|---|---|---|---|---|---|")
-        for row, s in r["rows"].items():
-            out.append(f"| {row} | {s['primary']:.1f} | {s['M-avg']:.2f} | {s['Acc_s']:.2f} | {s['Rec_s']:.2f} | "
-                       f"{s['distinct_lists']} |")
+        out += md_table(["", "primary-emotion acc.", "emotion-wheel M-avg", "Accuracy_s", "Recall_s",
+                         "distinct label lists"],
+                        [[row, f"{s['primary']:.1f}", f"{s['M-avg']:.2f}", f"{s['Acc_s']:.2f}", f"{s['Rec_s']:.2f}",
+                          s["distinct_lists"]] for row, s in r["rows"].items()])
         if r.get("paired"):
             out.append("\nThe model against each row on the same samples (primary-emotion accuracy, points; 95 % "
                        "bootstrap interval; samples only one of the two gets right; exact McNemar test):\n")
-            out.append("| model minus | difference | 95 % CI | only the model / only the row | McNemar p |")
-            out.append("|---|---|---|---|---|")
-            for row, c in r["paired"].items():
-                out.append(f"| {row} | {c['difference']:+.1f} | [{c['ci_low']:+.1f}, {c['ci_high']:+.1f}] | "
-                           f"{c['only_a']} / {c['only_b']} | {c['p_value']:.3f} |")
+            out += md_table(["model minus", "difference", "95 % CI", "only the model / only the row", "McNemar p"],
+                            [[row, f"{c['difference']:+.1f}", f"[{c['ci_low']:+.1f}, {c['ci_high']:+.1f}]",
+                              f"{c['only_a']} / {c['only_b']}", f"{c['p_value']:.3f}"]
+                             for row, c in r["paired"].items()])
         if r.get("per_utterance"):
             out.append("\nPer utterance (each utterance's own first label; dialogues with one emotional utterance: "
                        "is it labelled emotional, and alone):\n")
-            out.append("| | utterances | primary-emotion acc. | emotional utterance found | found and alone |")
-            out.append("|---|---|---|---|---|")
-            for row, u in r["per_utterance"].items():
-                found, alone = (f"{u[k]:.1f}" if u[k] == u[k] else "n/a (no dialogues)"
-                                for k in ("emotional utterance found", "found and alone"))
-                out.append(f"| {row} | {u['utterances']} | {u['primary']:.1f} | {found} | {alone} |")
+            shown = lambda v: f"{v:.1f}" if v == v else "n/a (no dialogues)"  # noqa: E731 (NaN: no such dialogues)
+            out += md_table(["", "utterances", "primary-emotion acc.", "emotional utterance found", "found and alone"],
+                            [[row, u["utterances"], f"{u['primary']:.1f}", shown(u["emotional utterance found"]),
+                              shown(u["found and alone"])] for row, u in r["per_utterance"].items()])
         if "per_cue_primary" in r:
             rows = list(r["rows"])
             out.append("\nPrimary accuracy per cue (synthetic test split):\n")
-            out.append("| cue | samples | " + " | ".join(rows) + " |")
-            out.append("|---|---|" + "---|" * len(rows))
-            for cue, c in r["per_cue_primary"].items():
-                out.append(f"| {cue} | {c['samples']} | " + " | ".join(f"{c[k]:.1f}" for k in rows) + " |")
+            out += md_table(["cue", "samples", *rows], [[cue, c["samples"], *(f"{c[k]:.1f}" for k in rows)]
+                                                        for cue, c in r["per_cue_primary"].items()])
         out.append("")
     return "\n".join(out) + "\n"
 

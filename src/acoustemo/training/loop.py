@@ -119,7 +119,8 @@ def acoustic_stage(cfg: Config, *, progress: bool = True) -> Config:
 
 def stage_one_keys(train_cfg) -> list[str]:
     """The ``train.*`` settings stage 1 depends on: its data, its seed and every ``acoustic_*`` field."""
-    return ["train_manifest", "seed", *(f.name for f in dataclasses.fields(train_cfg) if f.name.startswith("acoustic_"))]
+    acoustic = [f.name for f in dataclasses.fields(train_cfg) if f.name.startswith("acoustic_")]
+    return ["train_manifest", "seed", *acoustic]
 
 
 def with_stage_one(cfg: Config) -> Config:
