@@ -47,11 +47,25 @@ def test_yaml_with_base_preset_and_command_line_overrides(tmp_path):
         (["train.warmup_ratio=1.5"], "warmup_ratio=1.5"),
         (["model.lora.dropout=1"], "lora.dropout=1.0"),
         (["nonsense"], "expected key.sub=value"),
+        (["train.acoustic_probe_weights=[0.1]"], "train.acoustic_probe_weights: expected a mapping"),
+        (["train.acoustic_probe_init=true", "train.acoustic_probe_weights={synth: low}"],
+         r"train.acoustic_probe_weights.synth: expected a number, got 'low'"),
+        (["train.acoustic_probe_init=true", "train.acoustic_probe_weights={synth: -1}"],
+         r"acoustic_probe_weights.synth=-1.0 must be >= 0"),
+        (["train.acoustic_probe_weights={synth: 0.1}"], "acoustic_probe_weights needs train.acoustic_probe_init"),
     ],
 )
 def test_bad_values_raise_a_clear_error(overrides, message):
     with pytest.raises(ConfigError, match=message):
         load_config("tiny", overrides)
+
+
+def test_a_mapping_setting_round_trips_through_yaml(tmp_path):
+    cfg = load_config("tiny", ["train.acoustic_probe_init=true", "train.acoustic_probe_weights={synth: 0.1, emodb: 2}"])
+    assert cfg.train.acoustic_probe_weights == {"synth": 0.1, "emodb": 2.0}
+    (tmp_path / "c.yaml").write_text(cfg.to_yaml())
+    assert Config.from_file(tmp_path / "c.yaml") == cfg
+    assert load_config("tiny").train.acoustic_probe_weights == {}
 
 
 def test_unknown_preset_and_missing_file():

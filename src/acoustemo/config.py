@@ -195,6 +195,10 @@ class TrainConfig:
     acoustic_utterance_weight: float = 0.0
     # with acoustic_utterance_weight > 0: the probe is fitted on the whole clips as well as on their utterances
     acoustic_probe_clips: bool = False
+    # with acoustic_probe_init: the weight of each training sample's rows in the probe's fit, by the prefix its id
+    # got from `acoustemo merge` (the part before the first "/"); unlisted prefixes weigh 1, 0 leaves them out.
+    # E.g. {synth: 0.1}: synthetic speech informs the probe, real speech decides it
+    acoustic_probe_weights: dict[str, float] = field(default_factory=dict)
     qformer_lr_scale: float = 1.0  # LLM stage: the Q-Formers learn at train.lr times this (0: kept as stage 1 left them)
     # LLM stage: where the projections into the LLM start. "random": nn.Linear's initialisation; "labels": the
     # statistics token lands on a mixture of the LLM's embeddings of the label words it scores highest (a linear
@@ -222,6 +226,11 @@ class TrainConfig:
             raise ConfigError(f"train.acoustic_utterance_weight={self.acoustic_utterance_weight} must be >= 0")
         if self.acoustic_freeze_probe and not self.acoustic_probe_init:
             raise ConfigError("train.acoustic_freeze_probe needs train.acoustic_probe_init=true")
+        for prefix, w in self.acoustic_probe_weights.items():
+            if not w >= 0:
+                raise ConfigError(f"train.acoustic_probe_weights.{prefix}={w} must be >= 0")
+        if self.acoustic_probe_weights and not self.acoustic_probe_init:
+            raise ConfigError("train.acoustic_probe_weights needs train.acoustic_probe_init=true")
 
 
 @dataclass
@@ -353,6 +362,11 @@ def _coerce(tp, value, name: str):
         if value not in args:
             raise ConfigError(f"{name}: {excerpt(value)} is not one of {', '.join(map(repr, args))}")
         return value
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{name}: expected a mapping, got {excerpt(value)}")
+        key_type, value_type = args or (Any, Any)
+        return {_coerce(key_type, k, f"{name} key"): _coerce(value_type, v, f"{name}.{k}") for k, v in value.items()}
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{name}: expected a list, got {excerpt(value)}")

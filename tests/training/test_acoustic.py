@@ -148,7 +148,8 @@ def test_utterance_labels_train_the_windows_and_fit_the_probe_per_utterance_and_
                             "model.acoustic.input_standardization=true")
     rows = []
     fit = LogisticRegression.fit
-    monkeypatch.setattr(LogisticRegression, "fit", lambda self, x, y: rows.append(len(y)) or fit(self, x, y))
+    monkeypatch.setattr(LogisticRegression, "fit",
+                        lambda self, x, y, **kw: rows.append(len(y)) or fit(self, x, y, **kw))
     windows = sum(len(s.utterances) for s in read_manifest(labelled["train"]))
     fit_acoustic(cfg, epochs=1, batch_size=8, probe_init=True, utterance_weight=1.0, progress=False)
     fit_acoustic(cfg, epochs=1, batch_size=8, probe_init=True, utterance_weight=0.0, progress=False)
@@ -156,6 +157,39 @@ def test_utterance_labels_train_the_windows_and_fit_the_probe_per_utterance_and_
     assert rows == [windows, 24, windows + 24]  # one probe row per utterance, per sample, or both
     with pytest.raises(Exception, match="acoustic_utterance_weight=-1.0 must be >= 0"):
         tiny_train_config(corpus, tmp_path / "x", "train.acoustic_utterance_weight=-1")
+
+
+def test_probe_rows_weigh_each_corpus_by_its_id_prefix():
+    from acoustemo.errors import ConfigError
+    from acoustemo.training.acoustic import fit_linear_probe, probe_rows
+
+    real = [make_example(f"real/{i}", labels=("happy",) if i % 2 else ("sad",), seed=i) for i in range(6)]
+    synth = [make_example(f"synth/{i}", labels=("calm",), seed=10 + i) for i in range(4)]
+    vocab = {"happy": 0, "sad": 1, "calm": 2}
+    feats, y, w = probe_rows(real + synth, vocab)
+    assert len(feats) == 10 and w == [1.0] * 10 and feats[0].shape == (32,)  # mean and std of 16 dims
+    feats, y, w = probe_rows(real + synth, vocab, weights={"synth": 0.25})
+    assert w == [1.0] * 6 + [0.25] * 4 and y[6:] == [2] * 4
+    feats, y, w = probe_rows(real + synth, vocab, weights={"synth": 0})  # left out, and so is its class
+    assert len(feats) == 6 and 2 not in y
+    _, _, classes, _ = fit_linear_probe(feats, y, sample_weight=w)
+    assert classes == [0, 1]
+    with pytest.raises(ConfigError, match=r"no training sample's id starts with synt/ \(prefixes: real, synth\)"):
+        probe_rows(real + synth, vocab, weights={"synt": 0.1})
+    with pytest.raises(ConfigError, match="leaves the probe no training rows"):
+        probe_rows(real, vocab, weights={"real": 0})
+
+
+def test_a_row_weight_counts_as_that_many_copies_of_the_row():
+    from acoustemo.training.acoustic import fit_linear_probe
+
+    g = torch.Generator().manual_seed(0)
+    feats = torch.randn(12, 4, generator=g).numpy()
+    y = [0, 1, 2] * 4
+    twice = fit_linear_probe([*feats, feats[0]], [*y, y[0]])
+    weighted = fit_linear_probe(feats, y, sample_weight=[2.0] + [1.0] * 11)
+    torch.testing.assert_close(weighted[0], twice[0], rtol=1e-3, atol=1e-3)
+    assert fit_linear_probe(feats, y)[0].sub(weighted[0]).abs().max() > 1e-3
 
 
 def test_label_init_puts_each_statistics_token_nearest_its_own_label_word(corpus, tmp_path):

@@ -192,31 +192,22 @@ def _balanced_order(primary: list[str], g: torch.Generator) -> list[int]:
 
 @torch.no_grad()
 def init_stats_from_probe(model: AcousticClassifier, examples: list[Example], vocab: dict[str, int], *,
-                          c: float = 0.1, utterances: bool = False, clips: bool = False) -> float:
+                          c: float = 0.1, utterances: bool = False, clips: bool = False,
+                          weights: dict[str, float] | None = None) -> float:
     """Start each Q-Former's statistics token from a linear speech-emotion probe.
 
-    A standardised logistic regression (``C = c``) is fitted on the mean and standard deviation of every
-    training clip's (standardised) frames against its first label, the probe a user would try first. Its
-    coefficients, with the scaler folded in, become the first rows of the statistics projection, so from the
-    first step the statistics token carries the probe's class scores. With ``utterances``, a sample whose
-    utterances carry their own labels gives one row per utterance (its frames, its first label) instead of
-    one for the whole clip: cleaner rows where a dialogue mixes emotions. ``clips`` keeps the whole clip's row
-    beside its utterances' (what the global Q-Former sees: on RAVDESS the clip with its pauses separates the
-    emotions better than the tight utterance window). Returns the probe's training accuracy.
+    A standardised logistic regression (``C = c``) is fitted on the rows of :func:`probe_rows` (the mean and
+    standard deviation of every training clip's, or utterance's, standardised frames against its first label),
+    the probe a user would try first. Its coefficients, with the scaler folded in, become the first rows of the
+    statistics projection, so from the first step the statistics token carries the probe's class scores.
+    Returns the probe's training accuracy.
     """
     qformer = next(iter(model.qformers.values()))
     if not qformer.cfg.stats_token:
         raise ConfigError("init_stats_from_probe needs statistics tokens (model.acoustic.stats_token=true)")
-    feats, y = [], []
-    for ex in examples:
-        x = qformer.standardize(ex.audio)
-        own = labelled_windows(ex, vocab) if utterances else []
-        rows = own + [(ex.labels[0], 0, x.shape[0])] if clips or not own else own
-        for label, i, j in rows:
-            frames = x[i:j]
-            feats.append(torch.cat([frames.mean(0), (frames.var(0, unbiased=False) + 1e-5).sqrt()]).numpy())
-            y.append(vocab[label])
-    coef, bias, _, accuracy = fit_linear_probe(feats, y, c=c)  # (classes, 2d), (classes,)
+    feats, y, sample_weight = probe_rows(examples, vocab, standardize=qformer.standardize, utterances=utterances,
+                                         clips=clips, weights=weights)
+    coef, bias, _, accuracy = fit_linear_probe(feats, y, c=c, sample_weight=sample_weight)  # (classes, 2d), (classes,)
     for q in model.qformers.values():
         linear = q.stats_proj[0]
         n = min(coef.shape[0], linear.out_features)
@@ -225,6 +216,41 @@ def init_stats_from_probe(model: AcousticClassifier, examples: list[Example], vo
         linear.weight[n:] *= 0.1  # the other rows stay small beside the probe's
         linear.bias[n:] = 0.0
     return accuracy
+
+
+def probe_rows(examples: list[Example], vocab: dict[str, int], *, standardize=None, utterances: bool = False,
+               clips: bool = False, weights: dict[str, float] | None = None) -> tuple[list, list[int], list[float]]:
+    """The probe's training rows: ``(features, vocab index of the first label, sample weight)``.
+
+    One row per clip: the mean and standard deviation of its frames (after ``standardize``). With
+    ``utterances``, a sample whose utterances carry their own labels gives one row per utterance (its frames, its
+    first label) instead: cleaner rows where a dialogue mixes emotions. ``clips`` keeps the whole clip's row
+    beside its utterances' (what the global Q-Former sees). ``weights`` maps the prefix of a sample's id
+    (``acoustemo merge``'s, before the first "/") to the weight of its rows (1 when unlisted; rows of weight 0
+    are left out); a prefix that no sample has is an error (a misspelt corpus would silently weigh 1).
+    """
+    weights = dict(weights or {})
+    prefixes = {ex.id.split("/", 1)[0] for ex in examples}
+    unknown = sorted(set(weights) - prefixes)
+    if unknown:
+        raise ConfigError(f"train.acoustic_probe_weights: no training sample's id starts with "
+                          f"{', '.join(p + '/' for p in unknown)} (prefixes: {', '.join(sorted(prefixes))})")
+    feats, y, sample_weight = [], [], []
+    for ex in examples:
+        w = weights.get(ex.id.split("/", 1)[0], 1.0)
+        if w == 0:
+            continue
+        x = standardize(ex.audio) if standardize is not None else ex.audio.float()
+        own = labelled_windows(ex, vocab) if utterances else []
+        rows = own + [(ex.labels[0], 0, x.shape[0])] if clips or not own else own
+        for label, i, j in rows:
+            frames = x[i:j]
+            feats.append(torch.cat([frames.mean(0), (frames.var(0, unbiased=False) + 1e-5).sqrt()]).numpy())
+            y.append(vocab[label])
+            sample_weight.append(w)
+    if not feats:
+        raise ConfigError("train.acoustic_probe_weights leaves the probe no training rows")
+    return feats, y, sample_weight
 
 
 def labelled_windows(ex: Example, vocab: dict | None = None) -> list[tuple[str, int, int]]:
@@ -237,33 +263,36 @@ def labelled_windows(ex: Example, vocab: dict | None = None) -> list[tuple[str, 
     return [(u.labels[0], i, j) for i, j, u in zip(b, e, ex.utterances)]
 
 
-def fit_linear_probe(feats, y: list, *, c: float = 0.1) -> tuple[torch.Tensor, torch.Tensor, list, float]:
-    """A standardised logistic regression (``C = c``) of ``y`` on ``feats`` (N, d), with the scaler folded in:
-    ``(weight (classes, d), bias (classes,), classes, training accuracy)``, so that ``x @ weight.T + bias`` are
-    its class scores on raw features."""
+def fit_linear_probe(feats, y: list, *, c: float = 0.1,
+                     sample_weight=None) -> tuple[torch.Tensor, torch.Tensor, list, float]:
+    """A standardised logistic regression (``C = c``) of ``y`` on ``feats`` (N, d), each row weighing its
+    ``sample_weight`` (1 when not given), with the scaler folded in: ``(weight (classes, d), bias (classes,),
+    classes, training accuracy)``, so that ``x @ weight.T + bias`` are its class scores on raw features."""
     import numpy as np
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
     feats = np.asarray(feats)
-    scaler = StandardScaler().fit(feats)
-    probe = LogisticRegression(C=c, max_iter=3000).fit(scaler.transform(feats), y)
+    scaler = StandardScaler().fit(feats, sample_weight=sample_weight)
+    probe = LogisticRegression(C=c, max_iter=3000).fit(scaler.transform(feats), y, sample_weight=sample_weight)
     weight = torch.from_numpy(probe.coef_ / scaler.scale_).float()
     bias = torch.from_numpy(probe.intercept_ - (probe.coef_ * scaler.mean_ / scaler.scale_).sum(1)).float()
     if weight.shape[0] == 1:  # two classes: sklearn gives one row
         weight, bias = torch.cat([-weight, weight]), torch.cat([-bias, bias])
-    return weight, bias, list(probe.classes_), float(probe.score(scaler.transform(feats), y))
+    return weight, bias, list(probe.classes_), float(probe.score(scaler.transform(feats), y,
+                                                                  sample_weight=sample_weight))
 
 
 def fit_acoustic(cfg: Config, *, epochs: int = 20, batch_size: int = 32, lr: float = 3e-4, weight_decay: float = 0.05,
                  dropout: float = 0.1, balanced: bool = True, probe_init: bool = False, freeze_probe: bool = False,
-                 utterance_weight: float = 0.0, probe_clips: bool = False, out: str | Path | None = None,
-                 seed: int | None = None, progress: bool = True) -> AcousticResult:
+                 utterance_weight: float = 0.0, probe_clips: bool = False, probe_weights: dict | None = None,
+                 out: str | Path | None = None, seed: int | None = None, progress: bool = True) -> AcousticResult:
     """Train the acoustic branch of ``cfg.model`` on ``cfg.train``'s manifests and cache (see the docstring).
 
     ``utterance_weight`` > 0 adds that times the loss of each utterance window against its own labels (where
     the manifest gives them), and fits the probe of ``probe_init`` on those utterances (and, with
-    ``probe_clips``, on the whole clips as well: see :func:`init_stats_from_probe`)."""
+    ``probe_clips``, on the whole clips as well), weighting each corpus by ``probe_weights`` (see
+    :func:`probe_rows`)."""
     from tqdm import tqdm
 
     require(cfg, "train_manifest", "cache_dir")
@@ -282,7 +311,8 @@ def fit_acoustic(cfg: Config, *, epochs: int = 20, batch_size: int = 32, lr: flo
             qformer.set_input_statistics(frames.mean(0), frames.std(0))
         del frames
     if probe_init:
-        init_stats_from_probe(model, examples, vocab, utterances=utterance_weight > 0, clips=probe_clips)
+        init_stats_from_probe(model, examples, vocab, utterances=utterance_weight > 0, clips=probe_clips,
+                              weights=probe_weights)
     if freeze_probe:
         if not probe_init:
             raise ConfigError("freeze_probe needs probe_init")
@@ -348,8 +378,8 @@ def fit_stage_one(cfg: Config, out: str | Path, *, epochs: int | None = None,
     epochs = t.acoustic_epochs if epochs is None else epochs
     return fit_acoustic(cfg, epochs=epochs, batch_size=t.acoustic_batch_size, lr=t.acoustic_lr,
                         probe_init=t.acoustic_probe_init, freeze_probe=t.acoustic_freeze_probe,
-                        utterance_weight=t.acoustic_utterance_weight, probe_clips=t.acoustic_probe_clips, out=out,
-                        progress=progress)
+                        utterance_weight=t.acoustic_utterance_weight, probe_clips=t.acoustic_probe_clips,
+                        probe_weights=t.acoustic_probe_weights, out=out, progress=progress)
 
 
 def soft_cross_entropy(logits: torch.Tensor, multi_hot: torch.Tensor) -> torch.Tensor:
