@@ -36,7 +36,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from acoustemo.config import load_config  # noqa: E402
 from acoustemo.data.dataset import dataset_for  # noqa: E402
 from acoustemo.metrics.primary import EMOTION_CATEGORIES, category_of_labels, primary_hit  # noqa: E402
-from acoustemo.training.acoustic import fit_linear_probe, label_vocabulary, labelled_windows, probe_rows  # noqa: E402
+from acoustemo.training.acoustic import (fit_linear_probe, label_vocabulary, labelled_windows, probe_rows,  # noqa: E402
+                                         window_stats)
 
 SPLITS = ("validation", "test")
 SETS = (("ravdess-single", "single clips"), ("ravdess", "dialogue utterances"))
@@ -65,9 +66,8 @@ def held_out_rows(examples) -> tuple[list[str], np.ndarray, list[str]]:
     keys, feats, gold = [], [], []
     for ex in examples:
         for i, (label, b, e) in enumerate(labelled_windows(ex)):
-            frames = ex.audio[b:e].float()
             keys.append(f"{ex.id}#{i}")
-            feats.append(np.concatenate([frames.mean(0).numpy(), (frames.var(0, unbiased=False) + 1e-5).sqrt().numpy()]))
+            feats.append(window_stats(ex.audio[b:e]))
             gold.append(category_of_labels([label], EMOTION_CATEGORIES))
     return keys, np.stack(feats), gold
 

@@ -244,13 +244,18 @@ def probe_rows(examples: list[Example], vocab: dict[str, int], *, standardize=No
         own = labelled_windows(ex, vocab) if utterances else []
         rows = own + [(ex.labels[0], 0, x.shape[0])] if clips or not own else own
         for label, i, j in rows:
-            frames = x[i:j]
-            feats.append(torch.cat([frames.mean(0), (frames.var(0, unbiased=False) + 1e-5).sqrt()]).numpy())
+            feats.append(window_stats(x[i:j]))
             y.append(vocab[label])
             sample_weight.append(w)
     if not feats:
         raise ConfigError("train.acoustic_probe_weights leaves the probe no training rows")
     return feats, y, sample_weight
+
+
+def window_stats(frames: torch.Tensor):
+    """The probe's features of a window: the mean and standard deviation of its frames (T, d), as (2d,) numpy."""
+    frames = frames.float()
+    return torch.cat([frames.mean(0), (frames.var(0, unbiased=False) + 1e-5).sqrt()]).numpy()
 
 
 def labelled_windows(ex: Example, vocab: dict | None = None) -> list[tuple[str, int, int]]:
