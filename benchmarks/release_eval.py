@@ -256,7 +256,7 @@ def main() -> int:
                 args.whisper_dims or None)}
             if own:
                 utterance_rows = {MODEL: own, **utterance_rows}
-            if args.acoustic:
+            if args.acoustic and "utterance" in head.qformers:  # a head without windows has no per-window answer
                 from acoustemo.training.acoustic import predict_acoustic_windows
 
                 examples = [ds[i] for i in range(len(ds))]

@@ -5,6 +5,13 @@
 For each test set: primary-emotion accuracy, emotion-wheel M-avg and distinct label lists of the model, and,
 where the set has them, the per-utterance scores (primary accuracy, emotional utterance found / found alone).
 The baselines are the same in every file (same data), so the last column repeats baseline (b) of the first.
+
+    python scripts/compare_evals.py --paired full.jsonl no_utterance.jsonl --names Full,w/o-utterance
+
+``--paired A B`` compares the model rows of two ``release_eval.py --predictions`` files instead, sample by
+sample on the samples both score (e.g. two ablation variants on the same test set): per set, the primary
+accuracy of each, the difference B - A with a 95 % bootstrap interval, the samples only one of them gets right
+and the exact McNemar p (:func:`acoustemo.metrics.paired.paired_comparison`).
 """
 
 from __future__ import annotations
@@ -42,11 +49,54 @@ def fmt(value) -> str:
     return f"{value:.1f}" if isinstance(value, float) else str(value)
 
 
+def load_predictions(path: str) -> dict[tuple[str, str], bool]:
+    """``(set, sample id) -> the model's first label is in the gold category`` of a ``--predictions`` file."""
+    out = {}
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as e:
+        print(f"error: {path}: {e.strerror}", file=sys.stderr)
+        sys.exit(2)
+    for n, line in enumerate(lines, 1):
+        try:
+            r = json.loads(line)
+            out[r["set"], r["id"]] = r[MODEL]["category"] is not None and r[MODEL]["category"] == r["gold_category"]
+        except (ValueError, KeyError, TypeError) as e:
+            print(f"error: {path}, line {n}: not a release_eval.py --predictions line with a model row ({e!r})",
+                  file=sys.stderr)
+            sys.exit(2)
+    return out
+
+
+def paired(files: list[str], names: list[str]) -> None:
+    from acoustemo.metrics.paired import paired_comparison
+
+    a, b = (load_predictions(f) for f in files)
+    print(f"| set | samples | {names[0]} | {names[1]} | {names[1]} − {names[0]}, 95 % CI | "
+          f"only {names[0]} / only {names[1]} | McNemar p |")
+    print("|---|---|---|---|---|---|---|")
+    for set_name in dict.fromkeys(s for s, _ in a):
+        keys = [k for k in a if k[0] == set_name and k in b]
+        if not keys:
+            continue
+        c = paired_comparison([b[k] for k in keys], [a[k] for k in keys])
+        print(f"| {set_name} | {c['samples']} | {c['b']:.1f} | {c['a']:.1f} | {c['difference']:+.1f} "
+              f"[{c['ci_low']:+.1f}, {c['ci_high']:+.1f}] | {c['only_b']} / {c['only_a']} | {c['p_value']:.2f} |")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("files", nargs="+", help="release_eval.py --out JSON files")
+    ap.add_argument("files", nargs="*", help="release_eval.py --out JSON files")
+    ap.add_argument("--paired", nargs=2, metavar=("A", "B"), help="two release_eval.py --predictions JSONL files")
     ap.add_argument("--names", help="comma-separated column names (default: the file names)")
     args = ap.parse_args(argv)
+    if bool(args.files) == bool(args.paired):
+        ap.error("give release_eval.py --out files, or --paired A B (not both)")
+    if args.paired:
+        names = args.names.split(",") if args.names else [Path(f).stem for f in args.paired]
+        if len(names) != 2:
+            ap.error(f"--names gives {len(names)} names for the two --paired files")
+        return paired(args.paired, names)
     names = args.names.split(",") if args.names else [Path(f).stem for f in args.files]
     if len(names) != len(args.files):
         ap.error(f"--names gives {len(names)} names for {len(args.files)} files")

@@ -40,3 +40,27 @@ def test_a_file_that_is_not_an_evaluation_is_named_with_exit_status_2(tmp_path):
     out = _run(bad)
     assert out.returncode == 2 and str(bad) in out.stderr and out.stderr.count("\n") == 1
     assert _run(bad, "--names", "x,y").returncode == 2  # argparse: names and files disagree
+
+
+def _predictions(path: Path, hits: list[bool]) -> Path:
+    lines = [json.dumps({"set": "ravdess-single", "id": f"c{i}", "gold": ["sad"], "gold_category": "sad",
+                         MODEL: {"labels": ["sad" if h else "happy"], "category": "sad" if h else "happy"}})
+             for i, h in enumerate(hits)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_paired_compares_two_prediction_files_sample_by_sample(tmp_path):
+    a = _predictions(tmp_path / "a.jsonl", [True] * 10 + [False] * 10)
+    b = _predictions(tmp_path / "b.jsonl", [True] * 18 + [False] * 2)  # b gets 8 more right, loses none
+    out = _run("--paired", a, b, "--names", "A,B")
+    assert out.returncode == 0, out.stderr
+    row = [line for line in out.stdout.splitlines() if line.startswith("| ravdess-single")][0]
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[:4] == ["ravdess-single", "20", "50.0", "90.0"] and cells[4].startswith("+40.0 [")
+    assert cells[5] == "0 / 8" and cells[6] == "0.01"  # exact McNemar: 2 * 0.5 ** 8 = 0.0078
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"set": "x"}\n')
+    out = _run("--paired", a, bad)
+    assert out.returncode == 2 and f"{bad}, line 1" in out.stderr
+    assert _run(a, "--paired", a, b).returncode == 2  # one mode at a time
