@@ -61,19 +61,43 @@ def parse_weights(text: str) -> dict[str, float]:
     return out
 
 
-def held_out_rows(examples) -> tuple[list[str], np.ndarray, list[str]]:
-    """One row per labelled utterance of ``examples`` (a single clip is one utterance): keys, mean+std, gold."""
-    keys, feats, gold = [], [], []
+def held_out_rows(examples) -> tuple[np.ndarray, list[str]]:
+    """One row per labelled utterance of ``examples`` (a single clip is one utterance): mean+std, gold category."""
+    feats, gold = [], []
     for ex in examples:
-        for i, (label, b, e) in enumerate(labelled_windows(ex)):
-            keys.append(f"{ex.id}#{i}")
+        for label, b, e in labelled_windows(ex):
             feats.append(window_stats(ex.audio[b:e]))
             gold.append(category_of_labels([label], EMOTION_CATEGORIES))
-    return keys, np.stack(feats), gold
+    return np.stack(feats), gold
 
 
-def accuracy(hits: list[bool]) -> float:
-    return 100.0 * sum(hits) / len(hits) if hits else float("nan")
+def actor_of(sample_id: str) -> int | None:
+    """The RAVDESS actor of a sample id, None for other corpora."""
+    m = ACTOR.search(sample_id)
+    return int(m.group(1)) if m else None
+
+
+def fold_groups(actors: list[int], folds: int) -> list[set[int]]:
+    """The actors left out of each fold: every ``folds``-th actor of the sorted list, from each start."""
+    return [set(actors[k::folds]) for k in range(folds)]
+
+
+def tally(hits: list[bool]) -> dict:
+    n = len(hits)
+    return {"hits": int(sum(hits)), "n": n, "accuracy": 100.0 * sum(hits) / n if n else float("nan")}
+
+
+def fit_probe(train, vocab, weights, utterances: bool, clips: bool):
+    """The stage-1 probe fitted on ``train`` as stage 1 fits it; returns its hits on (features, gold categories)."""
+    feats, y, sample_weight = probe_rows(train, vocab, utterances=utterances, clips=clips, weights=weights)
+    coef, bias, classes, _ = fit_linear_probe(feats, y, sample_weight=sample_weight)
+    words = {i: w for w, i in vocab.items()}
+
+    def hits(x: np.ndarray, gold: list[str]) -> list[bool]:
+        top = (x @ coef.numpy().T + bias.numpy()).argmax(1)
+        return [primary_hit(g, [words[classes[int(j)]]], EMOTION_CATEGORIES) for g, j in zip(gold, top)]
+
+    return hits, len(y)
 
 
 def main() -> int:
@@ -89,12 +113,12 @@ def main() -> int:
     args = p.parse_args()
 
     data = Path(args.data)
-    cfg = load_config(args.config, [f"train.cache_dir={data / 'cache'}", f"train.train_manifest={data / 'train.jsonl'}"])
+    cfg = load_config(args.config, [f"train.cache_dir={data / 'cache'}",
+                                    f"train.train_manifest={data / 'train.jsonl'}"])
     t0 = time.perf_counter()
     train_ds = dataset_for(cfg, cfg.train.train_manifest, require_labels=True)
     utterances = cfg.train.acoustic_utterance_weight > 0
     vocab = {w: i for i, w in enumerate(label_vocabulary([train_ds], utterances=utterances))}
-    words = {i: w for w, i in vocab.items()}
     train = [train_ds[i] for i in range(len(train_ds))]
     held = {}  # (set, split) -> rows
     for corpus, name in SETS:
@@ -107,14 +131,10 @@ def main() -> int:
     for text in args.weights:
         weights = parse_weights(text)
         t1 = time.perf_counter()
-        feats, y, sample_weight = probe_rows(train, vocab, utterances=utterances, clips=cfg.train.acoustic_probe_clips,
-                                             weights=weights)
-        coef, bias, classes, _ = fit_linear_probe(feats, y, sample_weight=sample_weight)
-        row = {"weights": weights, "rows": len(y), "seconds": round(time.perf_counter() - t1, 1)}
-        for (name, split), (_, x, gold) in held.items():
-            scores = x @ coef.numpy().T + bias.numpy()
-            hits = [primary_hit(g, [words[classes[int(j)]]], EMOTION_CATEGORIES) for g, j in zip(gold, scores.argmax(1))]
-            row.setdefault(name, {})[split] = {"hits": int(sum(hits)), "n": len(hits), "accuracy": accuracy(hits)}
+        hits, n_rows = fit_probe(train, vocab, weights, utterances, cfg.train.acoustic_probe_clips)
+        row = {"weights": weights, "rows": n_rows, "seconds": round(time.perf_counter() - t1, 1)}
+        for (name, split), (x, gold) in held.items():
+            row.setdefault(name, {})[split] = tally(hits(x, gold))
         if args.cv_folds:
             row["cv"] = cross_validate(train, vocab, weights, utterances, cfg.train.acoustic_probe_clips, args.cv_folds)
         rows[text] = row
@@ -128,27 +148,17 @@ def main() -> int:
 
 def cross_validate(train, vocab, weights, utterances: bool, clips: bool, folds: int) -> dict:
     """Primary accuracy of the probe on RAVDESS training actors left out of its fit, ``folds`` groups in turn."""
-    words = {i: w for w, i in vocab.items()}
-    actors = sorted({int(m.group(1)) for ex in train if (m := ACTOR.search(ex.id))})
+    actor = {ex.id: actor_of(ex.id) for ex in train}
+    actors = sorted({a for a in actor.values() if a is not None})
     if len(actors) < folds:
         raise SystemExit(f"--cv-folds {folds}: the training manifest has {len(actors)} RAVDESS actors")
-    hits = {name: [] for _, name in SETS}
-    for k in range(folds):
-        out = set(actors[k::folds])
-
-        def held(ex) -> bool:
-            m = ACTOR.search(ex.id)
-            return m is not None and int(m.group(1)) in out
-
-        feats, y, sample_weight = probe_rows([ex for ex in train if not held(ex)], vocab, utterances=utterances,
-                                             clips=clips, weights=weights)
-        coef, bias, classes, _ = fit_linear_probe(feats, y, sample_weight=sample_weight)
+    out_of_fit = {name: [] for _, name in SETS}
+    for out in fold_groups(actors, folds):
+        hits, _ = fit_probe([ex for ex in train if actor[ex.id] not in out], vocab, weights, utterances, clips)
         for corpus, name in SETS:
-            _, x, gold = held_out_rows([ex for ex in train if held(ex) and ex.id.startswith(corpus + "/")])
-            scores = x @ coef.numpy().T + bias.numpy()
-            hits[name] += [primary_hit(g, [words[classes[int(j)]]], EMOTION_CATEGORIES)
-                           for g, j in zip(gold, scores.argmax(1))]
-    return {name: {"hits": int(sum(h)), "n": len(h), "accuracy": accuracy(h)} for name, h in hits.items()}
+            out_of_fit[name] += hits(*held_out_rows([ex for ex in train if actor[ex.id] in out
+                                                     and ex.id.startswith(corpus + "/")]))
+    return {name: tally(h) for name, h in out_of_fit.items()}
 
 
 def baseline(data: Path, cfg, folds: int = 0) -> dict:
@@ -174,17 +184,15 @@ def baseline(data: Path, cfg, folds: int = 0) -> dict:
     for (corpus, name), fit in zip(SETS, (probe_baseline, probe_utterances)):
         train = read_manifest(data / corpus / "train.jsonl")
         for split in SPLITS:
-            hits = score(fit, name, train, read_manifest(data / corpus / f"{split}.jsonl"))
-            row.setdefault(name, {})[split] = {"hits": int(sum(hits)), "n": len(hits), "accuracy": accuracy(hits)}
+            test = read_manifest(data / corpus / f"{split}.jsonl")
+            row.setdefault(name, {})[split] = tally(score(fit, name, train, test))
         if folds:
-            actor = {s.id: int(ACTOR.search(s.id).group(1)) for s in train}
-            actors = sorted(set(actor.values()))
+            actor = {s.id: actor_of(s.id) for s in train}
             hits = []
-            for k in range(folds):
-                out = set(actors[k::folds])
+            for out in fold_groups(sorted(set(actor.values())), folds):
                 hits += score(fit, name, [s for s in train if actor[s.id] not in out],
                               [s for s in train if actor[s.id] in out])
-            row.setdefault("cv", {})[name] = {"hits": int(sum(hits)), "n": len(hits), "accuracy": accuracy(hits)}
+            row.setdefault("cv", {})[name] = tally(hits)
     return row
 
 

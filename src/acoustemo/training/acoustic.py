@@ -230,14 +230,14 @@ def probe_rows(examples: list[Example], vocab: dict[str, int], *, standardize=No
     are left out); a prefix that no sample has is an error (a misspelt corpus would silently weigh 1).
     """
     weights = dict(weights or {})
-    prefixes = {ex.id.split("/", 1)[0] for ex in examples}
-    unknown = sorted(set(weights) - prefixes)
+    prefix = [ex.id.split("/", 1)[0] for ex in examples]
+    unknown = sorted(set(weights) - set(prefix))
     if unknown:
         raise ConfigError(f"train.acoustic_probe_weights: no training sample's id starts with "
-                          f"{', '.join(p + '/' for p in unknown)} (prefixes: {', '.join(sorted(prefixes))})")
+                          f"{', '.join(p + '/' for p in unknown)} (prefixes: {', '.join(sorted(set(prefix)))})")
     feats, y, sample_weight = [], [], []
-    for ex in examples:
-        w = weights.get(ex.id.split("/", 1)[0], 1.0)
+    for ex, p in zip(examples, prefix):
+        w = weights.get(p, 1.0)
         if w == 0:
             continue
         x = standardize(ex.audio) if standardize is not None else ex.audio.float()
