@@ -6,6 +6,12 @@ For each test set: primary-emotion accuracy, emotion-wheel M-avg and distinct la
 where the set has them, the per-utterance scores (primary accuracy, emotional utterance found / found alone).
 The baselines are the same in every file (same data), so the last column repeats baseline (b) of the first.
 
+    python scripts/compare_evals.py full-s0.json full-s1.json full-s2.json w-s0.json w-s1.json \
+        --names Full,Full,Full,w/o,w/o
+
+Files that share a name are seeds of one setting: their column shows mean ± std over them (sample std, and
+the number of files in the header).
+
     python scripts/compare_evals.py --paired full.jsonl no_utterance.jsonl --names Full,w/o-utterance
 
 ``--paired A B`` compares the model rows of two ``release_eval.py --predictions`` files instead, sample by
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 from pathlib import Path
 
@@ -47,6 +54,17 @@ def fmt(value) -> str:
     if value is None or value != value:  # missing, or NaN (no such dialogues)
         return "–"
     return f"{value:.1f}" if isinstance(value, float) else str(value)
+
+
+def cell(values: list) -> str:
+    """One column's cell: the value of a single file, or mean ± std over the files (seeds) of one name; where
+    only some of them have the score, the cell says over how many."""
+    present = [v for v in values if v is not None and v == v]
+    if len(values) == 1 or not present:
+        return fmt(present[0] if present else None)
+    text = fmt(present[0]) if len(present) == 1 else \
+        f"{statistics.mean(present):.1f} ± {statistics.stdev(present):.1f}"
+    return text if len(present) == len(values) else f"{text} ({len(present)} of {len(values)})"
 
 
 def load_predictions(path: str) -> dict[tuple[str, str], bool]:
@@ -101,15 +119,18 @@ def main(argv: list[str] | None = None) -> None:
     if len(names) != len(args.files):
         ap.error(f"--names gives {len(names)} names for {len(args.files)} files")
     runs = [load(f) for f in args.files]
-    print(f"| set | score | {' | '.join(names)} | (b) probe |")
-    print(f"|---|---|{'---|' * len(names)}---|")
+    groups = {name: [run for n, run in zip(names, runs) if n == name] for name in dict.fromkeys(names)}
+    heads = [name if len(g) == 1 else f"{name} (mean ± std, {len(g)})" for name, g in groups.items()]
+    print(f"| set | score | {' | '.join(heads)} | (b) probe |")
+    print(f"|---|---|{'---|' * len(heads)}---|")
     for set_name in runs[0]:
         for label, part, row, field in ROWS:
-            cells = [run.get(set_name, {}).get(part, {}).get(row, {}).get(field) for run in runs]
-            if all(c is None or c != c for c in cells):
+            cells = [[run.get(set_name, {}).get(part, {}).get(row, {}).get(field) for run in g]
+                     for g in groups.values()]
+            if all(c is None or c != c for g in cells for c in g):
                 continue
             probe = runs[0][set_name].get(part, {}).get(PROBE_OF[part], {}).get(field)
-            print(f"| {set_name} | {label} | {' | '.join(fmt(c) for c in cells)} | {fmt(probe)} |")
+            print(f"| {set_name} | {label} | {' | '.join(cell(g) for g in cells)} | {fmt(probe)} |")
 
 
 if __name__ == "__main__":

@@ -64,3 +64,16 @@ def test_paired_compares_two_prediction_files_sample_by_sample(tmp_path):
     out = _run("--paired", a, bad)
     assert out.returncode == 2 and f"{bad}, line 1" in out.stderr
     assert _run(a, "--paired", a, b).returncode == 2  # one mode at a time
+
+
+def test_files_sharing_a_name_are_seeds_shown_as_mean_and_std(tmp_path):
+    files = [_eval_file(tmp_path / f"{n}.json", p, f) for n, p, f in
+             (("a0", 50.0, 60.0), ("a1", 54.0, 70.0), ("a2", 52.0, None), ("b0", 45.0, 30.0))]
+    out = _run(*files, "--names", "Full,Full,Full,w/o")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == "| set | score | Full (mean ± std, 3) | w/o | (b) probe |"
+    assert "| ravdess-dialogues | primary-emotion acc. | 52.0 ± 2.0 | 45.0 | 52.5 |" in lines
+    assert "| ravdess-dialogues | distinct label lists | 9.0 ± 0.0 | 9 | – |" in lines
+    # a score that one seed lacks is averaged over the others, and the cell says so
+    assert "| ravdess-dialogues | emotional utterance found | 65.0 ± 7.1 (2 of 3) | 30.0 | – |" in lines
