@@ -17,7 +17,9 @@ the number of files in the header).
 ``--paired A B`` compares the model rows of two ``release_eval.py --predictions`` files instead, sample by
 sample on the samples both score (e.g. two ablation variants on the same test set): per set, the primary
 accuracy of each, the difference B - A with a 95 % bootstrap interval, the samples only one of them gets right
-and the exact McNemar p (:func:`acoustemo.metrics.paired.paired_comparison`).
+and the exact McNemar p (:func:`acoustemo.metrics.paired.paired_comparison`). ``--breakdown FILE:FIELD`` adds
+a row per value of FIELD for the samples that FILE (JSONL with "id") names, e.g. the synthetic dialogues by
+design: ``--breakdown data/release/synth/cues.jsonl:design``.
 """
 
 from __future__ import annotations
@@ -86,20 +88,31 @@ def load_predictions(path: str) -> dict[tuple[str, str], bool]:
     return out
 
 
-def paired(files: list[str], names: list[str]) -> None:
+def paired(files: list[str], names: list[str], breakdown: str | None = None) -> None:
+    from acoustemo.errors import AcoustemoError
     from acoustemo.metrics.paired import paired_comparison
+    from acoustemo.recipes.ablate import read_breakdown
 
+    try:
+        field, groups = read_breakdown(breakdown) if breakdown else (None, {})
+    except AcoustemoError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
     a, b = (load_predictions(f) for f in files)
     print(f"| set | samples | {names[0]} | {names[1]} | {names[1]} − {names[0]}, 95 % CI | "
           f"only {names[0]} / only {names[1]} | McNemar p |")
     print("|---|---|---|---|---|---|---|")
     for set_name in dict.fromkeys(s for s, _ in a):
         keys = [k for k in a if k[0] == set_name and k in b]
-        if not keys:
-            continue
-        c = paired_comparison([b[k] for k in keys], [a[k] for k in keys])
-        print(f"| {set_name} | {c['samples']} | {c['b']:.1f} | {c['a']:.1f} | {c['difference']:+.1f} "
-              f"[{c['ci_low']:+.1f}, {c['ci_high']:+.1f}] | {c['only_b']} / {c['only_a']} | {c['p_value']:.2f} |")
+        parts = {set_name: keys}
+        for value in sorted({groups[i] for _, i in keys if i in groups}):
+            parts[f"{set_name} [{field}={value}]"] = [k for k in keys if groups.get(k[1]) == value]
+        for name, part in parts.items():
+            if not part:
+                continue
+            c = paired_comparison([b[k] for k in part], [a[k] for k in part])
+            print(f"| {name} | {c['samples']} | {c['b']:.1f} | {c['a']:.1f} | {c['difference']:+.1f} "
+                  f"[{c['ci_low']:+.1f}, {c['ci_high']:+.1f}] | {c['only_b']} / {c['only_a']} | {c['p_value']:.2f} |")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -107,6 +120,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("files", nargs="*", help="release_eval.py --out JSON files")
     ap.add_argument("--paired", nargs=2, metavar=("A", "B"), help="two release_eval.py --predictions JSONL files")
     ap.add_argument("--names", help="comma-separated column names (default: the file names)")
+    ap.add_argument("--breakdown", metavar="FILE:FIELD",
+                    help="with --paired: also a row per value of FIELD, read from a JSONL file of objects with an "
+                         "\"id\" (e.g. data/release/synth/cues.jsonl:design)")
     args = ap.parse_args(argv)
     if bool(args.files) == bool(args.paired):
         ap.error("give release_eval.py --out files, or --paired A B (not both)")
@@ -114,7 +130,9 @@ def main(argv: list[str] | None = None) -> None:
         names = args.names.split(",") if args.names else [Path(f).stem for f in args.paired]
         if len(names) != 2:
             ap.error(f"--names gives {len(names)} names for the two --paired files")
-        return paired(args.paired, names)
+        return paired(args.paired, names, args.breakdown)
+    if args.breakdown:
+        ap.error("--breakdown goes with --paired")
     names = args.names.split(",") if args.names else [Path(f).stem for f in args.files]
     if len(names) != len(args.files):
         ap.error(f"--names gives {len(names)} names for {len(args.files)} files")

@@ -77,3 +77,21 @@ def test_files_sharing_a_name_are_seeds_shown_as_mean_and_std(tmp_path):
     assert "| ravdess-dialogues | distinct label lists | 9.0 ± 0.0 | 9 | – |" in lines
     # a score that one seed lacks is averaged over the others, and the cell says so
     assert "| ravdess-dialogues | emotional utterance found | 65.0 ± 7.1 (2 of 3) | 30.0 | – |" in lines
+
+
+def test_paired_breakdown_adds_a_row_per_value_of_a_field(tmp_path):
+    a = _predictions(tmp_path / "a.jsonl", [True] * 4 + [False] * 4)
+    b = _predictions(tmp_path / "b.jsonl", [False] * 4 + [True] * 4)
+    cues = tmp_path / "cues.jsonl"  # c0-c3 local, c4-c5 distractor; c6, c7 not named: only in the set's row
+    cues.write_text("".join(json.dumps({"id": f"c{i}", "design": d}) + "\n"
+                            for i, d in enumerate(["local"] * 4 + ["distractor"] * 2)))
+    out = _run("--paired", a, b, "--names", "A,B", "--breakdown", f"{cues}:design")
+    assert out.returncode == 0, out.stderr
+    rows = {c[0]: c[1:4] for c in ([x.strip() for x in line.strip("|").split("|")]
+                                  for line in out.stdout.splitlines()[2:])}
+    assert rows == {"ravdess-single": ["8", "50.0", "50.0"], "ravdess-single [design=distractor]": ["2", "0.0", "100.0"],
+                    "ravdess-single [design=local]": ["4", "100.0", "0.0"]}
+    cues.write_text('{"id": "c0"}\n')
+    out = _run("--paired", a, b, "--breakdown", f"{cues}:design")
+    assert out.returncode == 2 and f"{cues}:1" in out.stderr and out.stderr.count("\n") == 1
+    assert _run(a, "--breakdown", f"{cues}:design").returncode == 2  # --breakdown goes with --paired
