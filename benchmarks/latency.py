@@ -1,7 +1,7 @@
 """How long a user waits: cold ``acoustemo predict``, a warm request (model already loaded, as in
 ``acoustemo serve``), with and without ``--explain``, and how the cost grows with the clip's length.
 
-    python benchmarks/latency.py [--checkpoint DIR] [--repeats 3] [--out docs/latency.json]
+    python benchmarks/latency.py [--checkpoint DIR] [--repeats 3] [--lengths 10,30,60] [--out docs/latency.json]
 
 The clips are speech: the example RAVDESS dialogue (examples/, 7.7 s, three sentences), then distinct
 sentences spoken by espeak-ng, to 10, 30 and 60 s. Cold: a fresh ``acoustemo predict`` process on the 10 s clip (Python start,
@@ -103,8 +103,17 @@ def main() -> int:
     p.add_argument("--checkpoint", default=None, help="trained model folder (default: the shipped model)")
     p.add_argument("--repeats", type=int, default=3, help="warm requests per setting (the median is reported)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
+    p.add_argument("--lengths", default=",".join(map(str, LENGTHS)),
+                   help="clip lengths in seconds, comma-separated (default: %(default)s; 10 is always made: the cold "
+                        "call uses it)")
     p.add_argument("--out", default=None, help="also write the numbers to this JSON file")
     args = p.parse_args()
+    try:
+        lengths = sorted({int(n) for n in args.lengths.split(",") if n.strip()})
+    except ValueError:
+        p.error(f"--lengths {args.lengths!r}: expected comma-separated whole seconds")
+    if not lengths or lengths[0] < 10:
+        p.error(f"--lengths {args.lengths!r}: at least one length, none under 10 s (the example dialogue is 7.7 s)")
 
     import torch
 
@@ -115,7 +124,7 @@ def main() -> int:
 
     checkpoint = args.checkpoint or str(pretrained_path())
     tmp = Path(tempfile.mkdtemp(prefix="acoustemo-latency-"))
-    clips = {n: make_clip(n, tmp / f"speech-{n}s.flac") for n in LENGTHS}
+    clips = {n: make_clip(n, tmp / f"speech-{n}s.flac") for n in sorted({10, *lengths})}
 
     cmd = [sys.executable, "-m", "acoustemo.cli", "predict", str(clips[10]), "--checkpoint", checkpoint]
     t0 = time.perf_counter()
@@ -132,7 +141,7 @@ def main() -> int:
     print(f"model, transcriber and encoder load: {load:.1f} s; torch threads {torch.get_num_threads()}")
     print(f"{'clip':>6} {'explain':>8} {'total':>7} {'decode':>7} {'transcr.':>8} {'encoder':>8} {'generate':>8} "
           f"{'explain':>8}  utterances")
-    for n in LENGTHS:
+    for n in lengths:
         for explain in (False, True):
             r = median_of([warm_request(predictor, clips[n], explain) for _ in range(args.repeats)])
             report["warm"][f"{n}s{' explain' if explain else ''}"] = r
