@@ -171,5 +171,6 @@ def model_folder_kwargs(path: str | os.PathLike, *, what: str, allow_pickle: boo
         if allow_pickle:
             return {"use_safetensors": False}
         raise InputError(f"{p}: {what} has only pickled weights, which can run code when loaded; convert them to "
-                         "safetensors, or pass --allow-pickle (ACOUSTEMO_ALLOW_PICKLE=1) if you trust the folder")
+                         "safetensors, or, if you trust the folder, set ACOUSTEMO_ALLOW_PICKLE=1 (`acoustemo extract`: "
+                         "--allow-pickle)")
     raise InputError(f"{p}: {what} has no weights (*.safetensors) in it")
