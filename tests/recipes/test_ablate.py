@@ -108,6 +108,28 @@ def test_probe_ablation_trains_the_acoustic_branch_of_each_variant(tmp_path, cap
     assert f"test sample {test_ids[1]!r} has no 'design'" in capsys.readouterr().err
 
 
+def test_done_only_tables_the_finished_runs_and_trains_nothing(tmp_path, capsys):
+    corpus = make_corpus(tmp_path / "corpus", sizes=(("train", 8), ("validation", 4), ("test", 4)))
+    out = tmp_path / "probe"
+    args = ["ablate", "--probe", "--config", "tiny", "--out", str(out), "--quiet", "--model.use_visual=false",
+            f"--train.train_manifest={corpus['train']}", f"--train.validation_manifest={corpus['validation']}",
+            f"--train.test_manifest={corpus['test']}", f"--train.cache_dir={corpus['cache']}",
+            "--train.acoustic_epochs=1", "--train.acoustic_batch_size=4"]
+    assert main(args + ["--done-only", "--variants", "full", "--seeds", "0"]) == 2  # nothing finished yet
+    assert "no finished run" in capsys.readouterr().err and not (out / "full").exists()
+    assert main(args + ["--variants", "full", "--seeds", "0"]) == 0
+    capsys.readouterr()
+    assert main(args + ["--done-only", "--variants", "full,no_utterance", "--seeds", "0,1"]) == 0
+    captured = capsys.readouterr()
+    table = json.loads((out / "table.json").read_text())
+    assert [(r["variant"], r["seeds"]) for r in table["rows"]] == [("full", [0])] and table["seeds"] == [0, 1]
+    assert "AcoustEmo (Full) (seed 0)" in captured.out
+    assert all(f"{v}, seed {s}: not finished" in captured.err for v, s in
+               (("full", 1), ("no_utterance", 0), ("no_utterance", 1)))
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["full"]  # nothing else was trained
+    assert [p.name for p in (out / "full").iterdir()] == ["seed-0"]
+
+
 def _flat(d: dict, prefix: str = "") -> dict:
     out = {}
     for k, v in d.items():

@@ -7,7 +7,9 @@ Each (variant, seed) trains into ``<out>/<variant>/seed-<s>/`` (``train.seed = s
 ``train.test_manifest`` into ``.../eval/``. A run whose ``eval/scores.json`` exists is not repeated, and a
 run killed during training resumes from its newest checkpoint, so the whole command can be started again.
 The table (mean ± sample std over seeds) is printed and written as ``table.csv``, ``table.json`` and
-``table.png`` (bars with std error bars) into ``<out>``.
+``table.png`` (bars with std error bars) into ``<out>``. ``--done-only`` trains nothing: the table holds the
+runs finished so far (each row says over which seeds), and the unfinished ones are listed, e.g. to look at a
+grid that takes several days of CPU between two of its runs.
 
 ``--probe``: the fast acoustic-branch ablation. The same variants, but each run trains only the acoustic
 Q-Formers under a light head over the label vocabulary (stage 1, :mod:`acoustemo.training.acoustic`;
@@ -72,6 +74,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --probe: also report test top-1 per value of FIELD, read from a JSONL file of "
                              "objects with an \"id\" (e.g. <synth corpus>/cues.jsonl:design)")
     add_device_argument(parser)
+    parser.add_argument("--done-only", action="store_true",
+                        help="train nothing: the table of the runs finished so far; the others are listed")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -89,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     table = ablate(args.config, args.overrides, out=args.out, variants=variants, seeds=seeds, metric=args.metric,
                    grouping=args.grouping, max_new_tokens=args.max_new_tokens, device=args.device,
                    progress=not args.quiet, probe=args.probe, primary=args.primary,
-                   breakdown=read_breakdown(args.breakdown) if args.breakdown else None)
+                   breakdown=read_breakdown(args.breakdown) if args.breakdown else None, done_only=args.done_only)
     print(format_table(table))
     print(f"table -> {Path(args.out) / 'table.csv'} (.json, .png)", file=sys.stderr)
     return 0
@@ -226,17 +230,24 @@ def read_breakdown(spec: str) -> tuple[str, dict[str, str]]:
 def ablate(config: str, overrides: list[str], *, out: str | Path, variants: list[str], seeds: list[int],
            metric: str = "embedding", grouping: str | None = None, max_new_tokens: int = 32,
            device: str | None = None, progress: bool = True, probe: bool = False,
-           breakdown: tuple[str, dict[str, str]] | None = None, primary: str | None = None) -> dict:
+           breakdown: tuple[str, dict[str, str]] | None = None, primary: str | None = None,
+           done_only: bool = False) -> dict:
     """Run every (variant, seed) and write the table; returns ``{"rows": [...], "metric", "seeds"}``.
     ``probe``: stage 1 with a label head instead of the LLM (see the module docstring); ``breakdown``
     (``(field, {id: value})``, probe only) adds a ``test top-1 [field=value]`` column per value; ``primary``
-    (``"emotion"`` or ``"cue"``, LLM runs only) adds the primary-accuracy column."""
+    (``"emotion"`` or ``"cue"``, LLM runs only) adds the primary-accuracy column. ``done_only``: nothing is
+    trained; the table holds the finished runs (each row's ``seeds`` says which), the others are printed."""
     out = Path(out)
     if not seeds:
         raise ConfigError("--seeds is empty")
     configs = {(v, s): variant_config(config, overrides, v, s, out / v / f"seed-{s}") for v in variants for s in seeds}
     runs: dict[str, list[dict]] = {v: [] for v in variants}
+    done_seeds: dict[str, list[int]] = {v: [] for v in variants}
     for (v, s), cfg in configs.items():
+        if done_only and not (out / v / f"seed-{s}" / ("probe.json" if probe else "eval/scores.json")).is_file():
+            print(f"ablate: {v}, seed {s}: not finished, left out of the table", file=sys.stderr)
+            continue
+        done_seeds[v].append(s)
         if progress:
             print(f"ablate: {v}, seed {s}", file=sys.stderr)
         if probe:
@@ -246,12 +257,15 @@ def ablate(config: str, overrides: list[str], *, out: str | Path, variants: list
             runs[v].append(run_one(cfg, out / v / f"seed-{s}", metric=metric, grouping=grouping,
                                    max_new_tokens=max_new_tokens, device=device, progress=progress,
                                    primary=primary))
+    variants = [v for v in variants if runs[v]]
+    if not variants:
+        raise ConfigError(f"{out}: no finished run of these variants and seeds yet")
     columns = PROBE_COLUMNS if probe else (("primary", *COLUMNS) if primary else COLUMNS)
     if probe and breakdown:
         columns = (*columns, *sorted(runs[variants[0]][0].keys() - set(PROBE_COLUMNS)))
     rows = []
     for v in variants:
-        row = {"variant": v, "name": VARIANTS[v][0], "seeds": seeds}
+        row = {"variant": v, "name": VARIANTS[v][0], "seeds": done_seeds[v]}
         for c in columns:
             xs = [r[c] for r in runs[v]]
             nan = any(math.isnan(x) for x in xs)  # statistics.stdev fails on NaN
@@ -292,9 +306,16 @@ def table_csv(table: dict) -> str:
     return buf.getvalue()
 
 
+def row_name(table: dict, row: dict) -> str:
+    """A row's model settings, and its seeds where they are not all of the table's (``--done-only``)."""
+    if list(row["seeds"]) == list(table["seeds"]):
+        return row["name"]
+    return f"{row['name']} (seed{'s' if len(row['seeds']) > 1 else ''} {', '.join(map(str, row['seeds']))})"
+
+
 def format_table(table: dict) -> str:
     """Table 2 layout: model settings, then mean ± std of each column."""
-    width = max(len(r["name"]) for r in table["rows"]) + 2
+    width = max(len(row_name(table, r)) for r in table["rows"]) + 2
     columns = table.get("columns", COLUMNS)
     widths = [max(16, len(c) + 2) for c in columns]
     head = f"{'Model settings':<{width}}" + "".join(f"{c:>{w}}" for c, w in zip(columns, widths))
@@ -303,7 +324,7 @@ def format_table(table: dict) -> str:
     lines = [f"Ablation over seeds {', '.join(map(str, table['seeds']))} ({what})", head]
     for r in table["rows"]:
         cells = "".join(f"{r[c]['mean']:{w - 7}.2f} ± {r[c]['std']:4.2f}" for c, w in zip(columns, widths))
-        lines.append(f"{r['name']:<{width}}{cells}")
+        lines.append(f"{row_name(table, r):<{width}}{cells}")
     return "\n".join(lines)
 
 
@@ -322,7 +343,7 @@ def plot(table: dict, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(max(7.0, 1.3 * len(cols) + 2.5), 3.8), dpi=120)
     for i, r in enumerate(rows):
         ax.bar(x + (i - (len(rows) - 1) / 2) * width, [r[c]["mean"] for c in cols], width,
-               yerr=[r[c]["std"] for c in cols], capsize=3, label=r["name"])
+               yerr=[r[c]["std"] for c in cols], capsize=3, label=row_name(table, r))
     ax.set_xticks(x, [c.replace(" [", "\n[") for c in cols], fontsize=8)  # breakdown columns on two lines
     ax.set_ylabel("score (%)")
     ax.set_title(f"Ablation, mean ± std over {len(table['seeds'])} seed(s)")
