@@ -4,7 +4,7 @@
     python benchmarks/latency.py [--checkpoint DIR] [--repeats 3] [--lengths 10,30,60] [--out docs/latency.json]
 
 The clips are speech: the example RAVDESS dialogue (examples/, 7.7 s, three sentences), then distinct
-sentences spoken by espeak-ng, to 10, 30 and 60 s. Cold: a fresh ``acoustemo predict`` process on the 10 s clip (Python start,
+sentences spoken by espeak-ng, to 10, 30 and 60 s (``--lengths``, at most 90 s). Cold: a fresh ``acoustemo predict`` process on the 10 s clip (Python start,
 imports, model load, then one file). Warm: the median of ``--repeats`` calls of a loaded
 :class:`acoustemo.pipeline.Predictor`, split into its stages (decode, transcription, audio encoder, generation
 of the answer, explanation). Nothing is asserted: it reports. Run it on an idle machine.
@@ -112,8 +112,9 @@ def main() -> int:
         lengths = sorted({int(n) for n in args.lengths.split(",") if n.strip()})
     except ValueError:
         p.error(f"--lengths {args.lengths!r}: expected comma-separated whole seconds")
-    if not lengths or lengths[0] < 10:
-        p.error(f"--lengths {args.lengths!r}: at least one length, none under 10 s (the example dialogue is 7.7 s)")
+    if not lengths or lengths[0] < 10 or lengths[-1] > 90:
+        p.error(f"--lengths {args.lengths!r}: at least one length, none under 10 s (the example dialogue is 7.7 s) "
+                "or over 90 s (the sentences run out)")
 
     import torch
 

@@ -58,6 +58,12 @@ def main() -> int:
     corpus = data / "ravdess-single"
     train = read_manifest(corpus / "train.jsonl")
     held = {split: read_manifest(corpus / f"{split}.jsonl") for split in ("validation", "test")}
+    width = cache.load(train[0], key).audio.shape[1]
+    if width != max(COLUMNS.values()):
+        p.error(f"--key {key}: features of {width} columns, expected {max(COLUMNS.values())} (Whisper + prosody)")
+    if any(actor_of(s.id) is None for s in train) or len({actor_of(s.id) for s in train}) < args.cv_folds or \
+            args.cv_folds < 2:
+        p.error(f"--cv-folds {args.cv_folds}: needs 2 or more, and no more than the RAVDESS actors of {corpus}")
     gold = lambda samples: np.array([category_of_labels(s.labels, EMOTION_CATEGORIES) for s in samples])  # noqa: E731
     y_train = gold(train)
     actors = np.array([actor_of(s.id) for s in train])

@@ -9,8 +9,8 @@ The baselines are the same in every file (same data), so the last column repeats
     python scripts/compare_evals.py full-s0.json full-s1.json full-s2.json w-s0.json w-s1.json \
         --names Full,Full,Full,w/o,w/o
 
-Files that share a name are seeds of one setting: their column shows mean ± std over them (sample std, and
-the number of files in the header).
+Files given the same name in ``--names`` are seeds of one setting: their column shows mean ± std over them
+(sample std, and the number of files in the header). Without ``--names`` every file is its own column.
 
     python scripts/compare_evals.py --paired full.jsonl no_utterance.jsonl --names Full,w/o-utterance
 
@@ -46,9 +46,12 @@ PROBE_OF = {"rows": PROBE, "per_utterance": PROBE_UTT}
 
 def load(path: str) -> dict:
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))["sets"]
-    except (OSError, ValueError, KeyError) as e:
-        print(f"error: {path}: not a release_eval.py --out file ({e})", file=sys.stderr)
+        sets = json.loads(Path(path).read_text(encoding="utf-8"))["sets"]
+        if not isinstance(sets, dict):
+            raise TypeError("'sets' is not an object")
+        return sets
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        print(f"error: {path}: not a release_eval.py --out file ({e!r})", file=sys.stderr)
         sys.exit(2)
 
 
@@ -77,6 +80,9 @@ def load_predictions(path: str) -> dict[tuple[str, str], bool]:
     except OSError as e:
         print(f"error: {path}: {e.strerror}", file=sys.stderr)
         sys.exit(2)
+    except UnicodeDecodeError:
+        print(f"error: {path}: not UTF-8 text", file=sys.stderr)
+        sys.exit(2)
     for n, line in enumerate(lines, 1):
         try:
             r = json.loads(line)
@@ -99,6 +105,9 @@ def paired(files: list[str], names: list[str], breakdown: str | None = None) -> 
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     a, b = (load_predictions(f) for f in files)
+    if breakdown and not any(i in groups for _, i in a):
+        print(f"error: {breakdown}: none of its ids is in {files[0]}", file=sys.stderr)
+        sys.exit(2)
     print(f"| set | samples | {names[0]} | {names[1]} | {names[1]} − {names[0]}, 95 % CI | "
           f"only {names[0]} / only {names[1]} | McNemar p |")
     print("|---|---|---|---|---|---|---|")
@@ -134,6 +143,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.breakdown:
         ap.error("--breakdown goes with --paired")
     names = args.names.split(",") if args.names else [Path(f).stem for f in args.files]
+    if not args.names and len(set(names)) < len(names):  # same stem, different files: not seeds of one setting
+        names = list(args.files)
     if len(names) != len(args.files):
         ap.error(f"--names gives {len(names)} names for {len(args.files)} files")
     runs = [load(f) for f in args.files]

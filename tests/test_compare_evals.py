@@ -95,3 +95,25 @@ def test_paired_breakdown_adds_a_row_per_value_of_a_field(tmp_path):
     out = _run("--paired", a, b, "--breakdown", f"{cues}:design")
     assert out.returncode == 2 and f"{cues}:1" in out.stderr and out.stderr.count("\n") == 1
     assert _run(a, "--breakdown", f"{cues}:design").returncode == 2  # --breakdown goes with --paired
+
+
+def test_same_file_names_without_names_stay_separate_columns(tmp_path):
+    (tmp_path / "shipped").mkdir(), (tmp_path / "mine").mkdir()
+    a = _eval_file(tmp_path / "shipped" / "eval.json", 50.0, None)
+    b = _eval_file(tmp_path / "mine" / "eval.json", 60.0, None)
+    out = _run(a, b)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[0] == f"| set | score | {a} | {b} | (b) probe |"  # not one averaged column
+    assert "| ravdess-dialogues | primary-emotion acc. | 50.0 | 60.0 | 52.5 |" in out.stdout
+    listed = tmp_path / "list.json"
+    listed.write_text("[1, 2]")
+    out = _run(listed)
+    assert out.returncode == 2 and str(listed) in out.stderr and out.stderr.count("\n") == 1
+
+
+def test_paired_breakdown_that_names_no_sample_is_an_error(tmp_path):
+    a = _predictions(tmp_path / "a.jsonl", [True, False])
+    cues = tmp_path / "cues.jsonl"
+    cues.write_text('{"id": "other", "design": "local"}\n')
+    out = _run("--paired", a, a, "--breakdown", f"{cues}:design")
+    assert out.returncode == 2 and "none of its ids" in out.stderr and out.stderr.count("\n") == 1

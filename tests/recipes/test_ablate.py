@@ -116,18 +116,32 @@ def test_done_only_tables_the_finished_runs_and_trains_nothing(tmp_path, capsys)
             f"--train.test_manifest={corpus['test']}", f"--train.cache_dir={corpus['cache']}",
             "--train.acoustic_epochs=1", "--train.acoustic_batch_size=4"]
     assert main(args + ["--done-only", "--variants", "full", "--seeds", "0"]) == 2  # nothing finished yet
-    assert "no finished run" in capsys.readouterr().err and not (out / "full").exists()
-    assert main(args + ["--variants", "full", "--seeds", "0"]) == 0
+    assert "no finished run" in capsys.readouterr().err and not out.exists()
+    assert main(args + ["--variants", "full", "--seeds", "0,1"]) == 0
+    assert main(args + ["--variants", "no_utterance", "--seeds", "0"]) == 0
     capsys.readouterr()
-    assert main(args + ["--done-only", "--variants", "full,no_utterance", "--seeds", "0,1"]) == 0
+    assert main(args + ["--done-only", "--variants", "full,no_utterance,fixed", "--seeds", "0,1"]) == 0
     captured = capsys.readouterr()
     table = json.loads((out / "table.json").read_text())
-    assert [(r["variant"], r["seeds"]) for r in table["rows"]] == [("full", [0])] and table["seeds"] == [0, 1]
-    assert "AcoustEmo (Full) (seed 0)" in captured.out
+    assert table["seeds"] == [0, 1] and table["config"]["train"]["seed"] == 0
+    assert [(r["variant"], r["seeds"]) for r in table["rows"]] == [("full", [0, 1]), ("no_utterance", [0])]
+    full, no_utt = table["rows"]
+    done = {(v, s): json.loads((out / v / f"seed-{s}" / "probe.json").read_text())["scores"]["test top-1"]
+            for v, s in (("full", 0), ("full", 1), ("no_utterance", 0))}
+    assert full["test top-1"]["runs"] == [done["full", 0], done["full", 1]]  # the finished runs' own numbers
+    assert no_utt["test top-1"]["runs"] == [done["no_utterance", 0]]
+    assert no_utt["test top-1"]["std"] != no_utt["test top-1"]["std"]  # one run: the spread is unknown (NaN)
+    assert "w/o Utterance-Aware A-QF (seed 0)" in captured.out and "AcoustEmo (Full) " in captured.out
+    assert "AcoustEmo (Full) (seed" not in captured.out  # all the table's seeds: no suffix
     assert all(f"{v}, seed {s}: not finished" in captured.err for v, s in
-               (("full", 1), ("no_utterance", 0), ("no_utterance", 1)))
-    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["full"]  # nothing else was trained
-    assert [p.name for p in (out / "full").iterdir()] == ["seed-0"]
+               (("no_utterance", 1), ("fixed", 0), ("fixed", 1)))
+    assert [r["seeds"] for r in csv.DictReader(open(out / "table.csv"))] == ["0 1", "0"]
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["full", "no_utterance"]  # nothing trained
+    assert [p.name for p in (out / "no_utterance").iterdir()] == ["seed-0"]
+    # LLM runs are finished by their eval/scores.json, which no probe run has
+    llm = [a for a in args if a != "--probe"] + ["--done-only", "--variants", "full", "--seeds", "0"]
+    assert main(llm) == 2 and "full, seed 0: not finished" in capsys.readouterr().err
+    assert not (out / "full" / "seed-0" / "eval").exists()
 
 
 def _flat(d: dict, prefix: str = "") -> dict:

@@ -75,7 +75,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "objects with an \"id\" (e.g. <synth corpus>/cues.jsonl:design)")
     add_device_argument(parser)
     parser.add_argument("--done-only", action="store_true",
-                        help="train nothing: the table of the runs finished so far; the others are listed")
+                        help="train nothing: the table (table.csv/.json/.png, rewritten) of the runs finished so "
+                             "far; the others are listed")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -262,18 +263,18 @@ def ablate(config: str, overrides: list[str], *, out: str | Path, variants: list
         raise ConfigError(f"{out}: no finished run of these variants and seeds yet")
     columns = PROBE_COLUMNS if probe else (("primary", *COLUMNS) if primary else COLUMNS)
     if probe and breakdown:
-        columns = (*columns, *sorted(runs[variants[0]][0].keys() - set(PROBE_COLUMNS)))
+        columns = (*columns, *sorted({k for v in variants for r in runs[v] for k in r} - set(PROBE_COLUMNS)))
     rows = []
     for v in variants:
         row = {"variant": v, "name": VARIANTS[v][0], "seeds": done_seeds[v]}
         for c in columns:
-            xs = [r[c] for r in runs[v]]
+            xs = [r.get(c, float("nan")) for r in runs[v]]
             nan = any(math.isnan(x) for x in xs)  # statistics.stdev fails on NaN
             row[c] = {"mean": statistics.fmean(xs), "runs": xs,
-                      "std": float("nan") if nan else statistics.stdev(xs) if len(xs) > 1 else 0.0}
+                      "std": float("nan") if nan or len(xs) < 2 else statistics.stdev(xs)}  # one run: unknown
         rows.append(row)
     table = {"rows": rows, "metric": "probe top-1" if probe else metric, "seeds": seeds, "columns": list(columns),
-             "config": configs[(variants[0], seeds[0])].to_dict()}
+             "config": configs[(variants[0], done_seeds[variants[0]][0])].to_dict()}
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "table.json", table)
     atomic_write_text(out / "table.csv", table_csv(table))
@@ -323,7 +324,8 @@ def format_table(table: dict) -> str:
         f"Avg/Acc/Rec: {table['metric']} grouping"
     lines = [f"Ablation over seeds {', '.join(map(str, table['seeds']))} ({what})", head]
     for r in table["rows"]:
-        cells = "".join(f"{r[c]['mean']:{w - 7}.2f} ± {r[c]['std']:4.2f}" for c, w in zip(columns, widths))
+        cells = "".join(f"{r[c]['mean']:{w - 7}.2f} ± {r[c]['std']:4.2f}" if len(r[c]["runs"]) > 1 else
+                        f"{r[c]['mean']:{w - 7}.2f}       " for c, w in zip(columns, widths))
         lines.append(f"{row_name(table, r):<{width}}{cells}")
     return "\n".join(lines)
 
@@ -343,10 +345,12 @@ def plot(table: dict, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(max(7.0, 1.3 * len(cols) + 2.5), 3.8), dpi=120)
     for i, r in enumerate(rows):
         ax.bar(x + (i - (len(rows) - 1) / 2) * width, [r[c]["mean"] for c in cols], width,
-               yerr=[r[c]["std"] for c in cols], capsize=3, label=row_name(table, r))
+               yerr=[0.0 if math.isnan(r[c]["std"]) else r[c]["std"] for c in cols], capsize=3,
+               label=row_name(table, r))
     ax.set_xticks(x, [c.replace(" [", "\n[") for c in cols], fontsize=8)  # breakdown columns on two lines
     ax.set_ylabel("score (%)")
-    ax.set_title(f"Ablation, mean ± std over {len(table['seeds'])} seed(s)")
+    counts = sorted({len(r["seeds"]) for r in rows})
+    ax.set_title(f"Ablation, mean ± std over {'/'.join(map(str, counts))} seed(s)")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     with atomic_open(path, "wb") as f:
