@@ -76,18 +76,23 @@ def pooled(cache: FeatureCache, samples, key: str, dims: int | None = None) -> n
     return np.stack(out)
 
 
-def probe_baseline(cache, train, test, key: str, categories, dims: int | None = None) -> dict[str, list[str]]:
+def fit_predict(x_train: np.ndarray, y_train, x_test: np.ndarray, C: float = 0.1) -> np.ndarray:
+    """Baseline (b)'s classifier: standardised logistic regression, fitted on the training rows, applied."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
+    scaler = StandardScaler().fit(x_train)
+    clf = LogisticRegression(C=C, max_iter=5000).fit(scaler.transform(x_train), y_train)
+    return clf.predict(scaler.transform(x_test))
+
+
+def probe_baseline(cache, train, test, key: str, categories, dims: int | None = None) -> dict[str, list[str]]:
     y = [category_of_labels(s.labels, categories) for s in train]
     x_train, x_test = pooled(cache, train, key, dims), pooled(cache, test, key, dims)
-    scaler = StandardScaler().fit(x_train)
-    clf = LogisticRegression(C=0.1, max_iter=5000).fit(scaler.transform(x_train), y)
     head = {}  # category -> the head word the corpora put first for it
     for s in train:
         head.setdefault(category_of_labels(s.labels, categories), s.labels[0])
-    return {s.id: [head[c]] for s, c in zip(test, clf.predict(scaler.transform(x_test)))}
+    return {s.id: [head[c]] for s, c in zip(test, fit_predict(x_train, y, x_test))}
 
 
 def utterance_stats(cache, samples, key: str, dims: int | None = None):
@@ -110,18 +115,13 @@ def utterance_stats(cache, samples, key: str, dims: int | None = None):
 
 def probe_utterances(cache, train, test, key: str, categories, dims: int | None = None) -> dict[str, list[str]]:
     """The probe of :func:`probe_baseline`, fitted on the training utterances and applied to each test one."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
-
     _, x_train, y_labels = utterance_stats(cache, train, key, dims)
     keys, x_test, _ = utterance_stats(cache, test, key, dims)
     y = [category_of_labels(labels, categories) for labels in y_labels]
     head = {}
     for c, labels in zip(y, y_labels):
         head.setdefault(c, labels[0])
-    scaler = StandardScaler().fit(x_train)
-    clf = LogisticRegression(C=0.1, max_iter=5000).fit(scaler.transform(x_train), y)
-    return {k: [head[c]] for k, c in zip(keys, clf.predict(scaler.transform(x_test)))}
+    return {k: [head[c]] for k, c in zip(keys, fit_predict(x_train, y, x_test))}
 
 
 def utterance_scores(test, pred: dict[str, list[str]], categories) -> dict:
