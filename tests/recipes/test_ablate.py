@@ -55,6 +55,18 @@ def test_short_ablation_writes_the_table(tmp_path, capsys):
     assert main(args[:-1] + ["--train.max_steps=2"]) == 2
     assert "done before with other settings (train.max_steps)" in capsys.readouterr().err
 
+    # --records: the runs' scores, answers and curves without weights; --done-only tables them as before
+    records = tmp_path / "records"
+    assert main(args + ["--done-only", "--records", str(records)]) == 0
+    kept = sorted(str(p.relative_to(records)) for p in records.rglob("*") if p.is_file())
+    assert kept == sorted(["table.csv", "table.json", "table.png"] +
+                          [f"{v}/seed-{s}/{f}" for v in ("full", "no_global", "fixed", "no_utterance") for s in (0, 1)
+                           for f in ("eval/scores.json", "eval/predictions.jsonl", "log.jsonl")])
+    again = [records if a == str(out) else a for a in args]
+    assert main([str(a) for a in again] + ["--done-only"]) == 0
+    assert json.loads((records / "table.json").read_text())["rows"] == table["rows"]
+    assert main(args + ["--records", str(out)]) == 2
+
 
 def test_probe_ablation_trains_the_acoustic_branch_of_each_variant(tmp_path, capsys):
     corpus = make_corpus(tmp_path / "corpus", sizes=(("train", 8), ("validation", 4), ("test", 4)))
@@ -142,6 +154,17 @@ def test_done_only_tables_the_finished_runs_and_trains_nothing(tmp_path, capsys)
     llm = [a for a in args if a != "--probe"] + ["--done-only", "--variants", "full", "--seeds", "0"]
     assert main(llm) == 2 and "full, seed 0: not finished" in capsys.readouterr().err
     assert not (out / "full" / "seed-0" / "eval").exists()
+    # --records keeps each probe run's record and stage-1 curves; the table comes back from them alone
+    records = tmp_path / "records"
+    done_only = args + ["--done-only", "--variants", "full,no_utterance", "--seeds", "0,1"]
+    assert main(done_only + ["--records", str(records)]) == 0
+    kept = records / "full" / "seed-1" / "probe.json"
+    assert kept.read_bytes() == (out / "full" / "seed-1" / "probe.json").read_bytes()
+    assert (records / "no_utterance" / "seed-0" / "acoustic" / "history.json").is_file()
+    assert not list(records.rglob("*.safetensors"))
+    table = json.loads((out / "table.json").read_text())
+    assert main([str(records) if a == str(out) else a for a in done_only]) == 0
+    assert json.loads((records / "table.json").read_text())["rows"] == table["rows"]
 
 
 def _flat(d: dict, prefix: str = "") -> dict:

@@ -9,7 +9,9 @@ run killed during training resumes from its newest checkpoint, so the whole comm
 The table (mean ± sample std over seeds) is printed and written as ``table.csv``, ``table.json`` and
 ``table.png`` (bars with std error bars) into ``<out>``. ``--done-only`` trains nothing: the table holds the
 runs finished so far (each row says over which seeds), and the unfinished ones are listed, e.g. to look at a
-grid that takes several days of CPU between two of its runs.
+grid that takes several days of CPU between two of its runs. ``--records DIR`` copies the table and each
+finished run's record (scores, per-sample answers, training curves; no weights) into ``DIR`` with the same
+layout: ``--done-only --out DIR`` tables them again once the runs themselves are gone.
 
 ``--probe``: the fast acoustic-branch ablation. The same variants, but each run trains only the acoustic
 Q-Formers under a light head over the label vocabulary (stage 1, :mod:`acoustemo.training.acoustic`;
@@ -33,13 +35,14 @@ import json
 import math
 import statistics
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from ..config import Config, add_config_arguments, add_device_argument, from_dict, load_config
 from ..device import resolve_device
 from ..errors import ConfigError
 from ..evaluation import Generation, evaluate
-from ..io import atomic_open, atomic_write_json, atomic_write_text, read_json
+from ..io import atomic_open, atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
 from ..training import LOG_NAME, TRAJECTORY_KEYS, train
 from ..training.checkpoint import latest_checkpoint
 from ..training.loop import stage_one_keys, with_stage_one
@@ -77,6 +80,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--done-only", action="store_true",
                         help="train nothing: the table (table.csv/.json/.png, rewritten) of the runs finished so "
                              "far; the others are listed")
+    parser.add_argument("--records", metavar="DIR",
+                        help="also copy the table and each finished run's record (scores, per-sample answers, "
+                             "training curves; no weights) into DIR, laid out as --out, so that --done-only --out DIR "
+                             "tables them again without the checkpoints (e.g. into a results folder kept in git)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -89,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--seeds {args.seeds!r}: expected comma-separated integers") from None
     if args.breakdown and not args.probe:
         raise ConfigError("--breakdown needs --probe")
+    if args.records and Path(args.records).resolve() == Path(args.out).resolve():
+        raise ConfigError("--records: give a folder other than --out")
     if args.primary and args.probe:
         raise ConfigError("--primary scores the LLM's answers; --probe runs have none (their top-1 is already primary)")
     table = ablate(args.config, args.overrides, out=args.out, variants=variants, seeds=seeds, metric=args.metric,
@@ -97,6 +106,9 @@ def run(args: argparse.Namespace) -> int:
                    breakdown=read_breakdown(args.breakdown) if args.breakdown else None, done_only=args.done_only)
     print(format_table(table))
     print(f"table -> {Path(args.out) / 'table.csv'} (.json, .png)", file=sys.stderr)
+    if args.records:
+        written = keep_records(Path(args.out), Path(args.records), {r["variant"]: r["seeds"] for r in table["rows"]})
+        print(f"records -> {args.records} ({len(written)} files)", file=sys.stderr)
     return 0
 
 
@@ -180,7 +192,7 @@ def run_probe(cfg: Config, run_dir: Path, *, progress: bool) -> dict:
     if done_file.is_file():
         done = read_json(done_file)
         # read back as a Config: a setting added since the run was done takes its default
-        if from_dict(Config, done["config"], "") != cfg:
+        if without_output_dir(from_dict(Config, done["config"], "")) != without_output_dir(cfg):
             raise ConfigError(f"{run_dir}: done before with other settings; use another --out")
         if "correct" not in done:
             raise ConfigError(f"{done_file}: written by an older version without per-sample results; delete it "
@@ -207,6 +219,37 @@ def run_probe(cfg: Config, run_dir: Path, *, progress: bool) -> dict:
             "correct": {s.id: label in s.labels for s, label in zip(test.samples, top)}}
     atomic_write_json(done_file, done)
     return done
+
+
+def without_output_dir(cfg: Config) -> Config:
+    """``cfg`` with no ``train.output_dir``: a run's record read from another folder (``--records``) is the
+    same run."""
+    return replace(cfg, train=replace(cfg.train, output_dir=None))
+
+
+# what ``--records`` keeps of a finished run: its scores, per-sample answers and training curves
+RECORD_FILES = ("eval/scores.json", "eval/predictions.jsonl", LOG_NAME, "probe.json", "acoustic/history.json")
+
+
+def keep_records(out: Path, dest: Path, runs: dict[str, list[int]]) -> list[Path]:
+    """Copy the record of each finished run (``{variant: [seed, ...]}``) and the table from ``out`` into ``dest``
+    with the same layout (:data:`RECORD_FILES`, a few hundred KB per run and no weights), so that
+    ``--done-only --out dest`` tables them again once the checkpoints are gone. Returns the files written."""
+    written = []
+    for name in ("table.json", "table.csv", "table.png"):
+        if (out / name).is_file():
+            written.append(copy_atomic(out / name, dest / name))
+    for v, seeds in runs.items():
+        for s in seeds:
+            run_dir = out / v / f"seed-{s}"
+            written += [copy_atomic(run_dir / f, dest / v / f"seed-{s}" / f) for f in RECORD_FILES
+                        if (run_dir / f).is_file()]
+    return written
+
+
+def copy_atomic(src: Path, dst: Path) -> Path:
+    atomic_write_bytes(dst, src.read_bytes())
+    return dst
 
 
 def read_breakdown(spec: str) -> tuple[str, dict[str, str]]:
