@@ -3,6 +3,7 @@ plot; on two real RAVDESS clips with a tiny LLM and a tiny stage-1 head."""
 
 import csv
 import json
+import math
 
 import numpy as np
 import pytest
@@ -62,6 +63,10 @@ def test_sweep_writes_noisy_media_the_table_and_the_plot(setup, capsys):
             assert 0.0 <= cell["top-1"]["mean"] <= 100.0
     # the same head twice: the same scores, so no spread
     assert all(cell["top-1"]["std"] == 0.0 for cell in table["rows"][1]["levels"].values())
+    # one model: its spread is unknown (NaN), and the printed table shows no ± for it
+    assert all(math.isnan(cell["top-1"]["std"]) for cell in table["rows"][0]["levels"].values())
+    lines = [line for line in printed.splitlines() if line.startswith(("tiny llm", "head"))]
+    assert lines and all(("±" in line) == line.startswith("head") for line in lines)
     rows = list(csv.DictReader(open(out / "table.csv")))
     assert [(r["model"], r["metric"]) for r in rows] == [("tiny llm", "top-1"), ("tiny llm", "M-avg"),
                                                            ("head", "top-1"), ("head", "M-avg")]

@@ -260,7 +260,7 @@ def build_table(done: dict, models: list[tuple[str, Path]], levels: list[float |
             cell = {}
             for m in METRICS:
                 xs = [done[run_key(f, snr, digests[f])][m] for f in folders]
-                cell[m] = {"mean": statistics.fmean(xs), "std": statistics.stdev(xs) if len(xs) > 1 else 0.0,
+                cell[m] = {"mean": statistics.fmean(xs), "std": statistics.stdev(xs) if len(xs) > 1 else math.nan,
                            "runs": xs}
             row["levels"][level_name(snr)] = cell
         rows.append(row)
@@ -286,7 +286,8 @@ def format_table(table: dict) -> str:
         lines.append(f"{m:<{width}}" + "".join(f"{lv:>16}" for lv in table["levels"]))
         for r in table["rows"]:
             cells = "".join(f"{r['levels'][lv][m]['mean']:9.1f} ± {r['levels'][lv][m]['std']:4.1f}"
-                            for lv in table["levels"])
+                            if len(r["models"]) > 1 else f"{r['levels'][lv][m]['mean']:9.1f}       "
+                            for lv in table["levels"])  # one model: no spread (NaN), no ±
             lines.append(f"{r['name']:<{width}}{cells}")
     return "\n".join(lines)
 
@@ -307,7 +308,8 @@ def plot(table: dict, path: Path) -> None:
     for ax, m in zip(axes if len(table["metrics"]) > 1 else [axes], table["metrics"]):
         for r in table["rows"]:
             ax.errorbar(x, [r["levels"][levels[i]][m]["mean"] for i in order],
-                        yerr=[r["levels"][levels[i]][m]["std"] for i in order], marker="o", capsize=3,
+                        yerr=[0.0 if len(r["models"]) < 2 else r["levels"][levels[i]][m]["std"] for i in order],
+                        marker="o", capsize=3,
                         label=f"{r['name']} (n={len(r['models'])})")
         ax.set_xticks(x, [levels[i] for i in order])
         ax.set_xlabel("SNR")
