@@ -15,7 +15,8 @@ def test_short_ablation_writes_the_table(tmp_path, capsys):
     args = ["ablate", "--config", "tiny", "--out", str(out), "--seeds", "0,1", "--metric", "exact",
             "--max-new-tokens", "4", "--quiet", "--primary", "emotion", f"--train.train_manifest={corpus['train']}",
             f"--train.validation_manifest={corpus['validation']}", f"--train.test_manifest={corpus['test']}",
-            f"--train.cache_dir={corpus['cache']}", "--train.max_steps=1"]
+            f"--train.cache_dir={corpus['cache']}", "--train.acoustic_epochs=1", "--train.acoustic_batch_size=4",
+            "--train.max_steps=1"]  # stage 1, then the LLM stage, as the release recipe
     assert main(args) == 0
     printed = capsys.readouterr().out
     names = ["AcoustEmo (Full)", "w/o Global Acoustic Q-Former", "w/ fixed-length windows (2s)",
@@ -61,7 +62,8 @@ def test_short_ablation_writes_the_table(tmp_path, capsys):
     kept = sorted(str(p.relative_to(records)) for p in records.rglob("*") if p.is_file())
     assert kept == sorted(["table.csv", "table.json", "table.png"] +
                           [f"{v}/seed-{s}/{f}" for v in ("full", "no_global", "fixed", "no_utterance") for s in (0, 1)
-                           for f in ("eval/scores.json", "eval/predictions.jsonl", "log.jsonl")])
+                           for f in ("eval/scores.json", "eval/predictions.jsonl", "log.jsonl",
+                                     "acoustic/history.json")])
     again = [records if a == str(out) else a for a in args]
     assert main([str(a) for a in again] + ["--done-only"]) == 0
     assert json.loads((records / "table.json").read_text())["rows"] == table["rows"]

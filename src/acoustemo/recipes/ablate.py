@@ -130,7 +130,9 @@ def run_one(cfg: Config, run_dir: Path, *, metric: str, grouping: str | None, ma
         done = from_dict(Config, json.loads(scores_file.read_text())["config"], "")
         keys = dict.fromkeys([*TRAJECTORY_KEYS, "projection_init", *stage_one_keys(cfg.train)])
         changed = [f"train.{k}" for k in keys if getattr(done.train, k) != getattr(cfg.train, k)]
-        if done.model != with_stage_one(cfg).model or changed:  # its LLM stage read its own stage 1
+        # its LLM stage read its own stage 1, in the folder it ran in (another one for a record, --records)
+        expected = with_stage_one(replace(cfg, train=replace(cfg.train, output_dir=done.train.output_dir)))
+        if done.model != expected.model or changed:
             raise ConfigError(f"{run_dir}: done before with other settings ({', '.join(changed) or 'model'}); "
                               f"use another --out")
     else:
