@@ -131,7 +131,7 @@ def run_one(cfg: Config, run_dir: Path, *, metric: str, grouping: str | None, ma
         keys = dict.fromkeys([*TRAJECTORY_KEYS, "projection_init", *stage_one_keys(cfg.train)])
         changed = [f"train.{k}" for k in keys if getattr(done.train, k) != getattr(cfg.train, k)]
         # its LLM stage read its own stage 1, in the folder it ran in (another one for a record, --records)
-        expected = with_stage_one(replace(cfg, train=replace(cfg.train, output_dir=done.train.output_dir)))
+        expected = with_stage_one(with_output_dir(cfg, done.train.output_dir))
         if done.model != expected.model or changed:
             raise ConfigError(f"{run_dir}: done before with other settings ({', '.join(changed) or 'model'}); "
                               f"use another --out")
@@ -194,7 +194,7 @@ def run_probe(cfg: Config, run_dir: Path, *, progress: bool) -> dict:
     if done_file.is_file():
         done = read_json(done_file)
         # read back as a Config: a setting added since the run was done takes its default
-        if without_output_dir(from_dict(Config, done["config"], "")) != without_output_dir(cfg):
+        if with_output_dir(from_dict(Config, done["config"], ""), None) != with_output_dir(cfg, None):
             raise ConfigError(f"{run_dir}: done before with other settings; use another --out")
         if "correct" not in done:
             raise ConfigError(f"{done_file}: written by an older version without per-sample results; delete it "
@@ -223,10 +223,10 @@ def run_probe(cfg: Config, run_dir: Path, *, progress: bool) -> dict:
     return done
 
 
-def without_output_dir(cfg: Config) -> Config:
-    """``cfg`` with no ``train.output_dir``: a run's record read from another folder (``--records``) is the
-    same run."""
-    return replace(cfg, train=replace(cfg.train, output_dir=None))
+def with_output_dir(cfg: Config, output_dir: str | None) -> Config:
+    """``cfg`` with another ``train.output_dir``: a run's record read from another folder (``--records``) is
+    the same run."""
+    return replace(cfg, train=replace(cfg.train, output_dir=output_dir))
 
 
 # what ``--records`` keeps of a finished run: its scores, per-sample answers and training curves
@@ -237,21 +237,12 @@ def keep_records(out: Path, dest: Path, runs: dict[str, list[int]]) -> list[Path
     """Copy the record of each finished run (``{variant: [seed, ...]}``) and the table from ``out`` into ``dest``
     with the same layout (:data:`RECORD_FILES`, a few hundred KB per run and no weights), so that
     ``--done-only --out dest`` tables them again once the checkpoints are gone. Returns the files written."""
-    written = []
-    for name in ("table.json", "table.csv", "table.png"):
-        if (out / name).is_file():
-            written.append(copy_atomic(out / name, dest / name))
-    for v, seeds in runs.items():
-        for s in seeds:
-            run_dir = out / v / f"seed-{s}"
-            written += [copy_atomic(run_dir / f, dest / v / f"seed-{s}" / f) for f in RECORD_FILES
-                        if (run_dir / f).is_file()]
+    names = ["table.json", "table.csv", "table.png",
+             *(f"{v}/seed-{s}/{f}" for v, seeds in runs.items() for s in seeds for f in RECORD_FILES)]
+    written = [dest / name for name in names if (out / name).is_file()]
+    for path in written:
+        atomic_write_bytes(path, (out / path.relative_to(dest)).read_bytes())
     return written
-
-
-def copy_atomic(src: Path, dst: Path) -> Path:
-    atomic_write_bytes(dst, src.read_bytes())
-    return dst
 
 
 def read_breakdown(spec: str) -> tuple[str, dict[str, str]]:
