@@ -5,6 +5,8 @@
 # control) and the RAVDESS dialogues (one emotional utterance among neutral ones, or all one emotion).
 #
 #   scripts/probe_ablation.sh [DATA] [OUT]        DATA: built by `make release-data` (default data/release)
+#   SEEDS=0,1,2 RECORDS=docs/probe-ablation scripts/probe_ablation.sh       fewer seeds; keep each finished run's
+#                                                 record (scores, curves; no weights) in RECORDS/<corpus>
 #
 # The release recipe's stage 1 as the ablation was first run: sample labels only (no per-utterance loss, which the
 # shipped model added later) and the LLM-stage setting of then (projection_init: random; stage 1 does not read
@@ -16,8 +18,10 @@ DATA=${1:-data/release}
 OUT=${2:-runs/probe-ablation}
 ACOUSTEMO=${ACOUSTEMO:-acoustemo}
 SEEDS=${SEEDS:-0,1,2,3,4}
+RECORDS=${RECORDS:-}
 run() {  # corpus, variants, extra arguments
   local corpus=$1 variants=$2; shift 2
+  if [[ -n "$RECORDS" ]]; then set -- "$@" --records "$RECORDS/$corpus"; fi
   "$ACOUSTEMO" ablate --probe --config configs/small-release.yaml --out "$OUT/$corpus" --variants "$variants" \
     --seeds "$SEEDS" --quiet --train.train_manifest="$DATA/$corpus/train.jsonl" \
     --train.validation_manifest="$DATA/$corpus/validation.jsonl" --train.test_manifest="$DATA/$corpus/test.jsonl" \
