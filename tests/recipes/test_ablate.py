@@ -97,6 +97,13 @@ def test_probe_ablation_trains_the_acoustic_branch_of_each_variant(tmp_path, cap
             # each variant's stage 1 holds exactly the Q-Formers its overrides leave
             assert kinds == {"full": {"global", "utterance"}, "no_global": {"utterance"},
                              "fixed": {"global", "utterance"}, "no_utterance": {"global"}}[r["variant"]]
+    # each variant against Full, column by column, from the same runs
+    assert "vs full" not in table["rows"][0]
+    for r in table["rows"][1:]:
+        diff = r["vs full"]["test top-1"]["difference"]
+        assert diff == pytest.approx(r["test top-1"]["mean"] - table["rows"][0]["test top-1"]["mean"])
+        assert set(r["vs full"]) == set(table["columns"])
+    assert "Difference from Full" in printed and printed.count("(p ") + printed.count("(p n/a)") >= 3
     fixed = json.loads((out / "fixed" / "seed-0" / "probe.json").read_text())["config"]["model"]
     assert (fixed["windows"], fixed["fixed_window_seconds"]) == ("fixed", 2.0)
     assert [r["variant"] for r in csv.DictReader(open(out / "table.csv"))] == ["full", "no_global", "fixed",
@@ -205,6 +212,18 @@ def test_val_drift_compares_the_end_with_three_quarters_of_the_run():
     assert val_drift([(200, 0.40), (400, 0.30), (532, 0.28)]) == pytest.approx(-0.02)  # 400 is nearest 399
     assert val_drift([(100, 0.5), (500, 0.35), (800, 0.31), (1000, 0.30)]) == pytest.approx(-0.01)
     assert val_drift([(10, 0.5)]) != val_drift([(10, 0.5)])  # one evaluation: NaN
+
+
+def test_versus_full_is_welchs_t_test_over_seeds():
+    from acoustemo.recipes.ablate import versus
+
+    # 1, 2, 3 against 4, 5, 6: t = 3 / sqrt(1/3 + 1/3) = 3.674 on 4 degrees of freedom, two-sided p = 0.0213
+    assert versus([1.0, 2.0, 3.0], [4.0, 5.0, 6.0]) == {"difference": 3.0, "p": pytest.approx(0.0213, abs=1e-4)}
+    assert versus([4.0, 5.0, 6.0], [1.0, 2.0, 3.0])["difference"] == -3.0
+    # undefined: one run on a side, no spread on either, a NaN score
+    assert versus([1.0], [2.0, 3.0])["p"] is None
+    assert versus([1.0, 1.0], [2.0, 2.0]) == {"difference": 1.0, "p": None}
+    assert versus([1.0, float("nan")], [2.0, 3.0])["p"] is None
 
 
 def test_primary_of_answers_refuses_gold_labels_outside_the_categories(tmp_path):

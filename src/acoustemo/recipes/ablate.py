@@ -7,7 +7,9 @@ Each (variant, seed) trains into ``<out>/<variant>/seed-<s>/`` (``train.seed = s
 ``train.test_manifest`` into ``.../eval/``. A run whose ``eval/scores.json`` exists is not repeated, and a
 run killed during training resumes from its newest checkpoint, so the whole command can be started again.
 The table (mean ± sample std over seeds) is printed and written as ``table.csv``, ``table.json`` and
-``table.png`` (bars with std error bars) into ``<out>``. ``--done-only`` trains nothing: the table holds the
+``table.png`` (bars with std error bars) into ``<out>``. Below it, each variant's difference from Full in
+every score column, with the p-value of Welch's t-test over the seeds (each seed an independent run; a few
+seeds resolve only large differences). ``--done-only`` trains nothing: the table holds the
 runs finished so far (each row says over which seeds), and the unfinished ones are listed, e.g. to look at a
 grid that takes several days of CPU between two of its runs. ``--records DIR`` copies the table and each
 finished run's record (scores, per-sample answers, training curves; no weights) into ``DIR`` with the same
@@ -309,6 +311,10 @@ def ablate(config: str, overrides: list[str], *, out: str | Path, variants: list
             row[c] = {"mean": statistics.fmean(xs), "runs": xs,
                       "std": float("nan") if nan or len(xs) < 2 else statistics.stdev(xs)}  # one run: unknown
         rows.append(row)
+    full = next((r for r in rows if r["variant"] == "full"), None)
+    for r in rows:
+        if full is not None and r is not full:
+            r["vs full"] = {c: versus(full[c]["runs"], r[c]["runs"]) for c in columns}
     table = {"rows": rows, "metric": "probe top-1" if probe else metric, "seeds": seeds, "columns": list(columns),
              "config": configs[(variants[0], done_seeds[variants[0]][0])].to_dict()}
     out.mkdir(parents=True, exist_ok=True)
@@ -330,6 +336,19 @@ def group_top1(correct: dict[str, bool], breakdown: tuple[str, dict[str, str]] |
     for i, ok in correct.items():
         out.setdefault(f"test top-1 [{field}={groups[i]}]", []).append(ok)
     return {k: 100.0 * sum(v) / len(v) for k, v in out.items()}
+
+
+def versus(base: list[float], other: list[float]) -> dict:
+    """``other`` minus ``base`` (difference of means) and the two-sided p of Welch's t-test; ``p`` is None where
+    it is undefined (fewer than two runs on a side, no spread on either, or a NaN score)."""
+    from scipy.stats import ttest_ind
+
+    difference = statistics.fmean(other) - statistics.fmean(base)
+    p = None
+    if len(base) > 1 and len(other) > 1 and not any(math.isnan(x) for x in (*base, *other)) \
+            and (statistics.stdev(base) > 0 or statistics.stdev(other) > 0):
+        p = float(ttest_ind(other, base, equal_var=False).pvalue)
+    return {"difference": difference, "p": p}
 
 
 def table_csv(table: dict) -> str:
@@ -363,6 +382,19 @@ def format_table(table: dict) -> str:
         cells = "".join(f"{r[c]['mean']:{w - 7}.2f} ± {r[c]['std']:4.2f}" if len(r[c]["runs"]) > 1 else
                         f"{r[c]['mean']:{w - 7}.2f}       " for c, w in zip(columns, widths))
         lines.append(f"{row_name(table, r):<{width}}{cells}")
+    compared = [r for r in table["rows"] if "vs full" in r]
+    shown = [(c, w) for c, w in zip(columns, widths) if c not in ("distinct", "val drift")]
+    if compared:
+        lines += ["", "Difference from Full (mean over seeds; Welch's t-test p over the seeds)",
+                  f"{'Model settings':<{width}}" + "".join(f"{c:>{w}}" for c, w in shown)]
+        for r in compared:
+            cells = []
+            for c, w in shown:
+                d = r["vs full"][c]
+                p = "p n/a" if d["p"] is None else f"p {d['p']:.2f}"
+                cell = f"{d['difference']:+.2f} ({p})"
+                cells.append(f"{cell:>{w}}")
+            lines.append(f"{row_name(table, r):<{width}}" + "".join(cells))
     return "\n".join(lines)
 
 
