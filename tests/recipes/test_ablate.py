@@ -111,7 +111,7 @@ def test_probe_ablation_trains_the_acoustic_branch_of_each_variant(tmp_path, cap
     assert (out / "table.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(args) == 0  # a second start reuses every finished run
     changed = [a.replace("acoustic_epochs=2", "acoustic_epochs=3") for a in args]
-    assert main(changed) == 2 and "done before with other settings" in capsys.readouterr().err
+    assert main(changed) == 2 and "done before with other settings (train.acoustic_epochs)" in capsys.readouterr().err
 
     # --breakdown: top-1 per group of test samples, from the runs already done
     groups = tmp_path / "groups.jsonl"

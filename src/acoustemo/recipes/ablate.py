@@ -196,8 +196,10 @@ def run_probe(cfg: Config, run_dir: Path, *, progress: bool) -> dict:
     if done_file.is_file():
         done = read_json(done_file)
         # read back as a Config: a setting added since the run was done takes its default
-        if with_output_dir(from_dict(Config, done["config"], ""), None) != with_output_dir(cfg, None):
-            raise ConfigError(f"{run_dir}: done before with other settings; use another --out")
+        changed = changed_settings(with_output_dir(from_dict(Config, done["config"], ""), None),
+                                   with_output_dir(cfg, None))
+        if changed:
+            raise ConfigError(f"{run_dir}: done before with other settings ({', '.join(changed)}); use another --out")
         if "correct" not in done:
             raise ConfigError(f"{done_file}: written by an older version without per-sample results; delete it "
                               f"to score the run again")
@@ -223,6 +225,18 @@ def run_probe(cfg: Config, run_dir: Path, *, progress: bool) -> dict:
             "correct": {s.id: label in s.labels for s, label in zip(test.samples, top)}}
     atomic_write_json(done_file, done)
     return done
+
+
+def changed_settings(a: Config, b: Config) -> list[str]:
+    """The dotted keys (``model.acoustic.num_queries``) whose values differ between two configs."""
+    def flat(d: dict, prefix: str = "") -> dict:
+        out = {}
+        for k, v in d.items():
+            out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) and v else {f"{prefix}{k}": v})
+        return out
+
+    fa, fb = flat(a.to_dict()), flat(b.to_dict())
+    return sorted(k for k in fa.keys() | fb.keys() if fa.get(k) != fb.get(k))
 
 
 def with_output_dir(cfg: Config, output_dir: str | None) -> Config:
