@@ -30,6 +30,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "extract": ("acoustemo.cache.cli", "run the frozen encoders once per media file into a feature cache"),
     "synth": ("acoustemo.corpora.synth_cli", "generate synthetic micro-prosody dialogues"),
     "import-mer": ("acoustemo.data.mer_import", "turn MER / EMER label and subtitle CSVs into a manifest"),
+    "augment": ("acoustemo.recipes.augment", "noisy, quiet, band-limited and reverberant copies of training audio"),
     "merge": ("acoustemo.data.merge", "merge several manifests into one (ids prefixed by corpus)"),
     "corpus": ("acoustemo.corpora.cli", "build dialogue corpora from RAVDESS or EmoDB folders"),
     "train": ("acoustemo.recipes.train", "train AcoustEmo on a manifest and its feature cache"),

@@ -129,6 +129,13 @@ class ModelConfig:
     # True: ask for each utterance's emotions too (the second question form of acoustemo.model.prompts), trained
     # on the samples whose utterances carry their own labels; predictions then hold a per-utterance timeline
     utterance_answers: bool = False
+    # speaker-relative acoustics (acoustemo.data.speakers): each sample's frames standardised by its speaker's own
+    # statistics rather than the training population's. "speaker": pooled over every sample of the same manifest
+    # speaker (training manifests must name it; at inference a file without one is its own baseline, or the
+    # files of --speaker-baseline); "recording": each file alone; "none": the population's, as before
+    speaker_normalization: Literal["none", "speaker", "recording"] = "none"
+    # seconds of population frames pooled with a speaker's own: a voice heard briefly moves only part of the way
+    speaker_prior_seconds: float = 10.0
     acoustic: QFormerConfig = field(default_factory=QFormerConfig)  # global and utterance Q-Formers (separate weights)
     visual: QFormerConfig = field(default_factory=QFormerConfig)
     train_global_qformer: bool = False  # paper 4.1: frozen; True when it has no pretrained weights to start from
@@ -148,6 +155,11 @@ class ModelConfig:
                               "acoustic tokens")
         if not self.llm:
             raise ConfigError("model.llm is empty: give a hub name, a local folder or 'tiny'")
+        if self.speaker_normalization != "none" and not self.acoustic.input_standardization:
+            raise ConfigError("model.speaker_normalization needs model.acoustic.input_standardization=true (the "
+                              "Q-Formers' input statistics are the population a speaker's baseline is mapped onto)")
+        if not (self.speaker_prior_seconds >= 0 and math.isfinite(self.speaker_prior_seconds)):
+            raise ConfigError(f"model.speaker_prior_seconds={self.speaker_prior_seconds} must be a finite number >= 0")
 
 
 @dataclass

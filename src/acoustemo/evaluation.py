@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from .data.dataset import dataset_for
+from .data.dataset import dataset_for, prepared_for
 from .errors import ConfigError
 from .io import atomic_write_json, atomic_write_text
 from .trained import checkpoint_config, load_model
@@ -129,6 +129,7 @@ def evaluate(checkpoint: str | Path, *, manifest: str | None = None, out: str | 
     out = Path(out) if out else checkpoint / f"eval-{Path(manifest).stem}"
     dataset = dataset_for(cfg, manifest, require_labels=True)
     model = load_model(checkpoint, cfg, device=device, quantize=quantize)
+    dataset = prepared_for(dataset, model)
     preds = generate_all(model, dataset, batch_size=batch_size or cfg.train.eval_batch_size, generation=generation,
                     progress=progress)
     gold = {s.id: list(s.labels) for s in dataset.samples}

@@ -9,6 +9,11 @@ configs, only checks the name).
 
     predictor = Predictor("runs/small/final")          # model, transcriber and encoders, loaded once
     result = predictor("clip.mp4")                      # MediaPrediction: utterances, answer, emotions
+
+A model trained with speaker-relative acoustics (``model.speaker_normalization``, :mod:`acoustemo.data.speakers`)
+measures each file against its speaker's baseline: by default the file's own frames, shrunk toward the training
+population by ``model.speaker_prior_seconds``; after ``predictor.set_speaker_baseline(files)`` (``predict
+--speaker-baseline``), those recordings of the same voice pooled with the file's own.
 """
 
 from __future__ import annotations
@@ -79,6 +84,15 @@ def check_encoder_key(encoder, expected: str | None, kind: str, who: str = "chec
                          f"{key!r} (other weights or settings); predictions would be meaningless")
 
 
+def has_speech(wav, sample_rate: int = 16000) -> bool:
+    """Whether Silero VAD (faster-whisper's) finds any speech in ``wav`` (float32 at 16 kHz)."""
+    import numpy as np
+    from faster_whisper.vad import get_speech_timestamps
+
+    wav = np.asarray(wav, dtype=np.float32)
+    return bool(len(wav)) and bool(get_speech_timestamps(wav, sampling_rate=sample_rate))
+
+
 class Predictor:
     """Holds the model, the transcriber and the encoders; ``__call__(path)`` -> :class:`MediaPrediction`."""
 
@@ -108,6 +122,35 @@ class Predictor:
         self._transcriber_model, self.beam_size = transcriber_model, beam_size
         self._transcriber = None
         self.max_new_tokens = max_new_tokens
+        self.speaker_baseline = None  # FrameStats of the voice's other recordings (set_speaker_baseline)
+
+    def set_speaker_baseline(self, files) -> None:
+        """Recordings of the speaker of the files to come: their frames pooled into the baseline each later file
+        is measured against (with that file's own). Each must decode and hold speech (Silero VAD, as shipped
+        with faster-whisper); a model without speaker-relative acoustics refuses them."""
+        from .data.speakers import FrameStats, pooled
+        from .media import load_audio
+
+        if self.cfg.model.speaker_normalization == "none":
+            raise InputError("--speaker-baseline: this model was trained without speaker baselines "
+                             "(model.speaker_normalization: none)")
+        stats = []
+        for f in files:
+            wav = load_audio(f)
+            if not has_speech(wav):
+                raise InputError(f"{f}: --speaker-baseline file holds no speech")
+            stats.append(FrameStats.of(self.audio_encoder.encode(wav)))
+        self.speaker_baseline = pooled(stats) if stats else None
+
+    def speaker_relative(self, audio: torch.Tensor) -> torch.Tensor:
+        """``audio`` (L, d) as the model was trained to read it (unchanged for a model without a baseline)."""
+        from .data.speakers import FrameStats, SpeakerBaseline
+
+        if self.cfg.model.speaker_normalization == "none":
+            return audio
+        own = FrameStats.of(audio)
+        stats = own if self.speaker_baseline is None else self.speaker_baseline.merge(own)
+        return SpeakerBaseline.of_model(self.model, self.audio_encoder.frame_rate).normalize(audio, stats)
 
     def transcribe(self, wav, name: str):
         if self._transcriber is None:
@@ -134,6 +177,7 @@ class Predictor:
                 audio = features.result()  # (L, d)
         else:
             audio = self.audio_encoder.encode(wav)  # (L, d)
+        audio = self.speaker_relative(audio)
         visual = None
         if self.visual_encoder is not None:
             if probe(path).has_video:

@@ -47,6 +47,12 @@ def test_splits_are_speaker_disjoint(built):
     ids = {split: {s.id for s in ss} for split, ss in _samples(out).items()}
     for d in _dialogues(out):
         assert d["id"] in ids[d["split"]]
+    # every sample names its speaker, corpus-qualified with two digits, as the dialogue record does
+    name, _ = built
+    speaker_of = {d["id"]: f"{name}_{int(d['speaker']):02d}" for d in _dialogues(out)}
+    for split in _samples(out).values():
+        for s in split:
+            assert s.speaker == speaker_of[s.id]
 
 
 def test_split_rule_takes_the_highest_ids():

@@ -255,6 +255,11 @@ def compose(root: Path, dialogue: RealDialogue) -> tuple[np.ndarray, list[Uttera
     return np.concatenate(pieces), utts
 
 
+def speaker_id(layout: CorpusLayout, speaker: str) -> str:
+    """The manifest's ``speaker`` of a corpus speaker: ``ravdess_03``, ``emodb_09`` (two digits for numbers)."""
+    return f"{layout.name}_{int(speaker):02d}" if speaker.isdigit() else f"{layout.name}_{speaker}"
+
+
 def _describe(d: RealDialogue, layout: CorpusLayout) -> str:
     n = len(d.clips)
     if d.design == "single_emotion":
@@ -288,7 +293,8 @@ def build_real_corpus(corpus: str, root: str | Path, out: str | Path, config: Re
         buf = io.BytesIO()
         sf.write(buf, audio, SAMPLE_RATE, format=config.audio_format.upper(), subtype="PCM_16")
         atomic_write_bytes(out / rel, buf.getvalue())
-        rows.append((d.split, Sample(d.id, rel, utts, d.labels, _describe(d, layout)), len(audio) / SAMPLE_RATE, d.speaker))
+        rows.append((d.split, Sample(d.id, rel, utts, d.labels, _describe(d, layout),
+                                      speaker=speaker_id(layout, d.speaker)), len(audio) / SAMPLE_RATE, d.speaker))
         prov.append({"id": d.id, "split": d.split, "speaker": d.speaker, "design": d.design, "emotion": d.emotion,
                      "clips": [{"file": c.file, "emotion": c.emotion, "start": u.start, "end": u.end}
                                for c, u in zip(d.clips, utts)]})

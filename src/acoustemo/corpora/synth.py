@@ -384,8 +384,8 @@ def build_synth_corpus(out: str | Path, config: SynthConfig, *, progress: bool =
 
             media = f"video/{spec.id}.mp4"
             write_video(out / media, r.audio, SAMPLE_RATE)
-        sample = Sample(spec.id, media, r.utterances, spec.labels, describe(spec, r.window))
         voice = speakers()[spec.speaker]
+        sample = Sample(spec.id, media, r.utterances, spec.labels, describe(spec, r.window), speaker=f"synth_{voice.id}")
         rows.append((spec.split, sample, len(r.audio) / SAMPLE_RATE, voice.id))
         cue_rows.append({"id": spec.id, "split": spec.split, "design": spec.design, "cue": spec.cue,
                          "target": spec.target, "window": list(r.window) if r.window else None,

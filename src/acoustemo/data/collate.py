@@ -39,6 +39,7 @@ class Example:
     utterances: list[Utterance] = field(default_factory=list)
     visual: torch.Tensor | None = None  # (T, visual_dim) per-frame visual features
     labels: list[str] | None = None  # the open-vocabulary answer (training)
+    speaker: str | None = None  # the manifest's speaker, where known (speaker-relative acoustics)
 
 
 @dataclass

@@ -24,6 +24,8 @@ from ..cache.store import FeatureCache, encoder_name
 from ..errors import InputError
 from .collate import Example
 from .manifest import Sample, read_manifest
+from .speakers import baseline_key, speaker_statistics
+from .speakers import require_speakers as require_speaker_fields
 
 
 def resolve_key(cache: FeatureCache, kind: str, key: str | None) -> str:
@@ -79,6 +81,7 @@ class FeatureDataset(torch.utils.data.Dataset):
             raise InputError.from_problems(problems, "missing entries")
         if not samples:
             raise InputError(f"{self.source}: the manifest has no samples")
+        self._baseline = None  # (SpeakerBaseline, statistics per baseline key, mode): see speaker_relative
 
     @classmethod
     def from_manifest(cls, manifest: str | os.PathLike, cache_dir: str | os.PathLike, *, audio_key: str | None,
@@ -103,8 +106,25 @@ class FeatureDataset(torch.utils.data.Dataset):
             visual = f.visual
             if visual.shape[0] == 0:  # audio-only media: one "no face" frame
                 visual = visual.new_zeros(1, visual.shape[1])
-        return Example(id=s.id, audio=f.audio, frame_rate=f.audio_rate, utterances=list(s.utterances or []),
-                       visual=visual, labels=list(s.labels) if s.labels else None)
+        ex = Example(id=s.id, audio=f.audio, frame_rate=f.audio_rate, utterances=list(s.utterances or []),
+                     visual=visual, labels=list(s.labels) if s.labels else None, speaker=s.speaker)
+        if self._baseline is not None:
+            baseline, stats, mode = self._baseline
+            ex = baseline.apply(ex, stats[baseline_key(ex, mode)])
+        return ex
+
+    def speaker_relative(self, baseline, mode: str, *, require_speakers: bool = False) -> "FeatureDataset":
+        """From now on, every example comes with its frames normalised by its speaker's baseline
+        (:class:`~acoustemo.data.speakers.SpeakerBaseline`, ``mode`` "speaker" or "recording"), the speakers'
+        statistics pooled over this dataset's own samples (computed here, once). ``require_speakers``: with
+        "speaker", every sample must name its speaker (training manifests). Returns ``self``."""
+        self._baseline = None
+        if mode == "none":
+            return self
+        if require_speakers and mode == "speaker":
+            require_speaker_fields(self.samples, self.source)
+        self._baseline = (baseline, speaker_statistics((self[i] for i in range(len(self))), mode), mode)
+        return self
 
     def dims(self) -> dict[str, int | None]:
         """Feature sizes recorded in the cache: ``{"audio": d, "visual": d_v or None}``."""
@@ -113,6 +133,18 @@ class FeatureDataset(torch.utils.data.Dataset):
             if key is not None:
                 out[kind] = self.cache.keys(kind)[key].get("dim")
         return out
+
+
+def prepared_for(ds: FeatureDataset, model) -> FeatureDataset:
+    """``ds`` with its frames prepared as ``model`` (an AcoustEmo or a stage-1 classifier) was trained on them:
+    speaker-relative as its ``speaker_normalization`` says (:mod:`acoustemo.data.speakers`), the statistics of
+    each speaker pooled over ``ds``'s own samples. Unchanged for a model without it."""
+    from .speakers import SpeakerBaseline
+
+    mode = model.config.speaker_normalization
+    if mode == "none":
+        return ds
+    return ds.speaker_relative(SpeakerBaseline.of_model(model, ds[0].frame_rate), mode)
 
 
 def require(cfg, *keys: str) -> None:

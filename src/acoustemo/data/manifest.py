@@ -4,11 +4,13 @@ A line looks like::
 
     {"id": "d0001", "media": "audio/d0001.wav",
      "utterances": [{"start": 0.42, "end": 2.10, "text": "I left the keys on the table."}],
-     "labels": ["anxious", "nervous"], "description": "optional free text"}
+     "labels": ["anxious", "nervous"], "speaker": "ravdess_03", "description": "optional free text"}
 
 ``media`` is a video or audio file; a relative path resolves against the manifest's folder and may
 not escape it. ``utterances`` (seconds, in the media's time axis), ``labels`` (an open-vocabulary
-list) and ``description`` are optional. :func:`read_manifest` checks every line and reports every
+list), ``speaker`` (who speaks: samples with the same value share one voice, across every manifest a
+run reads; the speaker-relative acoustics of ``model.acoustic.speaker_normalization`` rest on it) and
+``description`` are optional. :func:`read_manifest` checks every line and reports every
 problem at once, each with the line number, the sample id and the field.
 """
 
@@ -17,13 +19,13 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import InputError, excerpt
 from ..io import atomic_open, loads_json, read_text
 
-FIELDS = ("id", "media", "utterances", "labels", "description")
+FIELDS = ("id", "media", "utterances", "labels", "speaker", "description")
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class Sample:
     utterances: list[Utterance] | None = None
     labels: list[str] | None = None
     description: str | None = None
+    speaker: str | None = None  # who speaks (one voice across manifests), where it is known
     root: Path | None = field(default=None, repr=False, compare=False)  # the manifest's folder
 
     @property
@@ -61,6 +64,8 @@ class Sample:
             d["utterances"] = [u.to_json() for u in self.utterances]
         if self.labels is not None:
             d["labels"] = list(self.labels)
+        if self.speaker is not None:
+            d["speaker"] = self.speaker
         if self.description is not None:
             d["description"] = self.description
         return d
@@ -124,9 +129,12 @@ def _check_sample(obj, root: Path) -> tuple[Sample | None, list[str]]:
     desc = obj.get("description")
     if desc is not None and not isinstance(desc, str):
         problems.append("field 'description': not a string")
+    speaker = obj.get("speaker")
+    if speaker is not None and (not isinstance(speaker, str) or not speaker.strip()):
+        problems.append("field 'speaker': not a non-empty string")
     if problems:
         return None, problems
-    return Sample(sid, media, utterances, labels, desc, root), []
+    return Sample(sid, media, utterances, labels, desc, root=root, speaker=speaker), []
 
 
 def read_manifest(path: str | os.PathLike, *, check_media: bool = False) -> list[Sample]:
@@ -180,7 +188,9 @@ def merge_manifests(out: str | os.PathLike, inputs: dict[str, str | os.PathLike]
 
     Each sample's id becomes ``<prefix>/<id>`` (ids of different corpora may coincide) and its media path
     is rewritten relative to ``out``'s folder, which must contain every input's media (build the corpora in
-    sub-folders of it), so the merged manifest stays portable. Returns the merged samples.
+    sub-folders of it), so the merged manifest stays portable. ``speaker`` is kept as it is: it names a voice
+    across corpora (the corpus builders write ``ravdess_03`` for RAVDESS actor 3 in its dialogues and its single
+    clips alike). Returns the merged samples.
     """
     out = Path(out)
     root = Path(os.path.abspath(out.parent))  # lexical: data folders symlinked into it stay inside
@@ -192,6 +202,6 @@ def merge_manifests(out: str | os.PathLike, inputs: dict[str, str | os.PathLike]
             except ValueError:
                 raise InputError(f"{manifest}: sample {s.id!r}, field 'media': {s.media_path} is not inside {root}, "
                                  f"the merged manifest's folder") from None
-            merged.append(Sample(f"{prefix}/{s.id}", media.as_posix(), s.utterances, s.labels, s.description))
+            merged.append(replace(s, id=f"{prefix}/{s.id}", media=media.as_posix(), root=None))
     write_manifest(out, merged)
     return merged

@@ -189,7 +189,7 @@ def run_probe(cfg: Config, run_dir: Path, *, progress: bool) -> dict:
     Besides top-1 and the losses: ``distinct``, how many different top labels the test samples get (a run that
     collapsed onto one answer has 1), and ``val drift``, the validation loss of the last epoch minus that of
     the epoch three quarters in (about 0: converged; clearly negative: still learning)."""
-    from ..data.dataset import dataset_for
+    from ..data.dataset import dataset_for, prepared_for
     from ..training.acoustic import fit_stage_one, predict_acoustic, score_acoustic
 
     done_file = run_dir / "probe.json"
@@ -208,7 +208,7 @@ def run_probe(cfg: Config, run_dir: Path, *, progress: bool) -> dict:
         raise ConfigError("train.test_manifest is not set: the ablation scores the test split")
     t = cfg.train
     result = fit_stage_one(cfg, run_dir / "acoustic", epochs=t.acoustic_epochs or 12, progress=progress)
-    test = dataset_for(cfg, t.test_manifest, require_labels=True)
+    test = prepared_for(dataset_for(cfg, t.test_manifest, require_labels=True), result.model)
     examples = [test[i] for i in range(len(test))]
     vocab = {w: i for i, w in enumerate(result.model.labels)}
     probs = predict_acoustic(result.model, examples)

@@ -39,6 +39,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--explain", action="store_true",
                    help="per utterance: evidence (occlusion) and the Q-Former's frame attention, and a figure per file")
     p.add_argument("--figures", default="explain", help="--explain: folder of the figures (default: explain/)")
+    p.add_argument("--speaker-baseline", nargs="+", default=None, metavar="FILE",
+                   help="other recordings of the same speaker: each file is measured against this voice's baseline "
+                        "(a model trained with model.speaker_normalization; default: each file's own)")
     add_device_argument(p)
     add_quantization_argument(p)
 
@@ -54,6 +57,8 @@ def run(args) -> int:
         checkpoint = pretrained_path()
     predictor = Predictor(checkpoint, transcriber_model=args.whisper_model, beam_size=args.beam_size,
                           max_new_tokens=args.max_new_tokens, device=args.device, quantize=args.quantize)
+    if args.speaker_baseline:
+        predictor.set_speaker_baseline(args.speaker_baseline)
     failed = 0
     for media in args.media:
         try:

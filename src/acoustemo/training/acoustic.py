@@ -32,6 +32,7 @@ from torch import nn
 from ..config import Config, ModelConfig
 from ..data.collate import Example
 from ..data.dataset import dataset_for, require
+from ..data.speakers import SpeakerBaseline, require_speakers
 from ..errors import ConfigError, InputError
 from ..io import atomic_open, atomic_write_json
 from ..model.qformer import QFormer
@@ -310,11 +311,18 @@ def fit_acoustic(cfg: Config, *, epochs: int = 20, batch_size: int = 32, lr: flo
     torch.manual_seed(seed)
     model = AcousticClassifier(cfg.model, labels, dropout=dropout)
     examples = [train_ds[i] for i in range(len(train_ds))]  # features are small: keep them in memory
+    val_examples = [val_ds[i] for i in range(len(val_ds))] if val_ds is not None else []
     if cfg.model.acoustic.input_standardization:
         frames = torch.cat([ex.audio.float() for ex in examples])
         for qformer in model.qformers.values():
             qformer.set_input_statistics(frames.mean(0), frames.std(0))
         del frames
+    mode = cfg.model.speaker_normalization
+    if mode != "none":  # speaker-relative frames, mapped onto the raw population's statistics just set
+        if mode == "speaker":
+            require_speakers(train_ds.samples, str(cfg.train.train_manifest))
+        baseline = SpeakerBaseline.of_model(model, examples[0].frame_rate)
+        examples, val_examples = baseline.apply_all(examples, mode), baseline.apply_all(val_examples, mode)
     if probe_init:
         init_stats_from_probe(model, examples, vocab, utterances=utterance_weight > 0, clips=probe_clips,
                               weights=probe_weights)
@@ -333,7 +341,6 @@ def fit_acoustic(cfg: Config, *, epochs: int = 20, batch_size: int = 32, lr: flo
     steps_per_epoch = max(1, len(train_ds) // batch_size)
     sched = build_scheduler(opt, schedule="cosine", total_steps=epochs * steps_per_epoch, warmup_ratio=0.05)
     primary = [s.labels[0] for s in train_ds.samples]
-    val_examples = [val_ds[i] for i in range(len(val_ds))] if val_ds is not None else []
     g = torch.Generator().manual_seed(seed)
     history = []
     bar = tqdm(total=epochs * steps_per_epoch, disable=not progress, file=sys.stderr, desc="acoustic stage",

@@ -39,7 +39,8 @@ from pathlib import Path
 import torch
 
 from ..config import Config, load_config
-from ..data.dataset import dataset_for, require
+from ..data.dataset import dataset_for, prepared_for, require
+from ..data.speakers import require_speakers
 from ..errors import ConfigError, InputError, TrainingError
 from ..io import atomic_write_text, read_json, remove_stale_temporaries, save_tensors
 from ..trained import FINAL_WEIGHTS
@@ -188,6 +189,12 @@ class Trainer:
         t = self.cfg.train
         torch.manual_seed(t.seed)
         self.model = AcoustEmo.from_config(self.cfg.model, device=self.accelerator.device)
+        if self.cfg.model.speaker_normalization != "none":  # frames relative to each speaker's (data.speakers)
+            if self.cfg.model.speaker_normalization == "speaker":
+                require_speakers(self.train_ds.samples, str(t.train_manifest))
+            for ds in (self.train_ds, self.val_ds):
+                if ds is not None:
+                    prepared_for(ds, self.model)
         if fresh:
             self.init_projections()  # before accelerate wraps (and under FSDP / DeepSpeed shards) the model
         self.collator = Collator(self.cfg.model, self.model.tokenizer, train=True)

@@ -1,0 +1,154 @@
+"""Recipe choices judged by speaker-disjoint cross-validation inside the training speakers (minutes, no LLM).
+
+    python benchmarks/speaker_cv.py --data data/release --folds 5 --out runs/speaker-cv.json
+    python benchmarks/speaker_cv.py --data data/release --variants none speaker:10 recording:10 speaker:10/recording:10
+
+The training speakers of each corpus (``--data`` as ``make release-data`` builds it: RAVDESS actors 1-16, the
+synthetic training voices) are dealt into ``--folds`` speaker-disjoint folds (:mod:`acoustemo.data.folds`); each
+fold in turn is left out of the fit and scored. No held-out speaker (RAVDESS 17-20, the synthetic validation and
+test voices, EmoDB 09) is read: they are scored once, at the end, by ``benchmarks/release_eval.py``.
+
+What is fitted is baseline (b) of ``release_eval``: a standardised logistic regression (C = 0.1) on the mean and
+standard deviation of the Whisper tiny.en frames (the first 384 columns of ``whisper_prosody``), of each clip and,
+where utterances carry their own labels, of each utterance window. Each variant prepares the frames first:
+
+    none                 the frames as they are (baseline (b) itself)
+    speaker:S            speaker-relative (:mod:`acoustemo.data.speakers`): each speaker's frames standardised by
+                         that speaker's statistics, pooled over the speaker's samples of the same set (a fold's
+                         training speakers from their training samples, a held-out speaker from its own), shrunk
+                         toward the training population with S seconds of its frames
+    recording:S          each recording measured against its own frames only (one file, nothing else known)
+    speaker:S/recording:S  fitted speaker-relative, scored per recording (a model trained with speaker baselines,
+                         used on one file of a new voice)
+
+Rows: RAVDESS single clips, RAVDESS dialogues (the clip's category), the dialogues' utterances (the probe fitted
+and applied per utterance) and the synthetic dialogues; each variant beside ``none`` with the paired difference,
+its 95 % bootstrap interval and McNemar's p (:mod:`acoustemo.metrics.paired`). It reports numbers and asserts none.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from acoustemo.cache.store import FeatureCache  # noqa: E402
+from acoustemo.data.dataset import FeatureDataset, resolve_key  # noqa: E402
+from acoustemo.data.folds import speaker_folds  # noqa: E402
+from acoustemo.data.manifest import read_manifest  # noqa: E402
+from acoustemo.data.speakers import SpeakerBaseline, population_statistics  # noqa: E402
+from acoustemo.metrics.paired import paired_comparison  # noqa: E402
+from acoustemo.metrics.primary import CUE_CATEGORIES, EMOTION_CATEGORIES, category_of_labels  # noqa: E402
+from acoustemo.training.acoustic import labelled_windows, window_stats  # noqa: E402
+from release_eval import fit_predict  # noqa: E402
+
+SETS = {  # name -> (corpus folder, categories, per-utterance rows)
+    "ravdess-single": ("ravdess-single", EMOTION_CATEGORIES, False),
+    "ravdess-dialogues": ("ravdess", EMOTION_CATEGORIES, False),
+    "ravdess-utterances": ("ravdess", EMOTION_CATEGORIES, True),
+    "synth": ("synth", CUE_CATEGORIES, False),
+}
+
+
+def parse_variant(text: str) -> tuple[tuple[str, float], tuple[str, float]]:
+    """``"speaker:10/recording:10"`` -> ((fit mode, prior s), (score mode, prior s)); ``"none"`` both none."""
+    parts = text.split("/")
+    if len(parts) > 2:
+        raise SystemExit(f"--variants {text!r}: at most FIT/SCORE")
+    out = []
+    for part in parts:
+        mode, _, seconds = part.partition(":")
+        if mode not in ("none", "speaker", "recording"):
+            raise SystemExit(f"--variants {text!r}: mode {mode!r} is not none, speaker or recording")
+        try:
+            out.append((mode, float(seconds or 10.0)))
+        except ValueError:
+            raise SystemExit(f"--variants {text!r}: {seconds!r} is not a number of seconds") from None
+    return out[0], out[-1]
+
+
+def prepare(examples, mode: str, seconds: float, population) -> list:
+    if mode == "none":
+        return examples
+    baseline = SpeakerBaseline.from_stats(population, seconds * examples[0].frame_rate)
+    return baseline.apply_all(examples, mode)
+
+
+def rows(examples, categories, per_utterance: bool, dims: int):
+    """(features, gold categories): one row per clip, or per labelled utterance window."""
+    feats, gold = [], []
+    for ex in examples:
+        spans = labelled_windows(ex) if per_utterance else [(ex.labels[0], 0, ex.audio.shape[0])]
+        for label, b, e in spans:
+            feats.append(window_stats(ex.audio[b:e, :dims]))
+            gold.append(category_of_labels([label], categories))
+    return np.stack(feats), gold
+
+
+def cross_validate(examples, folds, categories, per_utterance, dims, fit_mode, score_mode) -> list[bool]:
+    """Per-row correctness over all folds, rows in a fixed order (fold by fold, as the samples come)."""
+    hits = []
+    for held in folds:
+        train = [ex for ex in examples if ex.speaker not in held]
+        test = [ex for ex in examples if ex.speaker in held]
+        population = population_statistics(train)
+        x_train, y_train = rows(prepare(train, *fit_mode, population), categories, per_utterance, dims)
+        x_test, y_test = rows(prepare(test, *score_mode, population), categories, per_utterance, dims)
+        hits += [p == g for p, g in zip(fit_predict(x_train, y_train, x_test), y_test)]
+    return hits
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", required=True, help="folder built by `make release-data`")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--variants", nargs="+",
+                   default=["none", "recording:0", "recording:10", "recording:30", "speaker:10",
+                            "speaker:10/recording:10"])
+    p.add_argument("--sets", default=",".join(SETS), help=f"comma-separated of {', '.join(SETS)}")
+    p.add_argument("--audio-key", default="whisper_prosody")
+    p.add_argument("--dims", type=int, default=384, help="the first this many feature columns (384: Whisper alone)")
+    p.add_argument("--out", default=None, help="also write the numbers to this JSON file")
+    args = p.parse_args()
+
+    data = Path(args.data)
+    cache = FeatureCache(data / "cache")
+    key = resolve_key(cache, "audio", args.audio_key)
+    variants = {v: parse_variant(v) for v in args.variants}
+    report = {"data": str(data), "folds": args.folds, "dims": args.dims, "sets": {}}
+    for name in [s.strip() for s in args.sets.split(",") if s.strip()]:
+        corpus, categories, per_utterance = SETS[name]
+        manifest = data / corpus / "train.jsonl"
+        t0 = time.perf_counter()
+        ds = FeatureDataset(read_manifest(manifest), cache, audio_key=key, require_labels=True, source=manifest)
+        examples = [ds[i] for i in range(len(ds))]
+        folds = speaker_folds(ds.samples, args.folds, source=str(manifest))
+        results = {v: cross_validate(examples, folds, categories, per_utterance, args.dims, *modes)
+                   for v, modes in variants.items()}
+        base = results[args.variants[0]]
+        table = {}
+        print(f"\n{name}: {len(examples)} samples of {sum(map(len, folds))} speakers, {args.folds} folds, "
+              f"{len(base)} rows ({time.perf_counter() - t0:.0f} s)")
+        for v, hits in results.items():
+            c = paired_comparison(hits, base)
+            table[v] = c
+            vs = "" if v == args.variants[0] else (f"  {c['difference']:+5.1f} [{c['ci_low']:+5.1f}, {c['ci_high']:+5.1f}]"
+                                                    f"  p {c['p_value']:.3f}")
+            print(f"  {v:<26} {c['a']:5.1f}{vs}", flush=True)
+        report["sets"][name] = {"samples": len(examples), "rows": len(base),
+                                "folds": [sorted(f) for f in folds], "variants": table}
+    if args.out:
+        Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
