@@ -33,7 +33,7 @@ def main() -> int:
     import torch
 
     from acoustemo.cache.store import FeatureCache
-    from acoustemo.data.dataset import FeatureDataset, resolve_key
+    from acoustemo.data.dataset import FeatureDataset, prepared_for, resolve_key
     from acoustemo.data.manifest import read_manifest
     from acoustemo.evaluation import Generation, generate_all
     from acoustemo.explain import explain
@@ -51,7 +51,8 @@ def main() -> int:
     manifest = data / "synth" / f"{args.split}.jsonl"
     samples = [s for s in read_manifest(manifest) if cues[s.id]["target"] is not None]
     cache = FeatureCache(data / "cache")
-    ds = FeatureDataset(samples, cache, audio_key=resolve_key(cache, "audio", cfg.train.audio_key), source=manifest)
+    ds = prepared_for(FeatureDataset(samples, cache, audio_key=resolve_key(cache, "audio", cfg.train.audio_key),
+                                     source=manifest), model)
     t0 = time.perf_counter()
     answers = {p.id: p.emotions for p in generate_all(model, ds, batch_size=8, generation=Generation(), progress=False)}
     rows = []

@@ -52,7 +52,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from acoustemo.cache.store import FeatureCache  # noqa: E402
-from acoustemo.data.dataset import FeatureDataset, resolve_key  # noqa: E402
+from acoustemo.data.dataset import FeatureDataset, prepared_for, resolve_key  # noqa: E402
 from acoustemo.data.manifest import read_manifest  # noqa: E402
 from acoustemo.model.windows import utterance_windows  # noqa: E402
 from acoustemo.metrics.paired import paired_comparison  # noqa: E402
@@ -215,6 +215,8 @@ def main() -> int:
         key = resolve_key(cache, "audio", cfg.train.audio_key)
         ds = FeatureDataset(test, cache, audio_key=key, require_labels=True,
                             source=" + ".join(map(str, manifests)))
+        if model is not None:
+            ds = prepared_for(ds, model)  # speaker-relative frames for a model trained on them
         preds = [] if model is None else generate_all(model, ds, batch_size=8, generation=Generation(), progress=False)
         model_pred = {p.id: p.emotions for p in preds}
         gold_labels = {s.id: list(s.labels) for s in test}
@@ -225,7 +227,8 @@ def main() -> int:
             from acoustemo.training.acoustic import load_acoustic, predict_acoustic
 
             head = load_acoustic(args.acoustic)
-            probs = predict_acoustic(head, [ds[i] for i in range(len(ds))])
+            head_ds = prepared_for(FeatureDataset(test, cache, audio_key=key, require_labels=True), head)
+            probs = predict_acoustic(head, [head_ds[i] for i in range(len(head_ds))])
             stage1 = {"(c) stage-1 acoustic head, no LLM (diagnostic)":
                       {s.id: [head.labels[int(j)]] for s, j in zip(test, probs.argmax(1))}}
         rows = {
@@ -259,7 +262,7 @@ def main() -> int:
             if args.acoustic and "utterance" in head.qformers:  # a head without windows has no per-window answer
                 from acoustemo.training.acoustic import predict_acoustic_windows
 
-                examples = [ds[i] for i in range(len(ds))]
+                examples = [head_ds[i] for i in range(len(head_ds))]
                 windows = predict_acoustic_windows(head, examples)
                 utterance_rows["(c) stage-1 window head, no LLM (diagnostic)"] = {
                     f"{s.id}#{i}": [head.labels[int(w.argmax())]] for s, ws in zip(test, windows)

@@ -20,10 +20,20 @@ where utterances carry their own labels, of each utterance window. Each variant 
     recording:S          each recording measured against its own frames only (one file, nothing else known)
     speaker:S/recording:S  fitted speaker-relative, scored per recording (a model trained with speaker baselines,
                          used on one file of a new voice)
+    speaker+none:S/...   fitted on both the speaker-relative and the raw frames of every sample (rows twice)
 
 Rows: RAVDESS single clips, RAVDESS dialogues (the clip's category), the dialogues' utterances (the probe fitted
 and applied per utterance) and the synthetic dialogues; each variant beside ``none`` with the paired difference,
 its 95 % bootstrap interval and McNemar's p (:mod:`acoustemo.metrics.paired`). It reports numbers and asserts none.
+
+``--stage1 NAME=OVERRIDES`` (repeatable) also trains the acoustic branch (stage 1 of ``--config``, with the
+comma-separated config overrides, "" for none) once per fold on the merged training manifest without that fold's
+speakers, and scores its top label on the held-out samples of each corpus, beside baseline (b) fitted on the same
+fold: about as long per fold as stage 1 itself (8-16 min on 2 cores). Folds are dealt over every speaker of the
+merged manifest (RAVDESS, EmoDB, synthetic voices). Each fold's scores are kept in ``--runs``; a rerun resumes.
+
+    python benchmarks/speaker_cv.py --data data/release --sets none --stage1 base= \
+        --stage1 speaker=model.speaker_normalization=speaker --runs runs/speaker-cv
 """
 
 from __future__ import annotations
@@ -64,9 +74,9 @@ def parse_variant(text: str) -> tuple[tuple[str, float], tuple[str, float]]:
     if len(parts) > 2:
         raise SystemExit(f"--variants {text!r}: at most FIT/SCORE")
     out = []
-    for part in parts:
+    for i, part in enumerate(parts):
         mode, _, seconds = part.partition(":")
-        if mode not in ("none", "speaker", "recording"):
+        if mode not in ("none", "speaker", "recording") and not (i == 0 and mode == "speaker+none"):
             raise SystemExit(f"--variants {text!r}: mode {mode!r} is not none, speaker or recording")
         try:
             out.append((mode, float(seconds or 10.0)))
@@ -78,6 +88,8 @@ def parse_variant(text: str) -> tuple[tuple[str, float], tuple[str, float]]:
 def prepare(examples, mode: str, seconds: float, population) -> list:
     if mode == "none":
         return examples
+    if mode == "speaker+none":
+        return examples + prepare(examples, "speaker", seconds, population)
     baseline = SpeakerBaseline.from_stats(population, seconds * examples[0].frame_rate)
     return baseline.apply_all(examples, mode)
 
@@ -93,16 +105,86 @@ def rows(examples, categories, per_utterance: bool, dims: int):
     return np.stack(feats), gold
 
 
-def cross_validate(examples, folds, categories, per_utterance, dims, fit_mode, score_mode) -> list[bool]:
-    """Per-row correctness over all folds, rows in a fixed order (fold by fold, as the samples come)."""
+def cross_validate(examples, folds, categories, per_utterance, dims, fit_mode, score_mode,
+                   populations: dict) -> list[bool]:
+    """Per-row correctness over all folds, rows in a fixed order (fold by fold, as the samples come);
+    ``populations`` keeps each fold's training population statistics between variants."""
     hits = []
-    for held in folds:
+    for k, held in enumerate(folds):
         train = [ex for ex in examples if ex.speaker not in held]
         test = [ex for ex in examples if ex.speaker in held]
-        population = population_statistics(train)
+        if k not in populations:
+            populations[k] = population_statistics(train)
+        population = populations[k]
         x_train, y_train = rows(prepare(train, *fit_mode, population), categories, per_utterance, dims)
         x_test, y_test = rows(prepare(test, *score_mode, population), categories, per_utterance, dims)
         hits += [p == g for p, g in zip(fit_predict(x_train, y_train, x_test), y_test)]
+    return hits
+
+
+CORPORA = {"ravdess-single": EMOTION_CATEGORIES, "ravdess": EMOTION_CATEGORIES, "synth": CUE_CATEGORIES,
+           "emodb": EMOTION_CATEGORIES}
+BASELINE_B = "(b) Whisper mean+std probe"
+
+
+def stage1_cv(data: Path, config: str, name: str, overrides: list[str], folds_k: int, runs: Path, dims: int) -> dict:
+    """Stage 1 of ``config`` (+ ``overrides``) trained per fold without the fold's speakers; per corpus, the
+    held-out samples' primary hits of its top label and of baseline (b) on the same fold (one list per corpus,
+    fold by fold)."""
+    import dataclasses
+
+    from acoustemo.config import load_config
+    from acoustemo.data.dataset import prepared_for
+    from acoustemo.data.manifest import write_manifest
+    from acoustemo.io import atomic_write_json, read_json
+    from acoustemo.metrics.primary import primary_hit
+    from acoustemo.training.acoustic import fit_stage_one, predict_acoustic
+
+    merged = data / "train.jsonl"
+    samples = read_manifest(merged)
+    folds = speaker_folds(samples, folds_k, source=str(merged))
+    cache = FeatureCache(data / "cache")
+    hits: dict[str, dict[str, list[bool]]] = {}
+    for k, held in enumerate(folds):
+        fold_dir = runs / name / f"fold-{k}"
+        base = load_config(config, [f"train.cache_dir={data / 'cache'}", "train.validation_manifest=null",
+                                    f"train.output_dir={fold_dir}", *overrides])
+        done_file = fold_dir / "scores.json"
+        if done_file.is_file() and read_json(done_file)["config"] == base.to_dict():
+            done = read_json(done_file)
+        else:
+            train = [dataclasses.replace(s, media=str(s.media_path), root=None) for s in samples if s.speaker not in held]
+            fold_dir.mkdir(parents=True, exist_ok=True)
+            write_manifest(fold_dir / "train.jsonl", train)
+            cfg = dataclasses.replace(base, train=dataclasses.replace(base.train,
+                                                                      train_manifest=str(fold_dir / "train.jsonl")))
+            t0 = time.perf_counter()
+            model = fit_stage_one(cfg, fold_dir / "acoustic", progress=False).model
+            key = resolve_key(cache, "audio", cfg.train.audio_key)
+            done = {"config": base.to_dict(), "speakers": sorted(held), "seconds": 0.0, "hits": {}}
+            for corpus, categories in CORPORA.items():
+                test = [s for s in samples if s.speaker in held and s.id.startswith(corpus + "/")]
+                fitted = [s for s in samples if s.speaker not in held and s.id.startswith(corpus + "/")]
+                if not test or not fitted:
+                    continue
+                ds = prepared_for(FeatureDataset(test, cache, audio_key=key, require_labels=True), model)
+                probs = predict_acoustic(model, [ds[i] for i in range(len(ds))])
+                top = [[model.labels[int(j)]] for j in probs.argmax(1)]
+                gold = [category_of_labels(s.labels, categories) for s in test]
+                raw = FeatureDataset(test + fitted, cache, audio_key=key, require_labels=True)
+                x = np.stack([window_stats(raw[i].audio[:, :dims]) for i in range(len(raw))])
+                y = [category_of_labels(s.labels, categories) for s in fitted]
+                probe = fit_predict(x[len(test):], y, x[:len(test)])
+                done["hits"][corpus] = {"stage 1": [primary_hit(g, t, categories) for g, t in zip(gold, top)],
+                                        BASELINE_B: [bool(p == g) for p, g in zip(probe, gold)]}
+            done["seconds"] = round(time.perf_counter() - t0, 1)
+            atomic_write_json(done_file, done)
+        print(f"  stage 1 {name!r} fold {k}: " + ", ".join(
+            f"{c} {100 * np.mean(h['stage 1']):.1f} (b {100 * np.mean(h[BASELINE_B]):.1f})"
+            for c, h in done["hits"].items()) + f"  ({done['seconds']:.0f} s)", flush=True)
+        for corpus, h in done["hits"].items():
+            for row, v in h.items():
+                hits.setdefault(corpus, {}).setdefault(row, []).extend(v)
     return hits
 
 
@@ -117,6 +199,10 @@ def main() -> int:
     p.add_argument("--audio-key", default="whisper_prosody")
     p.add_argument("--dims", type=int, default=384, help="the first this many feature columns (384: Whisper alone)")
     p.add_argument("--out", default=None, help="also write the numbers to this JSON file")
+    p.add_argument("--config", default=str(ROOT / "configs" / "small-release.yaml"), help="the recipe of --stage1")
+    p.add_argument("--stage1", action="append", default=[], metavar="NAME=OVERRIDES",
+                   help="cross-validate stage 1 of --config with these comma-separated overrides (repeatable)")
+    p.add_argument("--runs", default="runs/speaker-cv", help="--stage1: folder of the fold runs (resumes)")
     args = p.parse_args()
 
     data = Path(args.data)
@@ -124,14 +210,15 @@ def main() -> int:
     key = resolve_key(cache, "audio", args.audio_key)
     variants = {v: parse_variant(v) for v in args.variants}
     report = {"data": str(data), "folds": args.folds, "dims": args.dims, "sets": {}}
-    for name in [s.strip() for s in args.sets.split(",") if s.strip()]:
+    for name in [s.strip() for s in args.sets.split(",") if s.strip() and s.strip() != "none"]:
         corpus, categories, per_utterance = SETS[name]
         manifest = data / corpus / "train.jsonl"
         t0 = time.perf_counter()
         ds = FeatureDataset(read_manifest(manifest), cache, audio_key=key, require_labels=True, source=manifest)
         examples = [ds[i] for i in range(len(ds))]
         folds = speaker_folds(ds.samples, args.folds, source=str(manifest))
-        results = {v: cross_validate(examples, folds, categories, per_utterance, args.dims, *modes)
+        populations: dict = {}
+        results = {v: cross_validate(examples, folds, categories, per_utterance, args.dims, *modes, populations)
                    for v, modes in variants.items()}
         base = results[args.variants[0]]
         table = {}
@@ -145,6 +232,30 @@ def main() -> int:
             print(f"  {v:<26} {c['a']:5.1f}{vs}", flush=True)
         report["sets"][name] = {"samples": len(examples), "rows": len(base),
                                 "folds": [sorted(f) for f in folds], "variants": table}
+    stage1 = {}
+    for spec in args.stage1:
+        name, sep, overrides = spec.partition("=")
+        if not sep or not name:
+            raise SystemExit(f"--stage1 {spec!r}: expected NAME=OVERRIDES")
+        overrides = [o.strip() for o in overrides.split(",") if o.strip()]
+        stage1[name] = stage1_cv(data, args.config, name, overrides, args.folds, Path(args.runs), args.dims)
+    if stage1:
+        first = next(iter(stage1))
+        print(f"\nstage 1, {args.folds} speaker-disjoint folds over the merged training manifest: primary accuracy")
+        report["stage1"] = {}
+        for corpus in CORPORA:
+            if corpus not in stage1[first]:
+                continue
+            base = stage1[first][corpus][BASELINE_B]
+            rows_ = {BASELINE_B: base, **{f"stage 1 {n}": h[corpus]["stage 1"] for n, h in stage1.items()}}
+            report["stage1"][corpus] = {}
+            print(f"  {corpus} ({len(base)} samples)")
+            for row, h in rows_.items():
+                c = paired_comparison(h, base)
+                report["stage1"][corpus][row] = c
+                vs = "" if row == BASELINE_B else (f"  vs (b) {c['difference']:+5.1f} [{c['ci_low']:+5.1f}, "
+                                                   f"{c['ci_high']:+5.1f}]  p {c['p_value']:.3f}")
+                print(f"    {row:<34} {c['a']:5.1f}{vs}", flush=True)
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     return 0

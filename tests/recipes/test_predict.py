@@ -127,3 +127,41 @@ def test_quantization_settings_and_where_they_cannot_work(monkeypatch):
     q = quantization_config("4bit", llm="meta-llama/Llama-2-7b-hf", device="cuda:0", dtype=torch.bfloat16)
     assert q.load_in_4bit and q.bnb_4bit_quant_type == "nf4" and q.bnb_4bit_compute_dtype == torch.bfloat16
     assert quantization_config("8bit", llm="x", device="cuda", dtype=torch.float16).load_in_8bit
+
+
+def speaker_checkpoint(tmp_path):
+    return write_checkpoint(tmp_path / "speaker", "whisper", "model.acoustic.input_standardization=true",
+                            "model.speaker_normalization=speaker")
+
+
+def test_a_speaker_relative_model_measures_each_file_against_its_own_frames_or_the_baseline_given(tmp_path):
+    from acoustemo.data.speakers import FrameStats, SpeakerBaseline
+    from acoustemo.media import load_audio
+
+    predictor = Predictor(speaker_checkpoint(tmp_path), max_new_tokens=2)
+    frames = predictor.audio_encoder.encode(load_audio(CLIP))
+    baseline = SpeakerBaseline.of_model(predictor.model, 50.0)
+    torch.testing.assert_close(predictor.speaker_relative(frames), baseline.normalize(frames, FrameStats.of(frames)))
+    other = FIXTURES / "ravdess" / "audio" / "Actor_01" / "03-01-02-01-02-01-01.flac"  # the same actor
+    predictor.set_speaker_baseline([other])
+    voice = FrameStats.of(predictor.audio_encoder.encode(load_audio(other)))
+    torch.testing.assert_close(predictor.speaker_relative(frames),
+                               baseline.normalize(frames, voice.merge(FrameStats.of(frames))))
+    assert predictor(CLIP).utterances  # and the whole path runs on the normalised frames
+
+
+def test_bad_speaker_baselines_are_one_line_naming_the_file(tmp_path, checkpoint, capsys):
+    import numpy as np
+    import soundfile as sf
+
+    folder = speaker_checkpoint(tmp_path)
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(16000, np.float32), 16000)
+    corrupt = tmp_path / "corrupt.wav"
+    corrupt.write_bytes(b"RIFF nothing")
+    for bad, says in ((silent, "holds no speech"), (corrupt, "corrupt.wav")):
+        assert main(["predict", str(CLIP), "--checkpoint", str(folder), "--speaker-baseline", str(bad)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and says in err[0] and str(bad.name) in err[0]
+    assert main(["predict", str(CLIP), "--checkpoint", str(checkpoint), "--speaker-baseline", str(CLIP)]) == 2
+    assert "trained without speaker baselines" in capsys.readouterr().err

@@ -236,3 +236,43 @@ def test_label_init_needs_trained_statistics_tokens(corpus, tmp_path):
         train(dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, qformer_weights=str(whole))), progress=False)
     with pytest.raises(ConfigError, match="needs statistics tokens"):
         init_projections_from_labels(AcoustEmo.from_config(tiny_config(use_visual=False)), [make_example("a")])
+
+
+def test_speaker_relative_stage_one_keeps_the_raw_population_and_trains_on_speaker_z_scores(tmp_path):
+    from acoustemo.data.dataset import dataset_for, prepared_for
+    from acoustemo.data.speakers import population_statistics
+    from acoustemo.training.acoustic import predict_acoustic
+
+    corpus = make_corpus(tmp_path / "c", sizes=(("train", 18), ("validation", 6), ("test", 3)), speakers=3)
+    cfg = tiny_train_config(corpus, tmp_path / "run", "model.use_visual=false", "model.acoustic.stats_token=true",
+                            "model.acoustic.input_standardization=true", "model.speaker_normalization=speaker",
+                            "model.speaker_prior_seconds=0")
+    result = fit_acoustic(cfg, epochs=2, batch_size=6, lr=3e-3, probe_init=True, freeze_probe=True,
+                          out=tmp_path / "s1", progress=False)
+    raw = dataset_for(cfg, corpus["train"], require_labels=True)
+    population = population_statistics([raw[i] for i in range(len(raw))])
+    for q in result.model.qformers.values():  # the population a speaker's baseline is mapped onto: raw frames'
+        torch.testing.assert_close(q.input_mean.detach().double(), population.mean, atol=1e-4, rtol=0)
+    # prepared as the model reads them: within each speaker, the frames are at the population's mean
+    test = prepared_for(dataset_for(cfg, corpus["train"], require_labels=True), result.model)
+    for who in ("spk0", "spk1", "spk2"):
+        frames = torch.cat([test[i].audio for i in range(len(test)) if test.samples[i].speaker == who]).double()
+        torch.testing.assert_close(frames.mean(0), population.mean, atol=1e-4, rtol=0)
+    assert torch.isfinite(predict_acoustic(result.model, [test[0]])).all()
+
+
+def test_speaker_relative_training_names_a_sample_without_speaker(corpus, tmp_path):
+    from acoustemo.errors import InputError
+
+    cfg = tiny_train_config(corpus, tmp_path / "run", "model.use_visual=false",
+                            "model.acoustic.input_standardization=true", "model.speaker_normalization=speaker",
+                            "train.acoustic_epochs=1", "train.max_steps=1")
+    with pytest.raises(InputError, match=r"train.jsonl: sample 'train000', field 'speaker': missing"):
+        fit_acoustic(cfg, epochs=1, progress=False)
+    with pytest.raises(InputError, match=r"field 'speaker': missing"):
+        train(cfg, progress=False)
+    # per recording needs no speaker, and the LLM stage runs on the prepared frames
+    ok = tiny_train_config(corpus, tmp_path / "rec", "model.use_visual=false",
+                           "model.acoustic.input_standardization=true", "model.speaker_normalization=recording",
+                           "train.acoustic_epochs=1", "train.max_steps=1")
+    assert train(ok, progress=False).final is not None

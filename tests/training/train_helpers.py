@@ -31,8 +31,10 @@ class StandInEncoder:
         return {"random": True, "dim": self.dim}
 
 
-def make_corpus(root: Path, *, sizes=(("train", 16), ("validation", 4), ("test", 4)), seed: int = 0) -> dict:
-    """Write ``root/<split>.jsonl``, ``root/media/*.bin`` and ``root/cache``; returns their paths."""
+def make_corpus(root: Path, *, sizes=(("train", 16), ("validation", 4), ("test", 4)), seed: int = 0,
+                speakers: int = 0) -> dict:
+    """Write ``root/<split>.jsonl``, ``root/media/*.bin`` and ``root/cache``; returns their paths. ``speakers`` > 0:
+    sample ``k`` names speaker ``spk<k mod speakers>``, whose voice shifts every frame by its own offset."""
     g = torch.Generator().manual_seed(seed)
     cache = FeatureCache(root / "cache")
     audio_key = cache.register("audio", StandInEncoder("randaudio", AUDIO_DIM, FRAME_RATE))
@@ -56,11 +58,14 @@ def make_corpus(root: Path, *, sizes=(("train", 16), ("validation", 4), ("test",
             audio = torch.randn(frames, AUDIO_DIM, generator=g)
             for u in utterances:
                 audio[int(u.start * FRAME_RATE):int(u.end * FRAME_RATE), cls] += 3.0
+            speaker = f"spk{k % speakers}" if speakers else None
+            if speaker:
+                audio += torch.linspace(-2.0, 2.0, AUDIO_DIM) * (k % speakers - 1)
             h = cache.media_hash(media)
             cache.put("audio", audio_key, h, audio, FRAME_RATE)
             cache.put("visual", visual_key, h, torch.randn(4, VISUAL_DIM, generator=g), 2.0,
                       times=torch.arange(4) / 2.0)
-            samples.append(Sample(sid, f"media/{sid}.bin", utterances, list(CLASSES[cls])))
+            samples.append(Sample(sid, f"media/{sid}.bin", utterances, list(CLASSES[cls]), speaker=speaker))
             k += 1
         write_manifest(root / f"{split}.jsonl", samples)
         paths[split] = root / f"{split}.jsonl"

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -121,7 +122,7 @@ def noisy_manifest(samples, manifest: Path, snr: float, out: Path, seed: int, pr
     from tqdm import tqdm
 
     from ..corpora.manipulations import add_noise
-    from ..data.manifest import Sample, write_manifest
+    from ..data.manifest import write_manifest
     from ..io import atomic_open
     from ..media import SAMPLE_RATE, load_audio
 
@@ -150,7 +151,7 @@ def noisy_manifest(samples, manifest: Path, snr: float, out: Path, seed: int, pr
             path.parent.mkdir(parents=True, exist_ok=True)
             with atomic_open(path, "wb") as f:
                 sf.write(f, noisy, SAMPLE_RATE, format="WAV", subtype="PCM_16")
-        rows.append(Sample(s.id, name, s.utterances, s.labels, s.description))
+        rows.append(dataclasses.replace(s, media=name, root=None))
     write_manifest(target, rows)
     return target
 
@@ -192,7 +193,7 @@ def sweep(manifest: str | Path, models: list[tuple[str, Path]], levels: list[flo
     """Score every model at every level (see the module docstring); returns the table."""
     from ..cache.extract import extract
     from ..cache.store import FeatureCache, encoder_key, encoder_name
-    from ..data.dataset import FeatureDataset
+    from ..data.dataset import FeatureDataset, prepared_for
     from ..data.manifest import read_manifest
     from ..encoders import build_audio_encoder
     from ..io import atomic_write_json, atomic_write_text, read_json
@@ -214,7 +215,7 @@ def sweep(manifest: str | Path, models: list[tuple[str, Path]], levels: list[flo
     done_file = out / "scores.json"
     done = read_json(done_file) if done_file.is_file() else {}
     encoders: dict[str, object] = {}
-    datasets: dict[tuple[str, float | None], FeatureDataset] = {}  # (audio key, level): features extracted once
+    levels_done: dict[tuple[str, float | None], list] = {}  # (audio key, level): samples, features extracted once
     digests = {folder: weights_digest(folder) for folder in dict.fromkeys(f for _, f in models)}
     for name, folder in models:
         runs_left = [snr for snr in levels if run_key(folder, snr, digests[folder]) not in done]
@@ -229,12 +230,12 @@ def sweep(manifest: str | Path, models: list[tuple[str, Path]], levels: list[flo
             encoders[key] = build_audio_encoder(encoder_name(key), device=device)
         check_encoder_key(encoders[key], key, "audio", who=f"--model {name}={folder}")
         for snr in runs_left:
-            if (key, snr) not in datasets:
-                level_samples = read_manifest(manifests[snr])
-                extract(level_samples, cache, encoders[key], progress=progress)
-                datasets[key, snr] = FeatureDataset(level_samples, cache, audio_key=encoder_key(encoders[key]),
-                                                    require_labels=True, source=manifests[snr])
-            pred = predictions(kind, model, datasets[key, snr], batch_size=batch_size, progress=progress)
+            if (key, snr) not in levels_done:
+                levels_done[key, snr] = read_manifest(manifests[snr])
+                extract(levels_done[key, snr], cache, encoders[key], progress=progress)
+            dataset = prepared_for(FeatureDataset(levels_done[key, snr], cache, audio_key=encoder_key(encoders[key]),
+                                                  require_labels=True, source=manifests[snr]), model)
+            pred = predictions(kind, model, dataset, batch_size=batch_size, progress=progress)
             row = done[run_key(folder, snr, digests[folder])] = {
                 "name": name, "model": str(folder), "weights_sha256": digests[folder], "kind": kind, "snr": snr,
                 **scores(gold, pred)}
