@@ -168,15 +168,19 @@ def stage1_cv(data: Path, config: str, name: str, overrides: list[str], folds_k:
                 if not test or not fitted:
                     continue
                 ds = prepared_for(FeatureDataset(test, cache, audio_key=key, require_labels=True), model)
-                probs = predict_acoustic(model, [ds[i] for i in range(len(ds))])
-                top = [[model.labels[int(j)]] for j in probs.argmax(1)]
                 gold = [category_of_labels(s.labels, categories) for s in test]
+                scored = {}
+                for row, relative in (("stage 1", True), ("stage 1, no speaker baseline", False)):
+                    if not relative and cfg.model.speaker_normalization == "none":
+                        continue
+                    probs = predict_acoustic(model, [ds.example(i, relative=relative) for i in range(len(ds))])
+                    top = [[model.labels[int(j)]] for j in probs.argmax(1)]
+                    scored[row] = [primary_hit(g, t, categories) for g, t in zip(gold, top)]
                 raw = FeatureDataset(test + fitted, cache, audio_key=key, require_labels=True)
                 x = np.stack([window_stats(raw[i].audio[:, :dims]) for i in range(len(raw))])
                 y = [category_of_labels(s.labels, categories) for s in fitted]
                 probe = fit_predict(x[len(test):], y, x[:len(test)])
-                done["hits"][corpus] = {"stage 1": [primary_hit(g, t, categories) for g, t in zip(gold, top)],
-                                        BASELINE_B: [bool(p == g) for p, g in zip(probe, gold)]}
+                done["hits"][corpus] = {**scored, BASELINE_B: [bool(p == g) for p, g in zip(probe, gold)]}
             done["seconds"] = round(time.perf_counter() - t0, 1)
             atomic_write_json(done_file, done)
         print(f"  stage 1 {name!r} fold {k}: " + ", ".join(
@@ -247,7 +251,8 @@ def main() -> int:
             if corpus not in stage1[first]:
                 continue
             base = stage1[first][corpus][BASELINE_B]
-            rows_ = {BASELINE_B: base, **{f"stage 1 {n}": h[corpus]["stage 1"] for n, h in stage1.items()}}
+            rows_ = {BASELINE_B: base, **{f"{row} {n}": hits for n, h in stage1.items()
+                                          for row, hits in h[corpus].items() if row != BASELINE_B}}
             report["stage1"][corpus] = {}
             print(f"  {corpus} ({len(base)} samples)")
             for row, h in rows_.items():
@@ -255,7 +260,7 @@ def main() -> int:
                 report["stage1"][corpus][row] = c
                 vs = "" if row == BASELINE_B else (f"  vs (b) {c['difference']:+5.1f} [{c['ci_low']:+5.1f}, "
                                                    f"{c['ci_high']:+5.1f}]  p {c['p_value']:.3f}")
-                print(f"    {row:<34} {c['a']:5.1f}{vs}", flush=True)
+                print(f"    {row:<44} {c['a']:5.1f}{vs}", flush=True)
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     return 0

@@ -211,6 +211,10 @@ class TrainConfig:
     # got from `acoustemo merge` (the part before the first "/"); unlisted prefixes weigh 1, 0 leaves them out.
     # E.g. {synth: 0.1}: synthetic speech informs the probe, real speech decides it
     acoustic_probe_weights: dict[str, float] = field(default_factory=dict)
+    # with model.speaker_normalization: this share of the training samples is drawn with its raw frames instead
+    # (each epoch anew), so that the model also reads a voice of which nothing else is known; the stage-1 probe is
+    # then fitted on both forms of every sample
+    speaker_baseline_dropout: float = 0.0
     qformer_lr_scale: float = 1.0  # LLM stage: the Q-Formers learn at train.lr times this (0: kept as stage 1 left them)
     # LLM stage: where the projections into the LLM start. "random": nn.Linear's initialisation; "labels": the
     # statistics token lands on a mixture of the LLM's embeddings of the label words it scores highest (a linear
@@ -241,6 +245,8 @@ class TrainConfig:
         for prefix, w in self.acoustic_probe_weights.items():
             if not w >= 0:
                 raise ConfigError(f"train.acoustic_probe_weights.{prefix}={w} must be >= 0")
+        if not 0.0 <= self.speaker_baseline_dropout <= 1.0:
+            raise ConfigError(f"train.speaker_baseline_dropout={self.speaker_baseline_dropout} must be in [0, 1]")
         if self.acoustic_probe_weights and not self.acoustic_probe_init:
             raise ConfigError("train.acoustic_probe_weights needs train.acoustic_probe_init=true")
 

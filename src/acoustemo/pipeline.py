@@ -11,9 +11,10 @@ configs, only checks the name).
     result = predictor("clip.mp4")                      # MediaPrediction: utterances, answer, emotions
 
 A model trained with speaker-relative acoustics (``model.speaker_normalization``, :mod:`acoustemo.data.speakers`)
-measures each file against its speaker's baseline: by default the file's own frames, shrunk toward the training
-population by ``model.speaker_prior_seconds``; after ``predictor.set_speaker_baseline(files)`` (``predict
---speaker-baseline``), those recordings of the same voice pooled with the file's own.
+measures each file against its speaker's baseline: after ``predictor.set_speaker_baseline(files)`` (``predict
+--speaker-baseline``), those recordings of the same voice pooled with the file's own frames, shrunk toward the
+training population by ``model.speaker_prior_seconds``; without them, the population's (mode "speaker": the
+frames as they are) or the file's own (mode "recording").
 """
 
 from __future__ import annotations
@@ -146,7 +147,8 @@ class Predictor:
         """``audio`` (L, d) as the model was trained to read it (unchanged for a model without a baseline)."""
         from .data.speakers import FrameStats, SpeakerBaseline
 
-        if self.cfg.model.speaker_normalization == "none":
+        mode = self.cfg.model.speaker_normalization
+        if mode == "none" or (mode == "speaker" and self.speaker_baseline is None):
             return audio
         own = FrameStats.of(audio)
         stats = own if self.speaker_baseline is None else self.speaker_baseline.merge(own)

@@ -44,13 +44,17 @@ def test_a_speakers_statistics_are_removed_exactly_without_a_prior():
     assert examples[0].audio is not out[0].audio  # the input examples are left as they were
 
 
-def test_a_sample_without_speaker_falls_back_to_its_own_recording():
+def test_a_sample_without_speaker_falls_back_to_the_population():
     ex = voice("x", None, 2.0, 3.0, 0)
-    assert baseline_key(ex, "speaker") == "recording:x"
+    assert baseline_key(ex, "speaker") is None and baseline_key(ex, "none") is None
     assert baseline_key(dataclasses.replace(ex, speaker="s"), "speaker") == "speaker:s"
     assert baseline_key(dataclasses.replace(ex, speaker="s"), "recording") == "recording:x"
-    stats = speaker_statistics([ex], "speaker")
-    assert list(stats) == ["recording:x"] and stats["recording:x"].count == ex.audio.shape[0]
+    assert speaker_statistics([ex], "speaker") == {None: None}
+    stats = speaker_statistics([ex], "recording")
+    assert stats["recording:x"].count == ex.audio.shape[0]
+    pop = FrameStats(100.0, torch.zeros(16, dtype=torch.float64), torch.ones(16, dtype=torch.float64))
+    (same,) = SpeakerBaseline.from_stats(pop, 500).apply_all([ex], "speaker")
+    assert same is ex  # left exactly as it is
 
 
 def test_the_prior_shrinks_a_short_recording_toward_the_population():

@@ -276,3 +276,29 @@ def test_speaker_relative_training_names_a_sample_without_speaker(corpus, tmp_pa
                            "model.acoustic.input_standardization=true", "model.speaker_normalization=recording",
                            "train.acoustic_epochs=1", "train.max_steps=1")
     assert train(ok, progress=False).final is not None
+
+
+def test_baseline_dropout_shows_some_samples_raw_the_same_way_in_every_run(tmp_path):
+    from acoustemo.data.dataset import dataset_for
+    from acoustemo.training.loop import Trainer
+
+    corpus = make_corpus(tmp_path / "c", sizes=(("train", 12), ("validation", 3), ("test", 3)), speakers=3)
+    cfg = tiny_train_config(corpus, tmp_path / "run", "model.use_visual=false",
+                            "model.acoustic.input_standardization=true", "model.speaker_normalization=speaker",
+                            "train.speaker_baseline_dropout=0.5", "train.batch_size=12", "train.max_steps=1")
+    raw = dataset_for(cfg, corpus["train"], require_labels=True)
+    trainer = Trainer(cfg, progress=False)
+    trainer.setup_data()
+    trainer.setup_model()
+    (batch,) = trainer.micro_batches(0)
+    order = [trainer.train_ds.samples.index(next(s for s in trainer.train_ds.samples if s.id == i)) for i in batch.ids]
+    kinds = set()
+    for row, i in enumerate(order):
+        frames = batch.audio[row, :raw[i].audio.shape[0]]
+        is_raw = torch.equal(frames, raw[i].audio)
+        assert is_raw or torch.allclose(frames, trainer.train_ds[i].audio)
+        kinds.add(is_raw)
+    assert kinds == {True, False}  # half of them, drawn: both forms in one batch of 12
+    (again,) = trainer.micro_batches(0)
+    assert torch.equal(again.audio, batch.audio)  # the same draw for the same step
+    fit_acoustic(cfg, epochs=1, batch_size=6, progress=False)  # stage 1 runs with it too

@@ -99,6 +99,11 @@ class FeatureDataset(torch.utils.data.Dataset):
         return len(self.samples)
 
     def __getitem__(self, i: int) -> Example:
+        return self.example(i)
+
+    def example(self, i: int, *, relative: bool = True) -> Example:
+        """Sample ``i`` as an :class:`Example`; ``relative=False``: its raw frames even after
+        :meth:`speaker_relative` (``train.speaker_baseline_dropout``)."""
         s = self.samples[i]
         f = self.cache.load(s, self.audio_key, self.visual_key)
         visual = None
@@ -108,7 +113,7 @@ class FeatureDataset(torch.utils.data.Dataset):
                 visual = visual.new_zeros(1, visual.shape[1])
         ex = Example(id=s.id, audio=f.audio, frame_rate=f.audio_rate, utterances=list(s.utterances or []),
                      visual=visual, labels=list(s.labels) if s.labels else None, speaker=s.speaker)
-        if self._baseline is not None:
+        if self._baseline is not None and relative:
             baseline, stats, mode = self._baseline
             ex = baseline.apply(ex, stats[baseline_key(ex, mode)])
         return ex
@@ -123,7 +128,7 @@ class FeatureDataset(torch.utils.data.Dataset):
             return self
         if require_speakers and mode == "speaker":
             require_speaker_fields(self.samples, self.source)
-        self._baseline = (baseline, speaker_statistics((self[i] for i in range(len(self))), mode), mode)
+        self._baseline = (baseline, speaker_statistics((self.example(i) for i in range(len(self))), mode), mode)
         return self
 
     def dims(self) -> dict[str, int | None]:

@@ -11,12 +11,18 @@ speaker z-scores:
 ``m_s`` and ``s_s`` are the per-dimension mean and standard deviation of the speaker's frames, every frame of
 every recording of that voice that the run has (a dialogue gives them for free: the speaker's other
 utterances). The baseline is shrunk toward the population with ``model.speaker_prior_seconds`` of pseudo-frames
-drawn from it, so a speaker heard for a few seconds moves only part of the way, and a sample with no frames of
-its speaker is left as it is:
+drawn from it, so a speaker heard for a few seconds moves only part of the way:
 
     mode         whose frames give the baseline
-    speaker      every sample with the same manifest ``speaker``; a sample without one: its own recording
+    speaker      every sample with the same manifest ``speaker``; a sample without one is left as it is (the
+                 population is its baseline)
     recording    the sample's own recording only (one file, nothing else known of the voice)
+
+A voice of which nothing else is known falls back to the population rather than to its own recording: measured
+by speaker-disjoint cross-validation on RAVDESS (``benchmarks/speaker_cv.py``), a probe fitted on speaker-relative
+frames loses nothing against the plain probe when scored on raw frames, and loses about 3 points when each
+recording is its own baseline (its mean holds its emotion). Training on both (``model.speaker_baseline_dropout``:
+that share of the training samples keeps its raw frames) reads both.
 
     baseline = SpeakerBaseline(prior_mean, prior_std, prior_frames=500)
     stats = speaker_statistics(examples, mode="speaker")           # key -> FrameStats
@@ -84,19 +90,22 @@ def pooled(stats) -> FrameStats:
     return out
 
 
-def baseline_key(example: Example, mode: str) -> str:
-    """Whose baseline ``example`` is measured against: ``speaker:<id>`` or ``recording:<sample id>``."""
-    if mode == "speaker" and example.speaker is not None:
-        return f"speaker:{example.speaker}"
-    return f"recording:{example.id}"
+def baseline_key(example: Example, mode: str) -> str | None:
+    """Whose baseline ``example`` is measured against: ``speaker:<id>``, ``recording:<sample id>``, or None (the
+    population's: mode "speaker" without a speaker, mode "none")."""
+    if mode == "speaker":
+        return f"speaker:{example.speaker}" if example.speaker is not None else None
+    return f"recording:{example.id}" if mode == "recording" else None
 
 
-def speaker_statistics(examples, mode: str) -> dict[str, FrameStats]:
-    """The frame statistics of each baseline (:func:`baseline_key`) that ``examples`` call for."""
+def speaker_statistics(examples, mode: str) -> dict[str | None, FrameStats | None]:
+    """The frame statistics of each baseline (:func:`baseline_key`) that ``examples`` call for (None -> None)."""
     check_mode(mode)
-    out: dict[str, FrameStats] = {}
+    out: dict[str | None, FrameStats | None] = {None: None}
     for ex in examples:
         key = baseline_key(ex, mode)
+        if key is None:
+            continue
         s = FrameStats.of(ex.audio)
         out[key] = out[key].merge(s) if key in out else s
     return out
@@ -154,7 +163,10 @@ class SpeakerBaseline:
         return x.to(frames.dtype)
 
     def apply(self, example: Example, stats: FrameStats | None) -> Example:
-        """``example`` with its audio frames normalised (a new Example; the input is not changed)."""
+        """``example`` with its audio frames normalised (a new Example; the input is not changed); with ``stats``
+        None (nothing known of the voice), ``example`` itself."""
+        if stats is None:
+            return example
         return dataclasses.replace(example, audio=self.normalize(example.audio, stats))
 
     def apply_all(self, examples, mode: str) -> list[Example]:

@@ -317,15 +317,16 @@ def fit_acoustic(cfg: Config, *, epochs: int = 20, batch_size: int = 32, lr: flo
         for qformer in model.qformers.values():
             qformer.set_input_statistics(frames.mean(0), frames.std(0))
         del frames
-    mode = cfg.model.speaker_normalization
+    mode, raw = cfg.model.speaker_normalization, examples
+    raw_share = cfg.train.speaker_baseline_dropout if mode != "none" else 0.0
     if mode != "none":  # speaker-relative frames, mapped onto the raw population's statistics just set
         if mode == "speaker":
             require_speakers(train_ds.samples, str(cfg.train.train_manifest))
         baseline = SpeakerBaseline.of_model(model, examples[0].frame_rate)
         examples, val_examples = baseline.apply_all(examples, mode), baseline.apply_all(val_examples, mode)
-    if probe_init:
-        init_stats_from_probe(model, examples, vocab, utterances=utterance_weight > 0, clips=probe_clips,
-                              weights=probe_weights)
+    if probe_init:  # with train.speaker_baseline_dropout: fitted on both forms of every sample
+        init_stats_from_probe(model, examples + (raw if raw_share else []), vocab, utterances=utterance_weight > 0,
+                              clips=probe_clips, weights=probe_weights)
     if freeze_probe:
         if not probe_init:
             raise ConfigError("freeze_probe needs probe_init")
@@ -353,7 +354,11 @@ def fit_acoustic(cfg: Config, *, epochs: int = 20, batch_size: int = 32, lr: flo
         losses = []
         for i in range(steps_per_epoch):
             idx = order[i * batch_size:(i + 1) * batch_size]
-            batch = collate_acoustic([examples[j] for j in idx], cfg.model, vocab)
+            chosen = [examples[j] for j in idx]
+            if raw_share:  # train.speaker_baseline_dropout: these samples as a voice of which nothing is known
+                keep_raw = (torch.rand(len(idx), generator=g) < raw_share).tolist()
+                chosen = [raw[j] if r else ex for j, r, ex in zip(idx, keep_raw, chosen)]
+            batch = collate_acoustic(chosen, cfg.model, vocab)
             logits, own = model.logits(batch)
             loss = soft_cross_entropy(logits, batch.targets)
             known = batch.window_targets.sum(1) > 0 if own.shape[0] else None

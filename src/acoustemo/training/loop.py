@@ -263,7 +263,13 @@ class Trainer:
             self._batches = epoch_batches(len(self.train_ds), self.global_batch, self.cfg.train.seed, epoch, lengths)
             self._batches_epoch = epoch
         t = self.cfg.train
-        return [self.collator([self.train_ds[i] for i in idx]).to(self.accelerator.device)
+        raw = set()
+        if t.speaker_baseline_dropout and self.cfg.model.speaker_normalization != "none":
+            # the same draw on every process and in a resumed run: seeded by the seed and the step
+            g = torch.Generator().manual_seed(t.seed * 1_000_003 + step)
+            raw = set(torch.nonzero(torch.rand(len(self.train_ds), generator=g) < t.speaker_baseline_dropout)
+                      .flatten().tolist())
+        return [self.collator([self.train_ds.example(i, relative=i not in raw) for i in idx]).to(self.accelerator.device)
                 for idx in rank_micro_batches(self._batches[within], self.rank, t.batch_size, t.grad_accum)]
 
     def loss_step(self, micro: list) -> tuple[float, int, float]:
