@@ -108,6 +108,31 @@ def test_merged_manifests_prefix_ids_and_keep_media_paths_relative(tmp_path):
         merge_manifests(tmp_path / "a" / "audio" / "m.jsonl", {"b": tmp_path / "b" / "train.jsonl"})
 
 
+def test_merging_keeps_speakers_and_with_keep_ids_the_ids(tmp_path):
+    from acoustemo.cli import main
+    from acoustemo.data.manifest import Sample, merge_manifests, read_manifest, write_manifest
+
+    for corpus, ids in (("a", ["x", "y"]), ("b", ["z"])):
+        (tmp_path / corpus / "audio").mkdir(parents=True)
+        for i in ids:
+            (tmp_path / corpus / "audio" / f"{i}.wav").write_bytes(i.encode())
+        write_manifest(tmp_path / corpus / "train.jsonl",
+                       [Sample(i, f"audio/{i}.wav", labels=["calm"], speaker=f"{corpus}_01") for i in ids])
+    merged = merge_manifests(tmp_path / "m.jsonl", {"a": tmp_path / "a" / "train.jsonl"})
+    assert [(s.id, s.speaker) for s in merged] == [("a/x", "a_01"), ("a/y", "a_01")]
+    assert main(["merge", "--keep-ids", "--out", str(tmp_path / "all.jsonl"), str(tmp_path / "a" / "train.jsonl"),
+                 str(tmp_path / "b" / "train.jsonl")]) == 0
+    back = read_manifest(tmp_path / "all.jsonl", check_media=True)
+    assert [(s.id, s.media, s.speaker) for s in back] == [("x", "a/audio/x.wav", "a_01"), ("y", "a/audio/y.wav", "a_01"),
+                                                          ("z", "b/audio/z.wav", "b_01")]
+    with pytest.raises(InputError, match=r"sample 'x', field 'id': also in"):
+        merge_manifests(tmp_path / "dup.jsonl", {"1": tmp_path / "a" / "train.jsonl",
+                                                 "2": tmp_path / "a" / "train.jsonl"}, keep_ids=True)
+    (tmp_path / "bad.jsonl").write_text('{"id": "q", "media": "a/audio/x.wav", "speaker": ""}\n')
+    with pytest.raises(InputError, match=r"sample 'q', field 'speaker': not a non-empty string"):
+        read_manifest(tmp_path / "bad.jsonl")
+
+
 def test_utterance_labels_round_trip_and_bad_ones_name_the_field(tmp_path):
     from acoustemo.data.manifest import Sample, Utterance, read_manifest, write_manifest
     from acoustemo.errors import InputError

@@ -183,25 +183,32 @@ def write_manifest(path: str | os.PathLike, samples: list[Sample]) -> None:
             f.write(json.dumps(s.to_json(), ensure_ascii=False) + "\n")
 
 
-def merge_manifests(out: str | os.PathLike, inputs: dict[str, str | os.PathLike]) -> list[Sample]:
+def merge_manifests(out: str | os.PathLike, inputs: dict[str, str | os.PathLike], *,
+                    keep_ids: bool = False) -> list[Sample]:
     """Write one manifest ``out`` holding the samples of several, ``{prefix: manifest}``.
 
     Each sample's id becomes ``<prefix>/<id>`` (ids of different corpora may coincide) and its media path
     is rewritten relative to ``out``'s folder, which must contain every input's media (build the corpora in
     sub-folders of it), so the merged manifest stays portable. ``speaker`` is kept as it is: it names a voice
     across corpora (the corpus builders write ``ravdess_03`` for RAVDESS actor 3 in its dialogues and its single
-    clips alike). Returns the merged samples.
+    clips alike). ``keep_ids``: ids stay as they are (manifests merged before, and their augmented copies); an id
+    in two inputs is then an error. Returns the merged samples.
     """
     out = Path(out)
     root = Path(os.path.abspath(out.parent))  # lexical: data folders symlinked into it stay inside
     merged: list[Sample] = []
+    seen: dict[str, str] = {}
     for prefix, manifest in inputs.items():
         for s in read_manifest(manifest, check_media=True):
+            if keep_ids:
+                if s.id in seen:
+                    raise InputError(f"{manifest}: sample {s.id!r}, field 'id': also in {seen[s.id]}")
+                seen[s.id] = str(manifest)
             try:
                 media = Path(os.path.normpath(s.media_path)).relative_to(root)
             except ValueError:
                 raise InputError(f"{manifest}: sample {s.id!r}, field 'media': {s.media_path} is not inside {root}, "
                                  f"the merged manifest's folder") from None
-            merged.append(replace(s, id=f"{prefix}/{s.id}", media=media.as_posix(), root=None))
+            merged.append(replace(s, id=s.id if keep_ids else f"{prefix}/{s.id}", media=media.as_posix(), root=None))
     write_manifest(out, merged)
     return merged
