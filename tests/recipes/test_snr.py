@@ -12,7 +12,7 @@ from acoustemo.cli import main
 from acoustemo.config import load_config
 from acoustemo.data.manifest import Sample, Utterance, read_manifest, write_manifest
 from acoustemo.media import load_audio
-from acoustemo.recipes.snr import parse_levels
+from acoustemo.recipes.snr import Gain, parse_gains, parse_levels
 from acoustemo.training.acoustic import AcousticClassifier, save_acoustic
 
 from conftest import FIXTURES
@@ -114,3 +114,21 @@ def test_levels_and_models_are_checked(setup, capsys):
     assert main(["snr", "--manifest", str(root / "test.jsonl"), "--out", str(root / "x"), "--model",
                  f"a={root}"]) == 2
     assert "holds neither a trained model" in capsys.readouterr().err
+
+
+def test_gain_levels_play_the_clean_audio_quieter(setup):
+    root, _, head = setup
+    out = root / "gain"
+    assert main(["snr", "--manifest", str(root / "test.jsonl"), "--out", str(out), "--model", f"head={head}",
+                 "--snr", "clean", "--gain", "-20", "--quiet"]) == 0
+    quiet = read_manifest(out / "media" / "gain-20" / "manifest.jsonl")
+    np.testing.assert_allclose(load_audio(quiet[0].media_path), load_audio(CLIPS[0]) * 0.1, atol=1e-4)
+    table = json.loads((out / "table.json").read_text())
+    assert table["levels"] == ["clean", "gain -20 dB"]
+    done = json.loads((out / "scores.json").read_text())
+    assert sorted((d["snr"], d["gain"]) for d in done.values()) == [(None, -20.0), (None, 0.0)]
+    assert parse_gains("-30, -10") == [-30.0, -10.0] and parse_gains("") == []
+    assert Gain(-20) != -20.0 and len({Gain(-20), -20.0}) == 2  # never the SNR level of the same number
+    for text, message in (("x", "not a number of dB"), ("0", "non-zero"), ("-3,-3", "repeated")):
+        with pytest.raises(Exception, match=message):
+            parse_gains(text)

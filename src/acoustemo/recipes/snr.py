@@ -4,7 +4,7 @@
         --model full=runs/release/final \\
         --model "full head=runs/probe-ablation/ravdess/full/seed-0/acoustic" \\
         --model "w/o utterance head=runs/probe-ablation/ravdess/no_utterance/seed-0/acoustic" \\
-        --snr clean,20,10,5,0
+        --snr clean,20,10,5,0 --gain -30,-20,-10
 
 Every sample of the manifest is heard again with pink background noise at each SNR (speech power over noise
 power, the speech measured inside the sample's utterances; the same noise as ``acoustemo synth --snr``, one
@@ -14,6 +14,10 @@ scores every level:
 
     top-1   the share of samples whose first predicted label is one of their gold labels
     M-avg   the emotion-wheel score of the predictions
+
+``--gain`` adds levels at which the clean recording is played quieter or louder by that many dB instead (no
+noise; clipped to [-1, 1]), under ``<out>/media/gain-<dB>/``: quiet recordings are common, and a level change is
+what a frozen log-mel encoder is least invariant to.
 
 A model is a trained folder (``trainable.safetensors``: the LLM answers) or a stage-1 folder
 (``head.safetensors``: its label head's top label, as in ``acoustemo ablate --probe``). Several ``--model`` with
@@ -48,6 +52,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="a trained folder or a stage-1 folder; repeat (the same NAME again: one more seed)")
     p.add_argument("--snr", default="clean,20,10,5,0",
                    help="comma-separated levels in dB, 'clean' for no noise (default clean,20,10,5,0)")
+    p.add_argument("--gain", default="", metavar="DB,...",
+                   help="also score the clean audio played at these level changes in dB (e.g. -30,-20,-10)")
     p.add_argument("--seed", type=int, default=0, help="seed of the noise (default 0)")
     p.add_argument("--batch-size", type=int, default=8)
     add_device_argument(p)
@@ -77,6 +83,40 @@ def parse_levels(text: str) -> list[float | None]:
     return levels
 
 
+def parse_gains(text: str) -> list[float]:
+    """``"-30,-20"`` -> ``[-30.0, -20.0]`` (empty: no gain levels)."""
+    gains = []
+    for item in (x.strip() for x in text.split(",")):
+        if not item:
+            continue
+        try:
+            value = float(item)
+        except ValueError:
+            raise ConfigError(f"--gain: {item!r} is not a number of dB") from None
+        if not math.isfinite(value) or value == 0:
+            raise ConfigError(f"--gain: {item!r} must be a finite, non-zero number of dB (0 dB is 'clean')")
+        gains.append(value)
+    if len(set(gains)) != len(gains):
+        raise ConfigError(f"--gain {text!r}: a level is repeated")
+    return gains
+
+
+class Gain(float):
+    """A level change in dB (``--gain``), told apart from an SNR level in the lists of levels."""
+
+    def __repr__(self) -> str:
+        return f"Gain({float(self):g})"
+
+    def __eq__(self, other) -> bool:  # never equal to the SNR level of the same number
+        return isinstance(other, Gain) and float(self) == float(other)
+
+    def __ne__(self, other) -> bool:
+        return not self == other
+
+    def __hash__(self) -> int:
+        return hash(("gain", float(self)))
+
+
 def parse_models(specs: list[str]) -> list[tuple[str, Path]]:
     out = []
     for spec in specs:
@@ -92,7 +132,13 @@ def parse_models(specs: list[str]) -> list[tuple[str, Path]]:
 
 
 def level_name(snr: float | None) -> str:
+    if isinstance(snr, Gain):
+        return f"gain {snr:g} dB"
     return "clean" if snr is None else f"{snr:g} dB"
+
+
+def level_folder(snr: float) -> str:
+    return f"gain{snr:g}" if isinstance(snr, Gain) else f"snr-{snr:g}"
 
 
 def weights_digest(folder: Path) -> str:
@@ -116,7 +162,8 @@ def run_key(folder: Path, snr: float | None, digest: str) -> str:
 
 
 def noisy_manifest(samples, manifest: Path, snr: float, out: Path, seed: int, progress: bool) -> Path:
-    """The samples with pink noise at ``snr`` dB, as WAV files and a manifest under ``out`` (kept if done)."""
+    """The samples with pink noise at ``snr`` dB (a :class:`Gain`: played that many dB louder), as WAV files and a
+    manifest under ``out`` (kept if done)."""
     import numpy as np
     import soundfile as sf
     from tqdm import tqdm
@@ -130,7 +177,7 @@ def noisy_manifest(samples, manifest: Path, snr: float, out: Path, seed: int, pr
     if target.is_file():
         return target
     rows = []
-    for index, s in enumerate(tqdm(samples, desc=f"noise at {snr:g} dB", unit="file", disable=not progress,
+    for index, s in enumerate(tqdm(samples, desc=level_name(snr), unit="file", disable=not progress,
                                    file=sys.stderr, dynamic_ncols=True)):
         # not the sample id (ids need not be file names); WAV, as FFmpeg's FLAC decoder refuses some frames
         # libsndfile's encoder writes for noise-heavy audio ("invalid residual")
@@ -146,8 +193,11 @@ def noisy_manifest(samples, manifest: Path, snr: float, out: Path, seed: int, pr
                 speech[int(u.start * SAMPLE_RATE):int(u.end * SAMPLE_RATE)] = True
             if not speech.any():  # no utterance times: the whole file counts as speech
                 speech[:] = True
-            noisy = np.clip(add_noise(wav, snr, speech, np.random.default_rng([seed, index, round(snr * 100)])),
-                            -1, 1)
+            if isinstance(snr, Gain):
+                noisy = np.clip(wav * np.float32(10 ** (snr / 20)), -1, 1)
+            else:
+                noisy = np.clip(add_noise(wav, snr, speech, np.random.default_rng([seed, index, round(snr * 100)])),
+                                -1, 1)
             path.parent.mkdir(parents=True, exist_ok=True)
             with atomic_open(path, "wb") as f:
                 sf.write(f, noisy, SAMPLE_RATE, format="WAV", subtype="PCM_16")
@@ -209,7 +259,7 @@ def sweep(manifest: str | Path, models: list[tuple[str, Path]], levels: list[flo
     gold = {s.id: list(s.labels) for s in samples}
     device = resolve_device(device or "auto")
     manifests = {snr: manifest if snr is None else
-                 noisy_manifest(samples, manifest, snr, out / "media" / f"snr-{snr:g}", seed, progress)
+                 noisy_manifest(samples, manifest, snr, out / "media" / level_folder(snr), seed, progress)
                  for snr in levels}
     cache = FeatureCache(out / "cache")
     done_file = out / "scores.json"
@@ -237,7 +287,8 @@ def sweep(manifest: str | Path, models: list[tuple[str, Path]], levels: list[flo
                                                   require_labels=True, source=manifests[snr]), model)
             pred = predictions(kind, model, dataset, batch_size=batch_size, progress=progress)
             row = done[run_key(folder, snr, digests[folder])] = {
-                "name": name, "model": str(folder), "weights_sha256": digests[folder], "kind": kind, "snr": snr,
+                "name": name, "model": str(folder), "weights_sha256": digests[folder], "kind": kind,
+                "snr": None if isinstance(snr, Gain) else snr, "gain": float(snr) if isinstance(snr, Gain) else 0.0,
                 **scores(gold, pred)}
             atomic_write_json(done_file, done)
             if progress:
@@ -304,7 +355,9 @@ def plot(table: dict, path: Path) -> None:
 
     levels = table["levels"]
     x = list(range(len(levels)))
-    order = sorted(x, key=lambda i: math.inf if levels[i] == "clean" else float(levels[i].split()[0]))
+    # clean, then SNR from high to low, then gain from small to large cuts
+    order = sorted(x, key=lambda i: (math.inf, 0.0) if levels[i] == "clean" else (-math.inf, float(levels[i].split()[1]))
+                   if levels[i].startswith("gain") else (float(levels[i].split()[0]), 0.0), reverse=True)
     fig, axes = plt.subplots(1, len(table["metrics"]), figsize=(4.2 * len(table["metrics"]), 3.4), dpi=120)
     for ax, m in zip(axes if len(table["metrics"]) > 1 else [axes], table["metrics"]):
         for r in table["rows"]:
@@ -313,7 +366,7 @@ def plot(table: dict, path: Path) -> None:
                         marker="o", capsize=3,
                         label=f"{r['name']} (n={len(r['models'])})")
         ax.set_xticks(x, [levels[i] for i in order])
-        ax.set_xlabel("SNR")
+        ax.set_xlabel("SNR (pink noise), then gain" if any(lv.startswith("gain") for lv in levels) else "SNR")
         ax.set_ylabel(f"{m} (%)")
         ax.grid(alpha=0.3)
     axes_list = axes if len(table["metrics"]) > 1 else [axes]
@@ -326,7 +379,7 @@ def plot(table: dict, path: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    levels = parse_levels(args.snr)
+    levels = parse_levels(args.snr) + [Gain(g) for g in parse_gains(args.gain)]
     models = parse_models(args.model)
     table = sweep(args.manifest, models, levels, out=args.out, seed=args.seed, batch_size=args.batch_size,
                   device=args.device, progress=not args.quiet)
