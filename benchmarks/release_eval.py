@@ -17,7 +17,16 @@ test voices) it reports, side by side in one run:
   the mean- and std-pooled Whisper-tiny frames of each whole clip, trained on the same corpus' training
   split; it answers the head word of its predicted category. The Whisper frames are the first 384 columns
   of the ``whisper_prosody`` features (the same tiny.en encoder output, bit for bit; the six prosody
-  columns after them are left out), so no second extraction is needed.
+  columns after them are left out), so no second extraction is needed;
+- (b') the same probe given what a speaker-relative model is given: each speaker's frames standardised by that
+  speaker's statistics (:mod:`acoustemo.data.speakers`, 10 s prior; the training speakers' from their training
+  samples, a test speaker's from its test samples), so that a lead of the model over (b) is not the speaker
+  baseline alone.
+
+A model trained with speaker baselines (``model.speaker_normalization``) is shown each test sample against its
+speaker's baseline, pooled over that speaker's samples of the test manifest (what a dialogue series or a video
+gives); ``--speaker-baseline none`` gives it nothing of the voice instead (each file on its own, as ``predict``
+without ``--speaker-baseline``). The EmoDB set is German speech of the speaker not trained on.
 
 On the synthetic test split the primary accuracy is also given per cue type.
 
@@ -52,6 +61,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from acoustemo.cache.store import FeatureCache  # noqa: E402
+from acoustemo.data.collate import Example  # noqa: E402
 from acoustemo.data.dataset import FeatureDataset, prepared_for, resolve_key  # noqa: E402
 from acoustemo.data.manifest import read_manifest  # noqa: E402
 from acoustemo.model.windows import utterance_windows  # noqa: E402
@@ -65,15 +75,35 @@ SETS = {  # name -> (corpus folder, categories, what it is)
     "ravdess-dialogues": ("ravdess", EMOTION_CATEGORIES, "RAVDESS test speakers, dialogues of 1-5 clips"),
     "ravdess-single": ("ravdess-single", EMOTION_CATEGORIES, "RAVDESS test speakers, single clips"),
     "synth": ("synth", CUE_CATEGORIES, "synthetic cue dialogues, test voices"),
+    "emodb": ("emodb", EMOTION_CATEGORIES, "EmoDB test speakers (German), dialogues of 1-5 clips"),
 }
+PROBE = "(b) Whisper mean+std probe (logistic regression)"
+PROBE_SPEAKER = "(b') the same probe on speaker-relative frames"
 
 
-def pooled(cache: FeatureCache, samples, key: str, dims: int | None = None) -> np.ndarray:
+def pooled(cache: FeatureCache, samples, key: str, dims: int | None = None, baseline=None) -> np.ndarray:
+    """Mean+std of each sample's frames (the first ``dims`` columns); with ``baseline`` (a SpeakerBaseline), of its
+    speaker-relative frames, each speaker's statistics pooled over ``samples``."""
+    frames = [cache.load(s, key).audio for s in samples]
+    if baseline is not None:
+        from acoustemo.data.speakers import baseline_key, speaker_statistics
+
+        examples = [Example(s.id, a, 50.0, speaker=s.speaker) for s, a in zip(samples, frames)]
+        stats = speaker_statistics(examples, "speaker")
+        frames = [baseline.apply(ex, stats[baseline_key(ex, "speaker")]).audio for ex in examples]
     out = []
-    for s in samples:
-        a = cache.load(s, key).audio.numpy()[:, :dims]
+    for a in frames:
+        a = a.numpy()[:, :dims]
         out.append(np.concatenate([a.mean(0), a.std(0)]))
     return np.stack(out)
+
+
+def probe_speaker_baseline(cache, train, key: str, seconds: float = 10.0, frame_rate: float = 50.0):
+    """The SpeakerBaseline of the probe (b'): the training split's raw frames as the population."""
+    from acoustemo.data.speakers import SpeakerBaseline, pooled as pool_stats, FrameStats
+
+    population = pool_stats(FrameStats.of(cache.load(s, key).audio) for s in train)
+    return SpeakerBaseline.from_stats(population, seconds * frame_rate)
 
 
 def fit_predict(x_train: np.ndarray, y_train, x_test: np.ndarray, C: float = 0.1) -> np.ndarray:
@@ -86,9 +116,11 @@ def fit_predict(x_train: np.ndarray, y_train, x_test: np.ndarray, C: float = 0.1
     return clf.predict(scaler.transform(x_test))
 
 
-def probe_baseline(cache, train, test, key: str, categories, dims: int | None = None) -> dict[str, list[str]]:
+def probe_baseline(cache, train, test, key: str, categories, dims: int | None = None,
+                   speaker_relative: bool = False) -> dict[str, list[str]]:
     y = [category_of_labels(s.labels, categories) for s in train]
-    x_train, x_test = pooled(cache, train, key, dims), pooled(cache, test, key, dims)
+    baseline = probe_speaker_baseline(cache, train, key) if speaker_relative else None
+    x_train, x_test = pooled(cache, train, key, dims, baseline), pooled(cache, test, key, dims, baseline)
     head = {}  # category -> the head word the corpora put first for it
     for s in train:
         head.setdefault(category_of_labels(s.labels, categories), s.labels[0])
@@ -179,6 +211,10 @@ def main() -> int:
                         "shows what the acoustic tokens carry")
     p.add_argument("--skip-model", action="store_true",
                    help="with --acoustic: the baselines and the stage-1 head only, no LLM (minutes, for stage-1 work)")
+    p.add_argument("--speaker-baseline", choices=("manifest", "none"), default="manifest",
+                   help="a model trained with speaker baselines (model.speaker_normalization): measure each test "
+                        "sample against its speaker's, pooled over the test manifest's samples of that speaker "
+                        "(manifest, default), or give it nothing of the voice (none: each file on its own)")
     p.add_argument("--threads", type=int, default=0)
     args = p.parse_args()
     if args.threads:
@@ -215,7 +251,7 @@ def main() -> int:
         key = resolve_key(cache, "audio", cfg.train.audio_key)
         ds = FeatureDataset(test, cache, audio_key=key, require_labels=True,
                             source=" + ".join(map(str, manifests)))
-        if model is not None:
+        if model is not None and args.speaker_baseline == "manifest":
             ds = prepared_for(ds, model)  # speaker-relative frames for a model trained on them
         preds = [] if model is None else generate_all(model, ds, batch_size=8, generation=Generation(), progress=False)
         model_pred = {p.id: p.emotions for p in preds}
@@ -227,16 +263,19 @@ def main() -> int:
             from acoustemo.training.acoustic import load_acoustic, predict_acoustic
 
             head = load_acoustic(args.acoustic)
-            head_ds = prepared_for(FeatureDataset(test, cache, audio_key=key, require_labels=True), head)
+            head_ds = FeatureDataset(test, cache, audio_key=key, require_labels=True)
+            if args.speaker_baseline == "manifest":
+                head_ds = prepared_for(head_ds, head)
             probs = predict_acoustic(head, [head_ds[i] for i in range(len(head_ds))])
             stage1 = {"(c) stage-1 acoustic head, no LLM (diagnostic)":
                       {s.id: [head.labels[int(j)]] for s, j in zip(test, probs.argmax(1))}}
         rows = {
             **({MODEL: model_pred} if model is not None else {}),
             "(a) most frequent training label list": {s.id: list(frequent) for s in test},
-            "(b) Whisper mean+std probe (logistic regression)": probe_baseline(
-                cache, train, test, resolve_key(cache, "audio", args.whisper_key), categories,
-                args.whisper_dims or None),
+            PROBE: probe_baseline(cache, train, test, resolve_key(cache, "audio", args.whisper_key), categories,
+                                  args.whisper_dims or None),
+            PROBE_SPEAKER: probe_baseline(cache, train, test, resolve_key(cache, "audio", args.whisper_key),
+                                          categories, args.whisper_dims or None, speaker_relative=True),
             **stage1,
         }
         what = what.replace("test", args.split.replace("+", " + "))
