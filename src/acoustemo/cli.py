@@ -6,6 +6,8 @@ the module is imported only when its subcommand runs, so ``acoustemo score`` nev
 Every command ends in one of: success (exit 0); one line ``acoustemo CMD: error: ...`` naming the file, the
 sample and the field (exit 2), also for errors nobody foresaw (``--debug`` or ``ACOUSTEMO_DEBUG=1`` adds the
 traceback); or ``acoustemo CMD: interrupted`` (exit 130). Warnings from libraries are one line each, once.
+Commands print their own results and progress only: the progress bars of Hugging Face libraries (weights
+loading, downloads) are off unless ``--verbose`` is given.
 """
 
 from __future__ import annotations
@@ -65,7 +67,10 @@ def _top_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get("ACOUSTEMO_DEBUG", "") not in ("", "0")
-    argv = [a for a in argv if a != "--debug"]
+    verbose = "--verbose" in argv
+    argv = [a for a in argv if a not in ("--debug", "--verbose")]
+    if not verbose:  # read by huggingface_hub and transformers when they are first imported
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     if not argv or argv[0].startswith("-") or argv[0] not in SUBCOMMANDS:
         _top_parser().parse_args(argv[:1] or ["--help"])
         return 2
@@ -81,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
             parser = _Parser(prog=f"acoustemo {name}", description=help_text)
             module.add_arguments(parser)
             parser.add_argument("--debug", action="store_true", help="show the traceback of unexpected errors")
+            parser.add_argument("--verbose", action="store_true",
+                                help="also show the progress bars of the libraries underneath")
             args = parser.parse_args(rest)
             return int(module.run(args) or 0)
     except AcoustemoError as e:

@@ -168,3 +168,16 @@ def test_bad_speaker_baselines_are_one_line_naming_the_file(tmp_path, checkpoint
         assert len(err) == 1 and says in err[0] and str(bad.name) in err[0]
     assert main(["predict", str(CLIP), "--checkpoint", str(checkpoint), "--speaker-baseline", str(CLIP)]) == 2
     assert "trained without speaker baselines" in capsys.readouterr().err
+
+
+def test_the_shipped_model_prints_its_answer_and_nothing_else(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_DISABLE_PROGRESS_BARS"}
+    run = subprocess.run([sys.executable, "-m", "acoustemo.cli", "predict", str(CLIP)], capture_output=True,
+                         text=True, env=env, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert run.stderr == ""  # no third-party progress bar or banner
+    assert run.stdout.startswith(f"{CLIP}: ") and "door" in run.stdout.lower()
