@@ -45,6 +45,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -127,18 +128,17 @@ CORPORA = {"ravdess-single": EMOTION_CATEGORIES, "ravdess": EMOTION_CATEGORIES, 
 BASELINE_B = "(b) Whisper mean+std probe"
 
 
-def stage1_cv(data: Path, config: str, name: str, overrides: list[str], folds_k: int, runs: Path, dims: int) -> dict:
-    """Stage 1 of ``config`` (+ ``overrides``) trained per fold without the fold's speakers; per corpus, the
-    held-out samples' primary hits of its top label and of baseline (b) on the same fold (one list per corpus,
-    fold by fold)."""
+def stage1_cv(data: Path, config: str, name: str, overrides: list[str], folds_k: int, runs: Path, dims: int,
+              train: bool = True) -> dict:
+    """Stage 1 of ``config`` (+ ``overrides``) trained per fold without the fold's speakers; per set, the held-out
+    samples' primary hits of its top label and of baseline (b) on the same fold (one list per set, fold by fold).
+    A fold trained before is scored again from its saved weights when a set is missing from its scores."""
     import dataclasses
 
     from acoustemo.config import load_config
-    from acoustemo.data.dataset import prepared_for
     from acoustemo.data.manifest import write_manifest
     from acoustemo.io import atomic_write_json, read_json
-    from acoustemo.metrics.primary import primary_hit
-    from acoustemo.training.acoustic import fit_stage_one, predict_acoustic
+    from acoustemo.training.acoustic import fit_stage_one, load_acoustic
 
     merged = data / "train.jsonl"
     samples = read_manifest(merged)
@@ -150,38 +150,26 @@ def stage1_cv(data: Path, config: str, name: str, overrides: list[str], folds_k:
         base = load_config(config, [f"train.cache_dir={data / 'cache'}", "train.validation_manifest=null",
                                     f"train.output_dir={fold_dir}", *overrides])
         done_file = fold_dir / "scores.json"
-        if done_file.is_file() and read_json(done_file)["config"] == base.to_dict():
-            done = read_json(done_file)
-        else:
-            train = [dataclasses.replace(s, media=str(s.media_path), root=None) for s in samples if s.speaker not in held]
+        done = read_json(done_file) if done_file.is_file() else None
+        if done is not None and not same_run(done["config"], base.to_dict()):
+            done = None
+        if done is None and not train:
+            print(f"  stage 1 {name!r} fold {k}: not trained yet (--no-train)", flush=True)
+            continue
+        if done is None:
+            fold_train = [dataclasses.replace(s, media=str(s.media_path), root=None) for s in samples
+                          if s.speaker not in held]
             fold_dir.mkdir(parents=True, exist_ok=True)
-            write_manifest(fold_dir / "train.jsonl", train)
+            write_manifest(fold_dir / "train.jsonl", fold_train)
             cfg = dataclasses.replace(base, train=dataclasses.replace(base.train,
                                                                       train_manifest=str(fold_dir / "train.jsonl")))
             t0 = time.perf_counter()
             model = fit_stage_one(cfg, fold_dir / "acoustic", progress=False).model
-            key = resolve_key(cache, "audio", cfg.train.audio_key)
-            done = {"config": base.to_dict(), "speakers": sorted(held), "seconds": 0.0, "hits": {}}
-            for corpus, categories in CORPORA.items():
-                test = [s for s in samples if s.speaker in held and s.id.startswith(corpus + "/")]
-                fitted = [s for s in samples if s.speaker not in held and s.id.startswith(corpus + "/")]
-                if not test or not fitted:
-                    continue
-                ds = prepared_for(FeatureDataset(test, cache, audio_key=key, require_labels=True), model)
-                gold = [category_of_labels(s.labels, categories) for s in test]
-                scored = {}
-                for row, relative in (("stage 1", True), ("stage 1, no speaker baseline", False)):
-                    if not relative and cfg.model.speaker_normalization == "none":
-                        continue
-                    probs = predict_acoustic(model, [ds.example(i, relative=relative) for i in range(len(ds))])
-                    top = [[model.labels[int(j)]] for j in probs.argmax(1)]
-                    scored[row] = [primary_hit(g, t, categories) for g, t in zip(gold, top)]
-                raw = FeatureDataset(test + fitted, cache, audio_key=key, require_labels=True)
-                x = np.stack([window_stats(raw[i].audio[:, :dims]) for i in range(len(raw))])
-                y = [category_of_labels(s.labels, categories) for s in fitted]
-                probe = fit_predict(x[len(test):], y, x[:len(test)])
-                done["hits"][corpus] = {**scored, BASELINE_B: [bool(p == g) for p, g in zip(probe, gold)]}
-            done["seconds"] = round(time.perf_counter() - t0, 1)
+            done = {"config": base.to_dict(), "speakers": sorted(held), "seconds": round(time.perf_counter() - t0, 1),
+                    "hits": score_fold(model, samples, held, cache, base, dims)}
+            atomic_write_json(done_file, done)
+        elif set(done["hits"]) < set(score_sets(samples, held)):
+            done["hits"] = score_fold(load_acoustic(fold_dir / "acoustic"), samples, held, cache, base, dims)
             atomic_write_json(done_file, done)
         print(f"  stage 1 {name!r} fold {k}: " + ", ".join(
             f"{c} {100 * np.mean(h['stage 1']):.1f} (b {100 * np.mean(h[BASELINE_B]):.1f})"
@@ -190,6 +178,62 @@ def stage1_cv(data: Path, config: str, name: str, overrides: list[str], folds_k:
             for row, v in h.items():
                 hits.setdefault(corpus, {}).setdefault(row, []).extend(v)
     return hits
+
+
+def same_run(a: dict, b: dict) -> bool:
+    """Two fold runs' configs alike but for where they were written (a folder of runs may be moved)."""
+    def strip(c: dict) -> dict:  # through JSON, as the saved one went: tuples become lists
+        c = json.loads(json.dumps(c))
+        return {**c, "train": {k: v for k, v in c["train"].items() if k != "output_dir"}}
+
+    return strip(a) == strip(b)
+
+
+def score_sets(samples, held) -> list[str]:
+    """The sets a fold is scored on: each corpus with held-out samples and training samples, and the RAVDESS
+    dialogues' utterances."""
+    out = []
+    for corpus in CORPORA:
+        ids = [s.speaker in held for s in samples if s.id.startswith(corpus + "/")]
+        if any(ids) and not all(ids):
+            out.append(corpus)
+    return out + (["ravdess-utterances"] if "ravdess" in out else [])
+
+
+def score_fold(model, samples, held, cache, cfg, dims: int) -> dict:
+    """The held-out samples' hits per set: the stage-1 head's top label (against each speaker's baseline, and for a
+    speaker-relative model also with raw frames) and baseline (b) fitted on the fold's training samples; on the
+    RAVDESS dialogues also per utterance (the window head; the probe fitted per utterance)."""
+    from acoustemo.data.dataset import prepared_for
+    from acoustemo.metrics.primary import primary_hit
+    from acoustemo.training.acoustic import predict_acoustic, predict_acoustic_windows
+
+    key = resolve_key(cache, "audio", cfg.train.audio_key)
+    forms = [("stage 1", True)] + ([("stage 1, no speaker baseline", False)]
+                                   if cfg.model.speaker_normalization != "none" else [])
+    out = {}
+    for corpus in score_sets(samples, held):
+        per_utterance = corpus == "ravdess-utterances"
+        source = "ravdess" if per_utterance else corpus
+        categories = CORPORA[source]
+        test = [s for s in samples if s.speaker in held and s.id.startswith(source + "/")]
+        fitted = [s for s in samples if s.speaker not in held and s.id.startswith(source + "/")]
+        ds = prepared_for(FeatureDataset(test, cache, audio_key=key, require_labels=True), model)
+        raw_test = [ds.example(i, relative=False) for i in range(len(ds))]
+        raw_fit = FeatureDataset(fitted, cache, audio_key=key, require_labels=True)
+        x_train, y_train = rows([raw_fit[i] for i in range(len(raw_fit))], categories, per_utterance, dims)
+        x_test, gold = rows(raw_test, categories, per_utterance, dims)
+        scored = {}
+        for row, relative in forms:
+            examples = [ds.example(i, relative=relative) for i in range(len(ds))]
+            if per_utterance:
+                probs = torch.cat([w for ex, w in zip(examples, predict_acoustic_windows(model, examples))
+                                   if labelled_windows(ex)])
+            else:
+                probs = predict_acoustic(model, examples)
+            scored[row] = [primary_hit(g, [model.labels[int(j)]], categories) for g, j in zip(gold, probs.argmax(1))]
+        out[corpus] = {**scored, BASELINE_B: [bool(p == g) for p, g in zip(fit_predict(x_train, y_train, x_test), gold)]}
+    return out
 
 
 def main() -> int:
@@ -207,6 +251,7 @@ def main() -> int:
     p.add_argument("--stage1", action="append", default=[], metavar="NAME=OVERRIDES",
                    help="cross-validate stage 1 of --config with these comma-separated overrides (repeatable)")
     p.add_argument("--runs", default="runs/speaker-cv", help="--stage1: folder of the fold runs (resumes)")
+    p.add_argument("--no-train", action="store_true", help="--stage1: table the folds trained so far, train none")
     args = p.parse_args()
 
     data = Path(args.data)
@@ -242,12 +287,13 @@ def main() -> int:
         if not sep or not name:
             raise SystemExit(f"--stage1 {spec!r}: expected NAME=OVERRIDES")
         overrides = [o.strip() for o in overrides.split(",") if o.strip()]
-        stage1[name] = stage1_cv(data, args.config, name, overrides, args.folds, Path(args.runs), args.dims)
+        stage1[name] = stage1_cv(data, args.config, name, overrides, args.folds, Path(args.runs), args.dims,
+                                 train=not args.no_train)
     if stage1:
         first = next(iter(stage1))
         print(f"\nstage 1, {args.folds} speaker-disjoint folds over the merged training manifest: primary accuracy")
         report["stage1"] = {}
-        for corpus in CORPORA:
+        for corpus in [*CORPORA, "ravdess-utterances"]:
             if corpus not in stage1[first]:
                 continue
             base = stage1[first][corpus][BASELINE_B]
