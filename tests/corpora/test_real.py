@@ -160,3 +160,15 @@ def test_full_ravdess_folder_gives_twenty_speakers_and_the_documented_split(tmp_
     assert len({c.speaker for c in clips}) == 20
     splits = assign_splits([c.speaker for c in clips], RealConfig())
     assert sorted((s for s, v in splits.items() if v == "test"), key=int) == ["19", "20"]
+
+
+@pytest.mark.parametrize("name", ["ravdess", "emodb"])
+def test_a_folder_with_the_original_file_names_needs_no_metadata(name, tmp_path):
+    layout = RAVDESS if name == "ravdess" else EMODB
+    shutil.copytree(FIXTURES / name / "audio", tmp_path / "audio")
+    listed = sorted(read_metadata(FIXTURES / name, layout), key=lambda c: c.file)
+    assert sorted(read_metadata(tmp_path, layout), key=lambda c: c.file) == listed
+    (tmp_path / "audio" / "notes.txt").write_text("not a clip")  # other files are ignored
+    assert len(read_metadata(tmp_path, layout)) == len(listed)
+    with pytest.raises(InputError, match="original file names"):
+        read_metadata(tmp_path / "audio" / "nothing", layout)

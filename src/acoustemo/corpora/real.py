@@ -21,7 +21,14 @@ test = 23, 24, validation = 21, 22; EmoDB's ten speakers give test = 16, validat
 Input: any folder laid out like the shared copies: ``<root>/metadata.csv`` (RAVDESS columns
 ``file,actor,gender,emotion,intensity,statement,repetition``; EmoDB ``file,speaker,gender,emotion,
 text,language``) and the audio files it names, relative to ``<root>``, at any sample rate (mono or
-stereo; converted to 16 kHz mono).
+stereo; converted to 16 kHz mono). Without a metadata.csv, the files are found under ``<root>`` by the names
+the corpora are distributed with, which say everything needed:
+
+* RAVDESS ``Actor_NN/03-01-EE-II-SS-RR-AA.wav`` (audio-only speech: emotion EE 01-08 = neutral, calm, happy,
+  sad, angry, fearful, disgust, surprised; statement SS 01 "Kids are talking by the door", 02 "Dogs are
+  sitting by the door"; actor AA), e.g. the official "Audio_Speech_Actors_01-24" download;
+* EmoDB ``wav/SSTTTEv.wav`` (speaker SS, text code TTT, emotion letter E: W anger, L boredom, E disgust,
+  A fear, F happiness, T sadness, N neutral; the ten sentences as Burkhardt et al. (2005) list them).
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import zlib
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass
@@ -99,12 +107,50 @@ class RealConfig:
             raise ConfigError(f"audio_format must be 'flac' or 'wav', got {self.audio_format!r}")
 
 
+# the corpora's own file names (see the module docstring)
+RAVDESS_NAME = re.compile(r"^03-01-(0[1-8])-(0[12])-(0[12])-(0[12])-(\d\d)\.(wav|flac)$")
+RAVDESS_EMOTIONS = dict(zip(("01", "02", "03", "04", "05", "06", "07", "08"), RAVDESS.emotions))
+RAVDESS_STATEMENTS = {"01": "Kids are talking by the door", "02": "Dogs are sitting by the door"}
+EMODB_NAME = re.compile(r"^(\d\d)([ab]\d\d)([WLEAFTN])[a-z]\.(wav|flac)$")
+EMODB_EMOTIONS = {"W": "anger", "L": "boredom", "E": "disgust", "A": "fear", "F": "happiness", "T": "sadness",
+                  "N": "neutral"}
+EMODB_TEXTS = {
+    "a01": "Der Lappen liegt auf dem Eisschrank.",
+    "a02": "Das will sie am Mittwoch abgeben.",
+    "a04": "Heute abend könnte ich es ihm sagen.",
+    "a05": "Das schwarze Stück Papier befindet sich da oben neben dem Holzstück.",
+    "a07": "In sieben Stunden wird es soweit sein.",
+    "b01": "Was sind denn das für Tüten, die da unter dem Tisch stehen?",
+    "b02": "Sie haben es gerade hochgetragen und jetzt gehen sie wieder runter.",
+    "b03": "An den Wochenenden bin ich jetzt immer nach Hause gefahren und habe Agnes besucht.",
+    "b09": "Ich will das eben wegbringen und dann mit Karl was trinken gehen.",
+    "b10": "Die wird auf dem Platz sein, wo wir sie immer hinlegen.",
+}
+
+
+def scan_original_names(root: Path, layout: CorpusLayout) -> list[Clip]:
+    """The clips under ``root`` named as the corpus is distributed (module docstring), sorted by path."""
+    clips = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        rel = path.relative_to(root).as_posix()
+        if layout is RAVDESS and (m := RAVDESS_NAME.match(path.name)):
+            clips.append(Clip(rel, str(int(m.group(5))), RAVDESS_EMOTIONS[m.group(1)], RAVDESS_STATEMENTS[m.group(3)]))
+        elif layout is EMODB and (m := EMODB_NAME.match(path.name)) and m.group(2) in EMODB_TEXTS:
+            clips.append(Clip(rel, m.group(1), EMODB_EMOTIONS[m.group(3)], EMODB_TEXTS[m.group(2)]))
+    return clips
+
+
 def read_metadata(root: str | Path, layout: CorpusLayout) -> list[Clip]:
-    """Read ``<root>/metadata.csv``; raises :class:`InputError` listing every bad row and missing file."""
+    """Read ``<root>/metadata.csv`` (without one: the clips by their original names, :func:`scan_original_names`);
+    raises :class:`InputError` listing every bad row and missing file."""
     root = Path(root)
     path = root / "metadata.csv"
     if not path.is_file():
-        raise InputError(f"{path}: metadata.csv not found (expected {layout.name} layout: <root>/metadata.csv + audio files)")
+        clips = scan_original_names(root, layout) if root.is_dir() else []
+        if clips:
+            return clips
+        raise InputError(f"{path}: metadata.csv not found, and no {layout.name} clips under {root} named as the corpus "
+                         f"is distributed (expected <root>/metadata.csv + audio files, or the original file names)")
     needed = ("file", layout.speaker_column, "emotion", layout.text_column)
     clips, problems = [], []
     with open(path, encoding="utf-8", newline="") as f:
