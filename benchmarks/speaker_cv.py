@@ -301,11 +301,16 @@ def main() -> int:
                                           for row, hits in h[corpus].items() if row != BASELINE_B}}
             report["stage1"][corpus] = {}
             print(f"  {corpus} ({len(base)} samples)")
+            reference = f"stage 1 {first}"
             for row, h in rows_.items():
                 c = paired_comparison(h, base)
                 report["stage1"][corpus][row] = c
                 vs = "" if row == BASELINE_B else (f"  vs (b) {c['difference']:+5.1f} [{c['ci_low']:+5.1f}, "
                                                    f"{c['ci_high']:+5.1f}]  p {c['p_value']:.3f}")
+                if row not in (BASELINE_B, reference):  # and against the first variant, on the same samples
+                    r = paired_comparison(h, rows_[reference])
+                    c["vs_first"] = r
+                    vs += f"  vs {first} {r['difference']:+5.1f} [{r['ci_low']:+5.1f}, {r['ci_high']:+5.1f}]"
                 print(f"    {row:<44} {c['a']:5.1f}{vs}", flush=True)
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
