@@ -49,8 +49,8 @@ class Sample:
     utterances: list[Utterance] | None = None
     labels: list[str] | None = None
     description: str | None = None
-    speaker: str | None = None  # who speaks (one voice across manifests), where it is known
     root: Path | None = field(default=None, repr=False, compare=False)  # the manifest's folder
+    speaker: str | None = None  # who speaks (one voice across manifests), where it is known
 
     @property
     def media_path(self) -> Path:
