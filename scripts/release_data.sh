@@ -10,6 +10,7 @@
 # OUT/synth            600 synthetic cue dialogues (espeak-ng)
 # OUT/cache            Whisper tiny.en + prosody features (the model; the probe baseline reads their Whisper columns)
 # OUT/{train,validation}.jsonl   the corpora merged (speaker-disjoint splits of each corpus kept)
+# OUT/train+augmented.jsonl       with AUGMENT_COPIES=N: the training set and N augmented copies of it
 # Every step resumes: finished corpora are kept, cached features are not recomputed.
 set -euo pipefail
 SHARED=${1:-../shared/data}
@@ -44,4 +45,12 @@ done
   ravdess-single="$OUT/ravdess-single/train.jsonl" emodb="$OUT/emodb/train.jsonl" synth="$OUT/synth/train.jsonl"
 "$ACOUSTEMO" merge --out "$OUT/validation.jsonl" ravdess="$OUT/ravdess/validation.jsonl" \
   ravdess-single="$OUT/ravdess-single/validation.jsonl" synth="$OUT/synth/validation.jsonl"
+# AUGMENT_COPIES=N (default 0: none): N augmented copies of the training set (acoustemo augment), their features,
+# and OUT/train+augmented.jsonl (the clean and the augmented samples; docs/generalisation.md)
+if [ "${AUGMENT_COPIES:-0}" -gt 0 ]; then
+  "$ACOUSTEMO" augment --manifest "$OUT/train.jsonl" --out "$OUT/augmented" --copies "$AUGMENT_COPIES" --quiet
+  "$ACOUSTEMO" extract --manifest "$OUT/augmented/train.jsonl" --cache "$OUT/cache" --audio whisper_prosody \
+    --visual none
+  "$ACOUSTEMO" merge --keep-ids --out "$OUT/train+augmented.jsonl" "$OUT/train.jsonl" "$OUT/augmented/train.jsonl"
+fi
 echo "release data -> $OUT"
