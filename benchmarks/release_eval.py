@@ -81,29 +81,33 @@ PROBE = "(b) Whisper mean+std probe (logistic regression)"
 PROBE_SPEAKER = "(b') the same probe on speaker-relative frames"
 
 
-def pooled(cache: FeatureCache, samples, key: str, dims: int | None = None, baseline=None) -> np.ndarray:
-    """Mean+std of each sample's frames (the first ``dims`` columns); with ``baseline`` (a SpeakerBaseline), of its
-    speaker-relative frames, each speaker's statistics pooled over ``samples``."""
-    frames = [cache.load(s, key).audio for s in samples]
-    if baseline is not None:
-        from acoustemo.data.speakers import baseline_key, speaker_statistics
-
-        examples = [Example(s.id, a, 50.0, speaker=s.speaker) for s, a in zip(samples, frames)]
-        stats = speaker_statistics(examples, "speaker")
-        frames = [baseline.apply(ex, stats[baseline_key(ex, "speaker")]).audio for ex in examples]
-    out = []
+def mean_std(frames, dims: int | None = None) -> np.ndarray:
+    """(N, 2 d): the mean and standard deviation of each (T, d) tensor's first ``dims`` columns."""
+    rows = []
     for a in frames:
         a = a.numpy()[:, :dims]
-        out.append(np.concatenate([a.mean(0), a.std(0)]))
-    return np.stack(out)
+        rows.append(np.concatenate([a.mean(0), a.std(0)]))
+    return np.stack(rows)
 
 
-def probe_speaker_baseline(cache, train, key: str, seconds: float = 10.0, frame_rate: float = 50.0):
-    """The SpeakerBaseline of the probe (b'): the training split's raw frames as the population."""
-    from acoustemo.data.speakers import SpeakerBaseline, pooled as pool_stats, FrameStats
+def pooled(cache: FeatureCache, samples, key: str, dims: int | None = None) -> np.ndarray:
+    return mean_std((cache.load(s, key).audio for s in samples), dims)
 
-    population = pool_stats(FrameStats.of(cache.load(s, key).audio) for s in train)
-    return SpeakerBaseline.from_stats(population, seconds * frame_rate)
+
+def speaker_relative_pooled(cache, train, test, key: str, dims: int | None = None,
+                            seconds: float = 10.0) -> tuple[np.ndarray, np.ndarray]:
+    """(b')'s rows of ``train`` and ``test``: :func:`pooled` of the speaker-relative frames, the training split's
+    raw frames as the population, each speaker's statistics pooled over its samples of the same split."""
+    from acoustemo.data.speakers import SpeakerBaseline, population_statistics
+
+    def load(samples) -> list[Example]:
+        return [Example(s.id, e.audio, e.audio_rate, speaker=s.speaker)
+                for s, e in ((s, cache.load(s, key)) for s in samples)]
+
+    train_ex, test_ex = load(train), load(test)
+    baseline = SpeakerBaseline.from_stats(population_statistics(train_ex), seconds * train_ex[0].frame_rate)
+    return tuple(mean_std((ex.audio for ex in baseline.apply_all(examples, "speaker")), dims)
+                 for examples in (train_ex, test_ex))
 
 
 def fit_predict(x_train: np.ndarray, y_train, x_test: np.ndarray, C: float = 0.1) -> np.ndarray:
@@ -119,8 +123,10 @@ def fit_predict(x_train: np.ndarray, y_train, x_test: np.ndarray, C: float = 0.1
 def probe_baseline(cache, train, test, key: str, categories, dims: int | None = None,
                    speaker_relative: bool = False) -> dict[str, list[str]]:
     y = [category_of_labels(s.labels, categories) for s in train]
-    baseline = probe_speaker_baseline(cache, train, key) if speaker_relative else None
-    x_train, x_test = pooled(cache, train, key, dims, baseline), pooled(cache, test, key, dims, baseline)
+    if speaker_relative:
+        x_train, x_test = speaker_relative_pooled(cache, train, test, key, dims)
+    else:
+        x_train, x_test = pooled(cache, train, key, dims), pooled(cache, test, key, dims)
     head = {}  # category -> the head word the corpora put first for it
     for s in train:
         head.setdefault(category_of_labels(s.labels, categories), s.labels[0])

@@ -53,7 +53,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from acoustemo.cache.store import FeatureCache  # noqa: E402
 from acoustemo.data.dataset import FeatureDataset, resolve_key  # noqa: E402
-from acoustemo.data.folds import speaker_folds  # noqa: E402
+from acoustemo.data.folds import speaker_folds, split_by_folds  # noqa: E402
 from acoustemo.data.manifest import read_manifest  # noqa: E402
 from acoustemo.data.speakers import SpeakerBaseline, population_statistics  # noqa: E402
 from acoustemo.metrics.paired import paired_comparison  # noqa: E402
@@ -111,9 +111,7 @@ def cross_validate(examples, folds, categories, per_utterance, dims, fit_mode, s
     """Per-row correctness over all folds, rows in a fixed order (fold by fold, as the samples come);
     ``populations`` keeps each fold's training population statistics between variants."""
     hits = []
-    for k, held in enumerate(folds):
-        train = [ex for ex in examples if ex.speaker not in held]
-        test = [ex for ex in examples if ex.speaker in held]
+    for k, (train, test) in enumerate(split_by_folds(examples, folds)):
         if k not in populations:
             populations[k] = population_statistics(train)
         population = populations[k]

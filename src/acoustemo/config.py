@@ -131,8 +131,8 @@ class ModelConfig:
     utterance_answers: bool = False
     # speaker-relative acoustics (acoustemo.data.speakers): each sample's frames standardised by its speaker's own
     # statistics rather than the training population's. "speaker": pooled over every sample of the same manifest
-    # speaker (training manifests must name it; at inference a file without one is its own baseline, or the
-    # files of --speaker-baseline); "recording": each file alone; "none": the population's, as before
+    # speaker (training manifests must name it; at inference a voice with nothing else known keeps its raw frames,
+    # or is measured against the files of --speaker-baseline); "recording": each file alone; "none": as before
     speaker_normalization: Literal["none", "speaker", "recording"] = "none"
     # seconds of population frames pooled with a speaker's own: a voice heard briefly moves only part of the way
     speaker_prior_seconds: float = 10.0

@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import ConfigError, InputError
-from .manipulations import pink_noise
+from .manipulations import add_noise, pink_noise, speech_mask
 
 SAMPLE_RATE = 16000
 CHANNELS = ("none", "telephone", "reverb")
@@ -138,21 +138,10 @@ def apply(x: np.ndarray, aug: Augmentation, speech: np.ndarray, rng: np.random.G
     elif aug.channel == "reverb":
         y = reverb(y, aug.rt60, aug.wet, rng)
     if aug.noise is not None:
-        p_speech = float(np.mean(np.square(y[speech] if speech.any() else y, dtype=np.float64)))
         noise = pink_noise(len(y), rng) if aug.noise == "pink" else babble(len(y), others or [], rng)
-        y = y + noise * np.float32(np.sqrt(p_speech / 10 ** (aug.snr_db / 10)))
+        y = add_noise(y, aug.snr_db, speech, rng, noise)
     y = y * np.float32(10 ** (aug.gain_db / 20))
     return np.clip(y, -1.0, 1.0).astype(np.float32)
-
-
-def speech_mask(n: int, utterances, sr: int = SAMPLE_RATE) -> np.ndarray:
-    """True inside the utterances (all of it when there are none)."""
-    mask = np.zeros(n, bool)
-    for u in utterances or []:
-        mask[int(u.start * sr):int(u.end * sr)] = True
-    if not mask.any():
-        mask[:] = True
-    return mask
 
 
 def augment_manifest(manifest: str | Path, out: str | Path, config: AugmentConfig, *,
@@ -161,8 +150,6 @@ def augment_manifest(manifest: str | Path, out: str | Path, config: AugmentConfi
     ``train.jsonl`` (the augmented samples) and ``augment.jsonl`` (each version's :class:`Augmentation`).
     Finished files are kept when the same call runs again (resume); a different config in the same ``out`` is
     refused. Returns the augmented samples."""
-    import dataclasses
-
     import soundfile as sf
     from tqdm import tqdm
 
@@ -207,7 +194,7 @@ def augment_manifest(manifest: str | Path, out: str | Path, config: AugmentConfi
                 (out / name).parent.mkdir(parents=True, exist_ok=True)
                 with atomic_open(out / name, "wb") as f:
                     sf.write(f, y, SAMPLE_RATE, format="WAV", subtype="PCM_16")
-            rows.append(dataclasses.replace(s, id=f"{s.id}~aug{copy}", media=name, root=out))
+            rows.append(replace(s, id=f"{s.id}~aug{copy}", media=name, root=out))
             records.append({"id": rows[-1].id, "source": s.id, **asdict(aug)})
             bar.update(1)
     bar.close()

@@ -246,9 +246,21 @@ def pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:
     return (y / max(np.sqrt(np.mean(y**2)), 1e-12)).astype(np.float32)
 
 
-def add_noise(x: np.ndarray, snr_db: float, speech: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Add pink background noise at ``snr_db``: speech power (mean over the samples where the boolean
-    mask ``speech`` is true) over noise power."""
+def add_noise(x: np.ndarray, snr_db: float, speech: np.ndarray, rng: np.random.Generator,
+              noise: np.ndarray | None = None) -> np.ndarray:
+    """Add background noise at ``snr_db``: speech power (mean over the samples where the boolean mask ``speech``
+    is true) over noise power. ``noise``: a unit-RMS noise signal of ``len(x)`` samples (default: pink noise drawn
+    from ``rng``)."""
     p_speech = float(np.mean(np.square(x[speech], dtype=np.float64)))
-    noise = pink_noise(len(x), rng) * np.sqrt(p_speech / 10 ** (snr_db / 10))
-    return (x + noise).astype(np.float32)
+    noise = pink_noise(len(x), rng) if noise is None else noise
+    return (x + noise * np.sqrt(p_speech / 10 ** (snr_db / 10))).astype(np.float32)
+
+
+def speech_mask(n: int, utterances, sr: int = 16000) -> np.ndarray:
+    """(n,) bool: True inside the utterances (``start`` / ``end`` in seconds); all of it when there are none."""
+    mask = np.zeros(n, bool)
+    for u in utterances or []:
+        mask[int(u.start * sr):int(u.end * sr)] = True
+    if not mask.any():
+        mask[:] = True
+    return mask

@@ -25,7 +25,6 @@ from ..errors import InputError
 from .collate import Example
 from .manifest import Sample, read_manifest
 from .speakers import baseline_key, speaker_statistics
-from .speakers import require_speakers as require_speaker_fields
 
 
 def resolve_key(cache: FeatureCache, kind: str, key: str | None) -> str:
@@ -118,16 +117,13 @@ class FeatureDataset(torch.utils.data.Dataset):
             ex = baseline.apply(ex, stats[baseline_key(ex, mode)])
         return ex
 
-    def speaker_relative(self, baseline, mode: str, *, require_speakers: bool = False) -> "FeatureDataset":
+    def speaker_relative(self, baseline, mode: str) -> "FeatureDataset":
         """From now on, every example comes with its frames normalised by its speaker's baseline
         (:class:`~acoustemo.data.speakers.SpeakerBaseline`, ``mode`` "speaker" or "recording"), the speakers'
-        statistics pooled over this dataset's own samples (computed here, once). ``require_speakers``: with
-        "speaker", every sample must name its speaker (training manifests). Returns ``self``."""
+        statistics pooled over this dataset's own samples (computed here, once). Returns ``self``."""
         self._baseline = None
         if mode == "none":
             return self
-        if require_speakers and mode == "speaker":
-            require_speaker_fields(self.samples, self.source)
         self._baseline = (baseline, speaker_statistics((self.example(i) for i in range(len(self))), mode), mode)
         return self
 

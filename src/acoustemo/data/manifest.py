@@ -9,7 +9,7 @@ A line looks like::
 ``media`` is a video or audio file; a relative path resolves against the manifest's folder and may
 not escape it. ``utterances`` (seconds, in the media's time axis), ``labels`` (an open-vocabulary
 list), ``speaker`` (who speaks: samples with the same value share one voice, across every manifest a
-run reads; the speaker-relative acoustics of ``model.acoustic.speaker_normalization`` rest on it) and
+run reads; the speaker-relative acoustics of ``model.speaker_normalization`` rest on it) and
 ``description`` are optional. :func:`read_manifest` checks every line and reports every
 problem at once, each with the line number, the sample id and the field.
 """

@@ -168,7 +168,7 @@ def noisy_manifest(samples, manifest: Path, snr: float, out: Path, seed: int, pr
     import soundfile as sf
     from tqdm import tqdm
 
-    from ..corpora.manipulations import add_noise
+    from ..corpora.manipulations import add_noise, speech_mask
     from ..data.manifest import write_manifest
     from ..io import atomic_open
     from ..media import SAMPLE_RATE, load_audio
@@ -188,11 +188,7 @@ def noisy_manifest(samples, manifest: Path, snr: float, out: Path, seed: int, pr
                 wav = load_audio(s.media_path)
             except InputError as e:
                 raise InputError(f"{manifest}: sample {s.id!r}, field 'media': {e}") from None
-            speech = np.zeros(len(wav), bool)
-            for u in s.utterances or []:
-                speech[int(u.start * SAMPLE_RATE):int(u.end * SAMPLE_RATE)] = True
-            if not speech.any():  # no utterance times: the whole file counts as speech
-                speech[:] = True
+            speech = speech_mask(len(wav), s.utterances, SAMPLE_RATE)  # no utterance times: all of it
             if isinstance(snr, Gain):
                 noisy = np.clip(wav * np.float32(10 ** (snr / 20)), -1, 1)
             else:
