@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     q = res["qformer_batching"] = qformer_batching(f"{preset} Q-Former, {cfg.model.audio_dim}-d at 50 Hz", preset,
                                                    cfg.model.audio_dim, 50.0, args.repeats, device, dtype)
-    print(f"| device | LLM layers | dtype | batch | step (s) | tokens/s | TFLOP/s | MFU (measured peak) | peak memory |")
+    print("| device | LLM layers | dtype | batch | step (s) | tokens/s | TFLOP/s | MFU (measured peak) | peak memory |")
     print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
     print(f"| {res['device']} | {res['llm_layers']} | {res['dtype']} | {bs} | {step_s:.3f} | {res['tokens_per_s']:.0f} | "
           f"{res['achieved_tflops']:.1f} | {100 * res['mfu_vs_measured_peak']:.1f} % | "

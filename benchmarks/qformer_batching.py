@@ -91,7 +91,7 @@ def main() -> None:
     ]
     print(f"{NUM_UTTERANCES} utterances of a {CLIP_SECONDS:.0f} s clip, {args.threads} threads, best of "
           f"{args.repeats}\n")
-    print(f"| setting | frames | window frames | batched (ms) | loop (ms) | speed-up | max abs diff |")
+    print("| setting | frames | window frames | batched (ms) | loop (ms) | speed-up | max abs diff |")
     print("|---|---|---|---|---|---|---|")
     for name, preset, dim, rate in settings:
         r = run(name, preset, dim, rate, args.repeats)

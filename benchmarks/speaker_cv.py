@@ -31,6 +31,10 @@ comma-separated config overrides, "" for none) once per fold on the merged train
 speakers, and scores its top label on the held-out samples of each corpus, beside baseline (b) fitted on the same
 fold: about as long per fold as stage 1 itself (8-16 min on 2 cores). Folds are dealt over every speaker of the
 merged manifest (RAVDESS, EmoDB, synthetic voices). Each fold's scores are kept in ``--runs``; a rerun resumes.
+The token ``+augmented`` among a variant's overrides adds the augmented copies (``--data``/augmented/train.jsonl, as
+``AUGMENT_COPIES=1 make release-data`` builds them) of the fold's training speakers to its training manifest. Where
+that manifest exists, every fold is also scored on its held-out speakers' augmented copies (sets ``<corpus>~aug``:
+the same clips under noise, gain, telephone or reverb, as docs/generalisation.md describes).
 
     python benchmarks/speaker_cv.py --data data/release --sets none --stage1 base= \
         --stage1 speaker=model.speaker_normalization=speaker --runs runs/speaker-cv
@@ -124,6 +128,8 @@ def cross_validate(examples, folds, categories, per_utterance, dims, fit_mode, s
 CORPORA = {"ravdess-single": EMOTION_CATEGORIES, "ravdess": EMOTION_CATEGORIES, "synth": CUE_CATEGORIES,
            "emodb": EMOTION_CATEGORIES}
 BASELINE_B = "(b) Whisper mean+std probe"
+AUGMENTED = "+augmented"  # --stage1 token: train on the augmented copies too
+AUGMENTED_MANIFEST = "augmented/train.jsonl"  # under --data, as scripts/release_data.sh writes it
 
 
 def stage1_cv(data: Path, config: str, name: str, overrides: list[str], folds_k: int, runs: Path, dims: int,
@@ -140,6 +146,12 @@ def stage1_cv(data: Path, config: str, name: str, overrides: list[str], folds_k:
 
     merged = data / "train.jsonl"
     samples = read_manifest(merged)
+    augmented = read_manifest(data / AUGMENTED_MANIFEST) if (data / AUGMENTED_MANIFEST).is_file() else []
+    augment = AUGMENTED in overrides
+    overrides = [o for o in overrides if o != AUGMENTED]
+    if augment and not augmented:
+        raise SystemExit(f"--stage1 {name}: {AUGMENTED} needs {data / AUGMENTED_MANIFEST} "
+                         f"(AUGMENT_COPIES=1 make release-data)")
     folds = speaker_folds(samples, folds_k, source=str(merged))
     cache = FeatureCache(data / "cache")
     hits: dict[str, dict[str, list[bool]]] = {}
@@ -149,25 +161,28 @@ def stage1_cv(data: Path, config: str, name: str, overrides: list[str], folds_k:
                                     f"train.output_dir={fold_dir}", *overrides])
         done_file = fold_dir / "scores.json"
         done = read_json(done_file) if done_file.is_file() else None
-        if done is not None and not same_run(done["config"], base.to_dict()):
+        if done is not None and (not same_run(done["config"], base)
+                                 or done.get("augmented", False) != augment):
             done = None
         if done is None and not train:
             print(f"  stage 1 {name!r} fold {k}: not trained yet (--no-train)", flush=True)
             continue
         if done is None:
-            fold_train = [dataclasses.replace(s, media=str(s.media_path), root=None) for s in samples
-                          if s.speaker not in held]
+            fold_train = [dataclasses.replace(s, media=str(s.media_path), root=None)
+                          for s in samples + (augmented if augment else []) if s.speaker not in held]
             fold_dir.mkdir(parents=True, exist_ok=True)
             write_manifest(fold_dir / "train.jsonl", fold_train)
             cfg = dataclasses.replace(base, train=dataclasses.replace(base.train,
                                                                       train_manifest=str(fold_dir / "train.jsonl")))
             t0 = time.perf_counter()
             model = fit_stage_one(cfg, fold_dir / "acoustic", progress=False).model
-            done = {"config": base.to_dict(), "speakers": sorted(held), "seconds": round(time.perf_counter() - t0, 1),
-                    "hits": score_fold(model, samples, held, cache, base, dims)}
+            done = {"config": base.to_dict(), "augmented": augment, "speakers": sorted(held),
+                    "seconds": round(time.perf_counter() - t0, 1),
+                    "hits": score_fold(model, samples, augmented, held, cache, base, dims)}
             atomic_write_json(done_file, done)
-        elif set(done["hits"]) < set(score_sets(samples, held)):
-            done["hits"] = score_fold(load_acoustic(fold_dir / "acoustic"), samples, held, cache, base, dims)
+        elif set(done["hits"]) < set(score_sets(samples, augmented, held)):
+            done["hits"] = score_fold(load_acoustic(fold_dir / "acoustic"), samples, augmented, held, cache, base,
+                                      dims)
             atomic_write_json(done_file, done)
         print(f"  stage 1 {name!r} fold {k}: " + ", ".join(
             f"{c} {100 * np.mean(h['stage 1']):.1f} (b {100 * np.mean(h[BASELINE_B]):.1f})"
@@ -178,30 +193,31 @@ def stage1_cv(data: Path, config: str, name: str, overrides: list[str], folds_k:
     return hits
 
 
-def same_run(a: dict, b: dict) -> bool:
-    """Two fold runs' configs alike but for where they were written (a folder of runs may be moved)."""
-    def strip(c: dict) -> dict:  # through JSON, as the saved one went: tuples become lists
-        c = json.loads(json.dumps(c))
-        return {**c, "train": {k: v for k, v in c["train"].items() if k != "output_dir"}}
+def same_run(saved: dict, cfg) -> bool:
+    """A fold run's saved config (read back: a setting added since takes its default) and ``cfg`` alike but for
+    where they were written (a folder of runs may be moved)."""
+    from acoustemo.config import Config, from_dict, settings_diff
 
-    return strip(a) == strip(b)
+    return settings_diff(from_dict(Config, saved, ""), cfg) in ([], ["train.output_dir"])
 
 
-def score_sets(samples, held) -> list[str]:
-    """The sets a fold is scored on: each corpus with held-out samples and training samples, and the RAVDESS
-    dialogues' utterances."""
+def score_sets(samples, augmented, held) -> list[str]:
+    """The sets a fold is scored on: each corpus with held-out samples and training samples, the RAVDESS
+    dialogues' utterances, and ``<corpus>~aug`` for each corpus whose held-out samples have augmented copies."""
     out = []
     for corpus in CORPORA:
         ids = [s.speaker in held for s in samples if s.id.startswith(corpus + "/")]
         if any(ids) and not all(ids):
             out.append(corpus)
-    return out + (["ravdess-utterances"] if "ravdess" in out else [])
+    copies = [c + "~aug" for c in out if any(s.speaker in held and s.id.startswith(c + "/") for s in augmented)]
+    return out + (["ravdess-utterances"] if "ravdess" in out else []) + copies
 
 
-def score_fold(model, samples, held, cache, cfg, dims: int) -> dict:
+def score_fold(model, samples, augmented, held, cache, cfg, dims: int) -> dict:
     """The held-out samples' hits per set: the stage-1 head's top label (against each speaker's baseline, and for a
-    speaker-relative model also with raw frames) and baseline (b) fitted on the fold's training samples; on the
-    RAVDESS dialogues also per utterance (the window head; the probe fitted per utterance)."""
+    speaker-relative model also with raw frames) and baseline (b) fitted on the fold's (clean) training samples; on
+    the RAVDESS dialogues also per utterance (the window head; the probe fitted per utterance); on ``<corpus>~aug``
+    the held-out speakers' augmented copies of that corpus."""
     from acoustemo.data.dataset import prepared_for
     from acoustemo.metrics.primary import primary_hit
     from acoustemo.training.acoustic import predict_acoustic, predict_acoustic_windows
@@ -210,11 +226,12 @@ def score_fold(model, samples, held, cache, cfg, dims: int) -> dict:
     forms = [("stage 1", True)] + ([("stage 1, no speaker baseline", False)]
                                    if cfg.model.speaker_normalization != "none" else [])
     out = {}
-    for corpus in score_sets(samples, held):
+    for corpus in score_sets(samples, augmented, held):
         per_utterance = corpus == "ravdess-utterances"
-        source = "ravdess" if per_utterance else corpus
+        source = "ravdess" if per_utterance else corpus.removesuffix("~aug")
         categories = CORPORA[source]
-        test = [s for s in samples if s.speaker in held and s.id.startswith(source + "/")]
+        test = [s for s in (augmented if corpus.endswith("~aug") else samples)
+                if s.speaker in held and s.id.startswith(source + "/")]
         fitted = [s for s in samples if s.speaker not in held and s.id.startswith(source + "/")]
         ds = prepared_for(FeatureDataset(test, cache, audio_key=key, require_labels=True), model)
         raw_test = [ds.example(i, relative=False) for i in range(len(ds))]
@@ -291,7 +308,7 @@ def main() -> int:
         first = next(iter(stage1))
         print(f"\nstage 1, {args.folds} speaker-disjoint folds over the merged training manifest: primary accuracy")
         report["stage1"] = {}
-        for corpus in [*CORPORA, "ravdess-utterances"]:
+        for corpus in [*CORPORA, "ravdess-utterances", *(c + "~aug" for c in CORPORA)]:
             if corpus not in stage1[first]:
                 continue
             base = stage1[first][corpus][BASELINE_B]

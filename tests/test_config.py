@@ -73,3 +73,24 @@ def test_unknown_preset_and_missing_file():
         Config.from_name("huge")
     with pytest.raises(ConfigError, match="no such config file"):
         load_config("does/not/exist.yaml")
+
+
+def test_settings_diff_names_nested_keys_and_keeps_to_a_named_set(tmp_path):
+    from dataclasses import replace
+
+    from acoustemo.config import STAGE_ONE_SETTINGS, TRAJECTORY_SETTINGS, settings_diff
+
+    cfg = load_config("tiny")
+    other = replace(cfg, model=replace(cfg.model, lora=replace(cfg.model.lora, rank=cfg.model.lora.rank + 1)),
+                    train=replace(cfg.train, lr=cfg.train.lr * 2, acoustic_probe_init=True,
+                                  acoustic_probe_weights={"synth": 0.1}, eval_batch_size=cfg.train.eval_batch_size + 1))
+    assert settings_diff(cfg, other) == ["model.lora.rank", "train.acoustic_probe_init", "train.acoustic_probe_weights",
+                                         "train.eval_batch_size", "train.lr"]
+    assert settings_diff(cfg, cfg) == []
+    # a section stands for all its settings, a trailing * for a prefix; what is not named does not count
+    assert settings_diff(cfg, other, TRAJECTORY_SETTINGS) == ["model.lora.rank", "train.lr"]
+    assert settings_diff(cfg, other, STAGE_ONE_SETTINGS) == ["model.lora.rank", "train.acoustic_probe_init",
+                                                             "train.acoustic_probe_weights"]
+    # a config read back from YAML (tuples become lists) is the same config
+    (tmp_path / "c.yaml").write_text(cfg.to_yaml())
+    assert settings_diff(load_config(tmp_path / "c.yaml"), cfg) == []

@@ -307,6 +307,49 @@ PRESETS: dict[str, dict] = {
 }
 
 
+# Named sets of settings that a run and its continuation or reuse must share (see settings_diff). Entries are
+# dotted names; a section name ("model") stands for every setting under it, a trailing "*" for a name prefix.
+# What stage 1 (acoustemo.training.acoustic) depends on:
+STAGE_ONE_SETTINGS = ("model", "train.train_manifest", "train.seed", "train.acoustic_*",
+                      "train.speaker_baseline_dropout")
+# What the LLM stage's trajectory depends on: a checkpoint continues only with these unchanged.
+TRAJECTORY_SETTINGS = ("model", *(f"train.{k}" for k in (
+    "lr", "betas", "weight_decay", "warmup_ratio", "schedule", "epochs", "batch_size", "grad_accum", "max_grad_norm",
+    "seed", "max_steps", "train_manifest", "group_by_length", "qformer_lr_scale", "projection_init",
+    "speaker_baseline_dropout")))
+# A whole two-stage run, as a finished run's results are reused for: both stages.
+RUN_SETTINGS = tuple(dict.fromkeys(TRAJECTORY_SETTINGS + STAGE_ONE_SETTINGS))
+
+
+def settings_diff(a: Config, b: Config, keys: tuple[str, ...] | None = None) -> list[str]:
+    """The dotted settings (``model.acoustic.num_queries``, ``train.lr``) whose values differ between two configs,
+    sorted; with ``keys`` (e.g. :data:`TRAJECTORY_SETTINGS`) only those among them, else every setting."""
+    fa, fb = _flat(a), _flat(b)
+    changed = [k for k in sorted(fa.keys() | fb.keys()) if fa.get(k) != fb.get(k)]
+    if keys is None:
+        return changed
+
+    def selected(name: str) -> bool:
+        return any(name == k or name.startswith(k + ".") or (k.endswith("*") and name.startswith(k[:-1]))
+                   for k in keys)
+
+    return [k for k in changed if selected(k)]
+
+
+def _flat(section, prefix: str = "") -> dict:
+    """A config's settings as ``{"model.acoustic.num_queries": 8, ...}``: sections are the dataclasses, anything
+    else (a mapping such as ``train.acoustic_probe_weights`` too) is one value; tuples as lists, as a config read
+    back from JSON holds them."""
+    out = {}
+    for f in dataclasses.fields(section):
+        v = getattr(section, f.name)
+        if dataclasses.is_dataclass(v):
+            out.update(_flat(v, f"{prefix}{f.name}."))
+        else:
+            out[f"{prefix}{f.name}"] = _plain(v)
+    return out
+
+
 def load_config(source: str | Path = "paper", overrides: list[str] | None = None) -> Config:
     """A preset name or a YAML file (which may name its base preset with ``preset: small``), then
     ``key.sub=value`` overrides (values parsed as YAML)."""

@@ -13,6 +13,11 @@ from typing import IO, Iterator
 
 from .errors import InputError, excerpt
 
+# the weight files of a trained model's folder: AcoustEmo's trainable tensors, and stage 1's Q-Formers and head
+FINAL_WEIGHTS = "trainable.safetensors"
+QFORMER_WEIGHTS = "qformers.safetensors"
+HEAD_WEIGHTS = "head.safetensors"
+
 
 _HOST = re.sub(r"[^A-Za-z0-9-]", "", socket.gethostname())[:32] or "host"
 _TEMPORARY = re.compile(r"^\..+\.(?P<host>[A-Za-z0-9-]*)-(?P<pid>\d+)\.[^.]+\.tmp$")

@@ -18,8 +18,7 @@ import torch
 
 from .config import Config, load_config
 from .errors import InputError
-
-FINAL_WEIGHTS = "trainable.safetensors"
+from .io import FINAL_WEIGHTS
 
 
 def checkpoint_config(checkpoint: str | os.PathLike, config: str | None = None,

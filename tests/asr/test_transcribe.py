@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from acoustemo.asr import NoSpeechWarning, Transcriber
-from acoustemo.data.manifest import Sample, read_manifest, write_manifest
+from acoustemo.data.manifest import read_manifest
 from acoustemo.media import load_audio
 
 FIX = Path(__file__).parents[1] / "fixtures"

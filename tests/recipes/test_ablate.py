@@ -214,19 +214,6 @@ def test_val_drift_compares_the_end_with_three_quarters_of_the_run():
     assert val_drift([(10, 0.5)]) != val_drift([(10, 0.5)])  # one evaluation: NaN
 
 
-def test_changed_settings_names_nested_keys():
-    from dataclasses import replace
-
-    from acoustemo.config import load_config
-    from acoustemo.recipes.ablate import changed_settings
-
-    cfg = load_config("tiny")
-    other = replace(cfg, model=replace(cfg.model, lora=replace(cfg.model.lora, rank=cfg.model.lora.rank + 1)),
-                    train=replace(cfg.train, lr=cfg.train.lr * 2))
-    assert changed_settings(cfg, other) == ["model.lora.rank", "train.lr"]
-    assert changed_settings(cfg, cfg) == []
-
-
 def test_versus_full_is_welchs_t_test_over_seeds():
     from acoustemo.recipes.ablate import versus
 

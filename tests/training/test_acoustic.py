@@ -8,7 +8,8 @@ from safetensors.torch import load_file
 
 from acoustemo.model import AcoustEmo
 from acoustemo.training import train
-from acoustemo.training.acoustic import (QFORMER_WEIGHTS, AcousticClassifier, collate_acoustic, fit_acoustic,
+from acoustemo.io import QFORMER_WEIGHTS
+from acoustemo.training.acoustic import (AcousticClassifier, collate_acoustic, fit_acoustic,
                                          label_vocabulary, soft_cross_entropy)
 
 from conftest import make_example, tiny_config

@@ -40,14 +40,15 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from ..config import Config, add_config_arguments, add_device_argument, from_dict, load_config
+from ..config import (RUN_SETTINGS, Config, add_config_arguments, add_device_argument, from_dict, load_config,
+                      settings_diff)
 from ..device import resolve_device
 from ..errors import ConfigError
 from ..evaluation import Generation, evaluate
 from ..io import atomic_open, atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
-from ..training import LOG_NAME, TRAJECTORY_KEYS, train
+from ..training import LOG_NAME, train
 from ..training.checkpoint import latest_checkpoint
-from ..training.loop import stage_one_keys, with_stage_one
+from ..training.loop import with_stage_one
 
 # variant -> (Table 2 row name, config overrides)
 VARIANTS: dict[str, tuple[str, list[str]]] = {
@@ -130,13 +131,10 @@ def run_one(cfg: Config, run_dir: Path, *, metric: str, grouping: str | None, ma
     scores_file = run_dir / "eval" / "scores.json"
     if scores_file.is_file():  # done before: only if with the same settings, or rows would mix configs
         done = from_dict(Config, json.loads(scores_file.read_text())["config"], "")
-        keys = dict.fromkeys([*TRAJECTORY_KEYS, "projection_init", *stage_one_keys(cfg.train)])
-        changed = [f"train.{k}" for k in keys if getattr(done.train, k) != getattr(cfg.train, k)]
         # its LLM stage read its own stage 1, in the folder it ran in (another one for a record, --records)
-        expected = with_stage_one(with_output_dir(cfg, done.train.output_dir))
-        if done.model != expected.model or changed:
-            raise ConfigError(f"{run_dir}: done before with other settings ({', '.join(changed) or 'model'}); "
-                              f"use another --out")
+        changed = settings_diff(done, with_stage_one(with_output_dir(cfg, done.train.output_dir)), RUN_SETTINGS)
+        if changed:
+            raise ConfigError(f"{run_dir}: done before with other settings ({', '.join(changed)}); use another --out")
     else:
         if cfg.train.test_manifest is None:
             raise ConfigError("train.test_manifest is not set: the ablation scores the test split")
@@ -187,8 +185,7 @@ def run_probe(cfg: Config, run_dir: Path, *, progress: bool) -> dict:
     ``run_dir/probe.json`` with each test sample's top label, reused only for the same settings).
 
     Besides top-1 and the losses: ``distinct``, how many different top labels the test samples get (a run that
-    collapsed onto one answer has 1), and ``val drift``, the validation loss of the last epoch minus that of
-    the epoch three quarters in (about 0: converged; clearly negative: still learning)."""
+    collapsed onto one answer has 1), and ``val drift`` (:func:`val_drift`, over the epochs' validation losses)."""
     from ..data.dataset import dataset_for, prepared_for
     from ..training.acoustic import fit_stage_one, predict_acoustic, score_acoustic
 
@@ -196,8 +193,8 @@ def run_probe(cfg: Config, run_dir: Path, *, progress: bool) -> dict:
     if done_file.is_file():
         done = read_json(done_file)
         # read back as a Config: a setting added since the run was done takes its default
-        changed = changed_settings(with_output_dir(from_dict(Config, done["config"], ""), None),
-                                   with_output_dir(cfg, None))
+        changed = settings_diff(with_output_dir(from_dict(Config, done["config"], ""), None),
+                                with_output_dir(cfg, None))
         if changed:
             raise ConfigError(f"{run_dir}: done before with other settings ({', '.join(changed)}); use another --out")
         if "correct" not in done:
@@ -214,29 +211,16 @@ def run_probe(cfg: Config, run_dir: Path, *, progress: bool) -> dict:
     probs = predict_acoustic(result.model, examples)
     scored = score_acoustic(probs, examples, vocab)
     top = [result.model.labels[int(j)] for j in probs.argmax(1)]
-    val = [h["val_loss"] for h in result.history if "val_loss" in h]
     nan = float("nan")
     scores = {"test top-1": 100 * scored["val_top1"], "test loss": scored["val_loss"],
               "val top-1": 100 * result.val_top1 if result.val_top1 is not None else nan,
               "val loss": result.val_loss if result.val_loss is not None else nan,
               "distinct": len(set(top)),
-              "val drift": val[-1] - val[(3 * len(val)) // 4 - 1] if len(val) >= 4 else nan}
+              "val drift": val_drift([(h["epoch"], h["val_loss"]) for h in result.history if "val_loss" in h])}
     done = {"config": cfg.to_dict(), "scores": scores, "top": {s.id: label for s, label in zip(test.samples, top)},
             "correct": {s.id: label in s.labels for s, label in zip(test.samples, top)}}
     atomic_write_json(done_file, done)
     return done
-
-
-def changed_settings(a: Config, b: Config) -> list[str]:
-    """The dotted keys (``model.acoustic.num_queries``) whose values differ between two configs."""
-    def flat(d: dict, prefix: str = "") -> dict:
-        out = {}
-        for k, v in d.items():
-            out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) and v else {f"{prefix}{k}": v})
-        return out
-
-    fa, fb = flat(a.to_dict()), flat(b.to_dict())
-    return sorted(k for k in fa.keys() | fb.keys() if fa.get(k) != fb.get(k))
 
 
 def with_output_dir(cfg: Config, output_dir: str | None) -> Config:

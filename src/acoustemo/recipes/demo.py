@@ -94,7 +94,8 @@ def run_shipped(args) -> int:
 def run_training(args) -> int:
     from ..cache.extract import extract
     from ..cache.store import FeatureCache
-    from ..config import load_config
+    from ..config import TRAJECTORY_SETTINGS, load_config, settings_diff
+    from ..io import FINAL_WEIGHTS
     from ..corpora.synth import SynthConfig, build_synth_corpus
     from ..data.manifest import read_manifest
     from ..encoders import build_audio_encoder
@@ -137,10 +138,10 @@ def run_training(args) -> int:
     cfg = load_config("small", overrides)
     final = run_dir / "final"
     t0 = _stage(f"3/4 fine-tune the small preset for {args.steps} steps -> {run_dir}")
-    if (final / "trainable.safetensors").is_file():
-        trained = load_config(final / "config.yaml")
-        if trained.model != cfg.model or trained.train.max_steps != cfg.train.max_steps:
-            raise InputError(f"{final}: trained with other settings; use another --out")
+    if (final / FINAL_WEIGHTS).is_file():
+        changed = settings_diff(load_config(final / "config.yaml"), cfg, TRAJECTORY_SETTINGS)
+        if changed:
+            raise InputError(f"{final}: trained with other settings ({', '.join(changed)}); use another --out")
         _done(t0, "already trained")
     else:
         resume = "latest" if latest_checkpoint(run_dir / "checkpoints") else None

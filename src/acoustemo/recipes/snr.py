@@ -32,7 +32,6 @@ import argparse
 import csv
 import dataclasses
 import io
-import json
 import math
 import statistics
 import sys
@@ -41,6 +40,7 @@ from pathlib import Path
 from ..config import add_device_argument
 from ..device import resolve_device
 from ..errors import ConfigError, InputError
+from ..io import FINAL_WEIGHTS, HEAD_WEIGHTS
 
 METRICS = ("top-1", "M-avg")
 
@@ -124,7 +124,7 @@ def parse_models(specs: list[str]) -> list[tuple[str, Path]]:
         if not sep or not name.strip() or not folder.strip():
             raise ConfigError(f"--model {spec!r}: expected NAME=FOLDER")
         folder = Path(folder.strip())
-        if not (folder / "trainable.safetensors").is_file() and not (folder / "head.safetensors").is_file():
+        if not (folder / FINAL_WEIGHTS).is_file() and not (folder / HEAD_WEIGHTS).is_file():
             raise InputError(f"--model {spec!r}: {folder} holds neither a trained model (trainable.safetensors) "
                              f"nor a stage-1 head (head.safetensors)")
         out.append((name.strip(), folder))
@@ -204,7 +204,7 @@ def noisy_manifest(samples, manifest: Path, snr: float, out: Path, seed: int, pr
 
 def load_scorer(folder: Path, device):
     """(kind, model, config) of a trained folder ("llm") or a stage-1 folder ("head")."""
-    if (folder / "trainable.safetensors").is_file():
+    if (folder / FINAL_WEIGHTS).is_file():
         from ..trained import checkpoint_config, load_model
 
         cfg = checkpoint_config(folder)

@@ -34,12 +34,10 @@ from ..data.collate import Example
 from ..data.dataset import dataset_for, require
 from ..data.speakers import SpeakerBaseline, require_speakers
 from ..errors import ConfigError, InputError
-from ..io import atomic_open, atomic_write_json
+from ..io import HEAD_WEIGHTS, QFORMER_WEIGHTS, atomic_open, atomic_write_json
 from ..model.qformer import QFormer
 from ..model.windows import fixed_time_windows, gather_windows, pad_sequences, utterance_windows
 
-QFORMER_WEIGHTS = "qformers.safetensors"
-HEAD_WEIGHTS = "head.safetensors"
 
 
 @dataclass

@@ -34,7 +34,7 @@ import torch
 from safetensors.torch import save_file
 
 from ..errors import InputError
-from ..io import atomic_write_json, atomic_write_text, load_tensors, read_json, save_tensors
+from ..io import FINAL_WEIGHTS, atomic_write_json, atomic_write_text, load_tensors, read_json, save_tensors
 
 STEP_DIR = re.compile(r"^step-(\d{6,})$")
 
@@ -162,10 +162,10 @@ def gather_state(kind: str, *, model, wrapped, optimizer, names: list[str],
 def scatter_state(kind: str, folder: Path, *, model, wrapped, optimizer, names: list[str]) -> None:
     """Load a checkpoint's trainable tensors and optimizer state into a (possibly sharded) model and optimizer."""
     if kind == "replicated":
-        model.load_trainable(folder / "trainable.safetensors")
+        model.load_trainable(folder / FINAL_WEIGHTS)
         load_optimizer(optimizer, names, folder)
         return
-    trainable = load_tensors(folder / "trainable.safetensors", what="trainable tensors")
+    trainable = load_tensors(folder / FINAL_WEIGHTS, what="trainable tensors")
     if sorted(trainable) != sorted(names):
         raise InputError(f"{folder}: the checkpoint holds other trainable tensors than this model's")
     optim_sd = read_optimizer(names, folder)
@@ -256,7 +256,7 @@ def remove_partial(root: Path) -> int:
 def write_main(tmp: Path, *, trainable: dict[str, torch.Tensor], optimizer_state: dict, names: list[str], scheduler,
                config_yaml: str, state: dict) -> None:
     """Everything but the per-process RNG files (main process); tensors as :func:`gather_state` returns them."""
-    save_tensors(tmp / "trainable.safetensors", trainable)
+    save_tensors(tmp / FINAL_WEIGHTS, trainable)
     atomic_write_text(tmp / "config.yaml", config_yaml)
     save_optimizer(optimizer_state, names, tmp)
     atomic_write_json(tmp / "scheduler.json", scheduler.state_dict())

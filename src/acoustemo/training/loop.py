@@ -38,21 +38,15 @@ from pathlib import Path
 
 import torch
 
-from ..config import Config, load_config
+from ..config import STAGE_ONE_SETTINGS, TRAJECTORY_SETTINGS, Config, load_config, settings_diff
 from ..data.dataset import dataset_for, prepared_for, require
 from ..data.speakers import require_speakers
 from ..errors import ConfigError, InputError, TrainingError
-from ..io import atomic_write_text, read_json, remove_stale_temporaries, save_tensors
-from ..trained import FINAL_WEIGHTS
+from ..io import FINAL_WEIGHTS, QFORMER_WEIGHTS, atomic_write_text, read_json, remove_stale_temporaries, save_tensors
 from . import checkpoint as ckpt
 from .optim import build_scheduler, epoch_batches, rank_micro_batches, weight_decay_groups
 
 LOG_NAME = "log.jsonl"
-
-# Train keys that change the trajectory: a resumed run (or a reused ablation run) must keep them.
-TRAJECTORY_KEYS = ("lr", "betas", "weight_decay", "warmup_ratio", "schedule", "epochs", "batch_size", "grad_accum",
-                   "max_grad_norm", "seed", "max_steps", "train_manifest", "group_by_length", "qformer_lr_scale")
-
 
 def answer_tokens(batch) -> torch.Tensor:
     """Tokens the causal-LM loss counts (labels shifted by one, as the LM shifts them)."""
@@ -99,16 +93,17 @@ def train(cfg: Config, *, resume: str | None = None, stop_after: int | None = No
 def acoustic_stage(cfg: Config, *, progress: bool = True) -> Config:
     """Stage 1 into ``<output_dir>/acoustic/`` (skipped when it is there, trained with the same settings);
     returns ``cfg`` with ``model.qformer_weights`` pointing at its Q-Formers."""
-    from .acoustic import QFORMER_WEIGHTS, fit_stage_one
+    from .acoustic import fit_stage_one
 
     require(cfg, "output_dir")
     t = cfg.train
     folder = Path(t.output_dir) / "acoustic"
     weights = folder / QFORMER_WEIGHTS
     if weights.is_file() and (folder / "config.yaml").is_file():
-        done = load_config(folder / "config.yaml")
-        if done.model != cfg.model or any(getattr(done.train, k) != getattr(t, k) for k in stage_one_keys(t)):
-            raise ConfigError(f"{folder}: stage 1 was trained with other settings; choose another train.output_dir")
+        changed = settings_diff(load_config(folder / "config.yaml"), cfg, STAGE_ONE_SETTINGS)
+        if changed:
+            raise ConfigError(f"{folder}: stage 1 was trained with other settings ({', '.join(changed)}); choose "
+                              f"another train.output_dir")
     else:
         from accelerate import PartialState
 
@@ -118,18 +113,10 @@ def acoustic_stage(cfg: Config, *, progress: bool = True) -> Config:
     return with_stage_one(cfg)
 
 
-def stage_one_keys(train_cfg) -> list[str]:
-    """The ``train.*`` settings stage 1 depends on: its data, its seed and every ``acoustic_*`` field."""
-    acoustic = [f.name for f in dataclasses.fields(train_cfg) if f.name.startswith("acoustic_")]
-    return ["train_manifest", "seed", *acoustic]
-
-
 def with_stage_one(cfg: Config) -> Config:
     """``cfg`` as the LLM stage runs it: with stage 1 (``train.acoustic_epochs`` and no ``model.qformer_weights``
     of its own), ``model.qformer_weights`` points at ``<output_dir>/acoustic/``'s Q-Formers; else unchanged.
     The config a finished run records, so a rerun can tell "the same settings" from "other settings"."""
-    from .acoustic import QFORMER_WEIGHTS
-
     if not cfg.train.acoustic_epochs or cfg.model.qformer_weights:
         return cfg
     weights = Path(cfg.train.output_dir) / "acoustic" / QFORMER_WEIGHTS
@@ -426,13 +413,10 @@ def check_resumable(cfg: Config, folder: Path, world: int) -> None:
     """A checkpoint may be continued only with the same model, the same trajectory and as many processes."""
     if not (folder / "state.json").is_file():
         raise InputError(f"{folder}: not a complete checkpoint (no state.json)")
-    saved = load_config(folder / "config.yaml")
-    if saved.model != cfg.model:
-        raise ConfigError(f"{folder}: the checkpoint was trained with another model configuration")
-    changed = [k for k in TRAJECTORY_KEYS if getattr(saved.train, k) != getattr(cfg.train, k)]
+    changed = settings_diff(load_config(folder / "config.yaml"), cfg, TRAJECTORY_SETTINGS)
     if changed:
-        raise ConfigError(f"{folder}: train.{changed[0]} differs from the checkpoint's; resuming would not "
-                          f"continue the same run")
+        raise ConfigError(f"{folder}: other settings than the checkpoint's ({', '.join(changed)}); resuming would "
+                          f"not continue the same run")
     state = read_json(folder / "state.json")
     if state["world_size"] != world:
         raise ConfigError(f"{folder}: saved by {state['world_size']} processes, resumed with {world}")
