@@ -248,8 +248,10 @@ def test_a_refused_media_file_leaves_nothing_in_the_cache(tmp_path, capsys):
     (data / "notes.txt").write_text("not media at all\n")
     manifest = data / "m.jsonl"
     manifest.write_text(json.dumps({"id": "t", "media": str(data / "notes.txt")}) + "\n")
-    code, _, err = run_cli(capsys, "extract", "--manifest", manifest, "--cache", tmp_path / "cache", "--visual", "none")
-    assert_one_line_error(code, err, "notes.txt", "'t'", progress=True)
+    code, out, err = run_cli(capsys, "extract", "--manifest", manifest, "--cache", tmp_path / "cache", "--visual",
+                             "none")
+    assert_one_line_error(code, err, "notes.txt", "'t'", progress=True)  # its progress bar, then one error line
+    assert out == "" and "key:" not in err  # nothing was extracted: no summary
     cache = tmp_path / "cache"
     assert not (cache / "hashes").exists() or not any((cache / "hashes").iterdir())
     assert not list(cache.rglob("*.safetensors"))

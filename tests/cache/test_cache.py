@@ -134,7 +134,7 @@ def test_kill_and_resume_gives_the_clean_cache(tmp_path, whisper):
 
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    assert f"reused {len(done)}" in proc.stderr
+    assert f"reused {len(done)}" in proc.stdout  # the summary is the result: on stdout
     resumed = _entries(root)
     assert set(resumed) == set(clean_entries)
     for name in resumed:

@@ -100,9 +100,10 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     report = extract(samples, cache, _audio_encoder(args), _visual_encoder(args), shard=shard,
                      skip_errors=not args.fail_fast)
-    print(f"audio key: {report.audio_key}\nvisual key: {report.visual_key}\n"
-          f"computed {report.computed} entries, reused {report.reused}, "
-          f"{report.audio_seconds / 3600:.4f} h of audio encoded", file=sys.stderr)
+    if report.computed or report.reused or not report.failed:  # the result, on stdout; errors alone on stderr
+        print(f"audio key: {report.audio_key}\nvisual key: {report.visual_key}\n"
+              f"computed {report.computed} entries, reused {report.reused}, "
+              f"{report.audio_seconds / 3600:.4f} h of audio encoded", flush=True)
     for msg in report.failed:
         print(f"acoustemo extract: error: {one_line(msg)}", file=sys.stderr)
     return 2 if report.failed else 0
