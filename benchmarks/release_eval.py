@@ -221,6 +221,8 @@ def main() -> int:
                    help="a model trained with speaker baselines (model.speaker_normalization): measure each test "
                         "sample against its speaker's, pooled over the test manifest's samples of that speaker "
                         "(manifest, default), or give it nothing of the voice (none: each file on its own)")
+    p.add_argument("--acoustic-prior", default=None, metavar="W",
+                   help="decode with model.acoustic_prior=W (a number >= 0, or none; default: the model's setting)")
     p.add_argument("--threads", type=int, default=0)
     args = p.parse_args()
     if args.threads:
@@ -239,7 +241,11 @@ def main() -> int:
 
         model, cfg = None, load_config(Path(args.acoustic) / "config.yaml")
     else:
-        model, cfg = load_model(folder, device="cpu"), checkpoint_config(folder)
+        from acoustemo.config import acoustic_prior_overrides
+
+        overrides = acoustic_prior_overrides(args.acoustic_prior)
+        cfg = checkpoint_config(folder, overrides=overrides)
+        model = load_model(folder, cfg, device="cpu")
     data = Path(args.data)
     cache = FeatureCache(data / "cache")
     report = {"checkpoint": str(folder) if model is not None else None, "acoustic": args.acoustic,

@@ -104,7 +104,7 @@ def check_imagebind(reference: Path, audio: list[str] | None, seed: int, atol: f
     from safetensors.torch import save_file
 
     from acoustemo.encoders.imagebind import (CLIP_SECONDS, FBANK_MEAN, FBANK_STD, MEL_BINS, TARGET_FRAMES,
-                                              ImageBindAudioEncoder, kaldi_fbank, load_imagebind_audio)
+                                              ImageBindAudioEncoder, load_imagebind_audio)
     from acoustemo.media.decode import load_audio
 
     sys.path.insert(0, str(reference))

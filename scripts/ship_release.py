@@ -4,8 +4,9 @@
 
 Checks before copying: the weights load strictly into the configured model (every trainable tensor, nothing
 else), every tensor is finite, and the file is at most 25 MB. The shipped config drops
-``model.qformer_weights`` (the stage-1 file the run started from: its tensors are in the checkpoint), and
-docs/MODEL_CARD.md goes beside the weights.
+``model.qformer_weights`` (the stage-1 file the run started from: its tensors are in the checkpoint); stage 1's
+classifier head and labels go along where the run kept them (``model.acoustic_prior``), and docs/MODEL_CARD.md
+goes beside the weights.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def main(final: str, dest: str) -> int:
     import torch
     from safetensors.torch import load_file
 
-    from acoustemo.io import atomic_write_text
+    from acoustemo.io import HEAD_WEIGHTS, LABELS_FILE, atomic_write_text
     from acoustemo.trained import FINAL_WEIGHTS, checkpoint_config, load_model
 
     final, dest = Path(final), Path(dest)
@@ -43,6 +44,11 @@ def main(final: str, dest: str) -> int:
     assert set(tensors) == set(model.trainable_state_dict())
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(weights, dest / FINAL_WEIGHTS)
+    for f in (HEAD_WEIGHTS, LABELS_FILE):  # stage 1's classifier head, for model.acoustic_prior
+        if (final / f).is_file():
+            shutil.copyfile(final / f, dest / f)
+        elif (dest / f).exists():
+            (dest / f).unlink()
     atomic_write_text(dest / "config.yaml", cfg.to_yaml())
     shutil.copyfile(ROOT / "docs" / "MODEL_CARD.md", dest / "MODEL_CARD.md")
     for f in dest.iterdir():

@@ -423,3 +423,11 @@ def test_config_errors_quote_at_most_a_short_excerpt():
     with pytest.raises(ConfigError) as e:
         load_config("tiny", ["model.llm=" + "[" + ",".join(["1"] * 10_000) + "]"])
     assert len(str(e.value)) < 200
+
+
+def test_an_acoustic_prior_the_model_cannot_give_is_one_line(tmp_path, capsys):
+    code, _, err = run_cli(capsys, "predict", "--acoustic-prior", "-1", CLIP)
+    assert_one_line_error(code, err, "model.acoustic_prior", ">= 0")
+    ckpt = tiny_checkpoint(tmp_path / "ckpt")  # trained without a stage-1 head beside its weights
+    code, _, err = run_cli(capsys, "predict", "--checkpoint", ckpt, "--acoustic-prior", "2", CLIP)
+    assert_one_line_error(code, err, str(ckpt), "head.safetensors")

@@ -147,9 +147,15 @@ class ModelConfig:
     # the LLM's weight dtype; auto: bf16 on GPUs that have it, else fp16 on GPUs, fp32 on the CPU (see
     # acoustemo.device). Q-Formers and projections keep fp32 weights and cast their tokens to this dtype.
     llm_dtype: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    # decoding: the weight of the acoustic prior on the first label of each list the model writes (the clip's,
+    # each utterance's), from the stage-1 classifier the trained model keeps (acoustemo.model.prior); 0 only
+    # constrains that label to the classifier's label words; None: the LLM alone, open vocabulary throughout
+    acoustic_prior: float | None = None
 
     def __post_init__(self):
         _positive(self, "audio_dim", "visual_dim", "max_length", "fixed_window_seconds")
+        if self.acoustic_prior is not None and not (self.acoustic_prior >= 0 and math.isfinite(self.acoustic_prior)):
+            raise ConfigError(f"model.acoustic_prior={self.acoustic_prior} must be a finite number >= 0 (or null)")
         if not (self.global_qformer or self.utterance_qformer):
             raise ConfigError("global_qformer and utterance_qformer are both False: the model would have no "
                               "acoustic tokens")
@@ -528,6 +534,13 @@ def add_quantization_argument(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--load-in-4bit", dest="quantize", action="store_const", const="4bit",
                        help="load the LLM in 4 bits (bitsandbytes NF4, CUDA): a 7B model in about 5 GB")
     parser.set_defaults(quantize=None)
+
+
+def acoustic_prior_overrides(value: str | None) -> list[str]:
+    """``--acoustic-prior W`` as config overrides: a number, "none" for the LLM alone, None for the model's own."""
+    if value is None:
+        return []
+    return [f"model.acoustic_prior={'null' if value.strip().lower() == 'none' else value}"]
 
 
 def add_device_argument(parser: argparse.ArgumentParser) -> None:

@@ -17,6 +17,7 @@ from .errors import InputError, excerpt
 FINAL_WEIGHTS = "trainable.safetensors"
 QFORMER_WEIGHTS = "qformers.safetensors"
 HEAD_WEIGHTS = "head.safetensors"
+LABELS_FILE = "labels.json"  # the stage-1 head's label words, in its order
 
 
 _HOST = re.sub(r"[^A-Za-z0-9-]", "", socket.gethostname())[:32] or "host"

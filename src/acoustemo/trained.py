@@ -18,7 +18,7 @@ import torch
 
 from .config import Config, load_config
 from .errors import InputError
-from .io import FINAL_WEIGHTS
+from .io import FINAL_WEIGHTS, HEAD_WEIGHTS, LABELS_FILE, load_tensors, read_json
 
 
 def checkpoint_config(checkpoint: str | os.PathLike, config: str | None = None,
@@ -52,4 +52,13 @@ def load_model(checkpoint: str | os.PathLike, cfg: Config | None = None, *,
         model.load_trainable(weights)
     except (KeyError, ValueError) as e:
         raise InputError(f"{weights}: does not fit the configured model ({e})") from None
+    head = checkpoint / HEAD_WEIGHTS
+    if head.is_file():  # stage 1's classifier head, kept for model.acoustic_prior
+        try:
+            model.attach_acoustic_head(read_json(checkpoint / LABELS_FILE), load_tensors(head, what="acoustic head"))
+        except (KeyError, ValueError, TypeError) as e:
+            raise InputError(f"{head}: does not fit the configured model ({e})") from None
+    elif cfg.model.acoustic_prior is not None:
+        raise InputError(f"{checkpoint}: model.acoustic_prior needs the stage-1 head ({HEAD_WEIGHTS}, {LABELS_FILE}) "
+                         f"beside the weights")
     return model.eval()

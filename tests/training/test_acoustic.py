@@ -303,3 +303,25 @@ def test_baseline_dropout_shows_some_samples_raw_the_same_way_in_every_run(tmp_p
     (again,) = trainer.micro_batches(0)
     assert torch.equal(again.audio, batch.audio)  # the same draw for the same step
     fit_acoustic(cfg, epochs=1, batch_size=6, progress=False)  # stage 1 runs with it too
+
+
+def test_a_run_with_frozen_stage_one_qformers_keeps_the_head_for_the_acoustic_prior(corpus, tmp_path):
+    from acoustemo.errors import InputError
+    from acoustemo.io import HEAD_WEIGHTS, LABELS_FILE
+    from acoustemo.trained import checkpoint_config, load_model
+    from acoustemo.training.acoustic import load_acoustic
+
+    frozen = train(tiny_train_config(corpus, tmp_path / "frozen", "model.use_visual=false", "train.acoustic_epochs=1",
+                                     "train.qformer_lr_scale=0", "train.max_steps=1"), progress=False)
+    assert (frozen.final / HEAD_WEIGHTS).is_file() and (frozen.final / LABELS_FILE).is_file()
+    model = load_model(frozen.final, checkpoint_config(frozen.final, overrides=["model.acoustic_prior=2"]))
+    stage_one = load_acoustic(tmp_path / "frozen" / "acoustic")
+    assert model.acoustic_head.labels == stage_one.labels
+    torch.testing.assert_close(model.acoustic_head.head.weight, stage_one.head.weight)
+    # Q-Formers trained on in the LLM stage: stage 1's head no longer reads them, so it is not kept
+    moved = train(tiny_train_config(corpus, tmp_path / "moved", "model.use_visual=false", "train.acoustic_epochs=1",
+                                    "train.max_steps=1"), progress=False)
+    assert not (moved.final / HEAD_WEIGHTS).exists()
+    assert load_model(moved.final).acoustic_head is None
+    with pytest.raises(InputError, match="model.acoustic_prior needs the stage-1 head"):
+        load_model(moved.final, checkpoint_config(moved.final, overrides=["model.acoustic_prior=2"]))

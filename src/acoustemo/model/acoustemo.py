@@ -92,6 +92,9 @@ class AcoustEmo(nn.Module):
                 llm.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
         self.llm = llm
         self.lora_merged = False  # merge_lora folded LoRA into the LLM: inference only
+        # the stage-1 classifier over these Q-Formers, for model.acoustic_prior (attach_acoustic_head); kept out of
+        # the module's parameters: its Q-Formers are these, and its head is not trained here
+        self.__dict__["acoustic_head"] = None
         self._set_trainable()
         if config.qformer_weights:
             path = Path(config.qformer_weights)
@@ -179,6 +182,20 @@ class AcoustEmo(nn.Module):
                     raise ValueError(f"{path}: {n} has shape {tuple(t.shape)}, the model {tuple(own[n].shape)}")
                 own[n].copy_(t)
 
+    def attach_acoustic_head(self, labels: list[str], head: dict[str, torch.Tensor]) -> None:
+        """Keep stage 1's classifier head (``head``: its tensors but the Q-Formers', ``labels``: its label words)
+        over this model's own Q-Formers, for decoding with ``model.acoustic_prior``. Valid where the LLM stage left
+        the Q-Formers as stage 1 trained them (``train.qformer_lr_scale=0``)."""
+        from .classifier import AcousticClassifier
+
+        classifier = AcousticClassifier(self.config, labels)
+        classifier.qformers = self.qformers
+        missing, unexpected = classifier.load_state_dict(head, strict=False)
+        missing = [k for k in missing if not k.startswith("qformers.")]
+        if missing or unexpected:
+            raise ValueError(f"the acoustic head does not fit the model ({(missing + unexpected)[0]})")
+        self.__dict__["acoustic_head"] = classifier.eval()
+
     # ----------------------------------------------------------------- forward
     def qformer_inputs(self, kind: str, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """What the Q-Former of ``kind`` reads: frames (N, L, d) and their mask (N, L), one row per slot."""
@@ -237,6 +254,9 @@ class AcoustEmo(nn.Module):
             max_new_tokens += TOKENS_PER_UTTERANCE_LINE * max(batch.num_utterances)
         batch = batch.to(self.device)
         tok = self.tokenizer
+        if self.config.acoustic_prior is not None:
+            generate_kwargs["logits_processor"] = [*generate_kwargs.get("logits_processor", []),
+                                                   self.acoustic_prior(batch)]
         out = self.llm.generate(
             inputs_embeds=self.embed(batch), attention_mask=batch.attention_mask, max_new_tokens=max_new_tokens,
             do_sample=do_sample, eos_token_id=tok.eos_token_id,
@@ -252,6 +272,29 @@ class AcoustEmo(nn.Module):
             else:
                 preds.append(Prediction(i, t.strip(), parse_emotions(t)))
         return preds
+
+
+    def acoustic_prior(self, batch: Batch):
+        """The logits processor of ``model.acoustic_prior`` for ``batch`` (:mod:`acoustemo.model.prior`): the
+        classifier's label probabilities for each clip and, where a sample's windows are its utterances, for
+        each utterance."""
+        from .prior import AcousticPrior, LabelTrie
+
+        head = self.acoustic_head
+        if head is None:
+            raise ConfigError("model.acoustic_prior needs the stage-1 classifier head beside the weights "
+                              "(head.safetensors, labels.json): this model has none")
+        head.to(self.device)
+        clip, own = head.logits(batch)
+        clip, own = clip.softmax(-1), own.softmax(-1)
+        per_sample = []
+        for j, n in enumerate(batch.num_utterances or [0] * clip.shape[0]):
+            windows = own[batch.window_sample == j] if own.shape[0] else own
+            merged = batch.merged[j] if batch.merged else 0
+            per_sample.append(windows if n and not merged and windows.shape[0] == n else None)
+        if getattr(self, "_label_trie", None) is None or self._label_trie[0] != head.labels:
+            self.__dict__["_label_trie"] = (head.labels, LabelTrie(self.tokenizer, head.labels))
+        return AcousticPrior(self.tokenizer, self._label_trie[1], clip, per_sample, self.config.acoustic_prior)
 
 
 def count_parameters(model: nn.Module) -> dict[str, int]:

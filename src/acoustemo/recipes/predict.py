@@ -42,6 +42,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--speaker-baseline", nargs="+", default=None, metavar="FILE",
                    help="other recordings of the same speaker: each file is measured against this voice's baseline "
                         "(a model trained with model.speaker_normalization; default: each file's own)")
+    p.add_argument("--acoustic-prior", default=None, metavar="W",
+                   help="weight of the stage-1 classifier on the first label of each list (model.acoustic_prior: "
+                        "a number >= 0, or none for the LLM alone; default: the model's own setting)")
     add_device_argument(p)
     add_quantization_argument(p)
 
@@ -55,8 +58,12 @@ def run(args) -> int:
         from ..pretrained import pretrained_path
 
         checkpoint = pretrained_path()
-    predictor = Predictor(checkpoint, transcriber_model=args.whisper_model, beam_size=args.beam_size,
-                          max_new_tokens=args.max_new_tokens, device=args.device, quantize=args.quantize)
+    from ..config import acoustic_prior_overrides
+
+    overrides = acoustic_prior_overrides(args.acoustic_prior)
+    predictor = Predictor(checkpoint, overrides=overrides, transcriber_model=args.whisper_model,
+                          beam_size=args.beam_size, max_new_tokens=args.max_new_tokens, device=args.device,
+                          quantize=args.quantize)
     if args.speaker_baseline:
         predictor.set_speaker_baseline(args.speaker_baseline)
     failed = 0

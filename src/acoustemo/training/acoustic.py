@@ -3,7 +3,7 @@
 BLIP-2 and Video-LLaMA train their Q-Formers before the LLM sees them; here the same Q-Formers that
 :class:`~acoustemo.model.AcoustEmo` builds (``qformers["global"]``, ``qformers["utterance"]``, same config,
 same parameter names) read the cached features of each sample, and a light head predicts the sample's
-open-vocabulary labels:
+open-vocabulary labels (:class:`~acoustemo.model.classifier.AcousticClassifier`):
 
     slot vectors   the mean of each slot's tokens: the global slot and every window of Eq. (1)
     pooling        attention over the sample's slots (one learned query), so that one emotional utterance
@@ -20,24 +20,21 @@ acoustic-branch ablation: it answers "do the tokens carry the cue?" without the 
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from ..config import Config, ModelConfig
 from ..data.collate import Example
 from ..data.dataset import dataset_for, require
 from ..data.speakers import SpeakerBaseline, require_speakers
 from ..errors import ConfigError, InputError
-from ..io import HEAD_WEIGHTS, QFORMER_WEIGHTS, atomic_open, atomic_write_json
-from ..model.qformer import QFormer
-from ..model.windows import fixed_time_windows, gather_windows, pad_sequences, utterance_windows
-
+from ..io import HEAD_WEIGHTS, LABELS_FILE, QFORMER_WEIGHTS, atomic_open, atomic_write_json
+from ..model.classifier import AcousticClassifier
+from ..model.windows import fixed_time_windows, pad_sequences, utterance_windows
 
 
 @dataclass
@@ -86,74 +83,6 @@ def multi_hot(label_lists, vocab: dict[str, int]) -> torch.Tensor:
             if label in vocab:
                 out[i, vocab[label]] = 1.0
     return out
-
-
-class AcousticClassifier(nn.Module):
-    """The acoustic Q-Formers of AcoustEmo under a light multi-label head (see the module docstring)."""
-
-    def __init__(self, config: ModelConfig, labels: list[str], *, dropout: float = 0.1):
-        super().__init__()
-        self.config, self.labels = config, list(labels)
-        kinds = [k for k, on in (("global", config.global_qformer), ("utterance", config.utterance_qformer)) if on]
-        self.qformers = nn.ModuleDict({k: QFormer(config.acoustic, input_dim=config.audio_dim) for k in kinds})
-        hidden = config.acoustic.hidden_size
-        self.kind_embedding = nn.Parameter(torch.zeros(2, hidden))  # global / window, added to slot vectors
-        self.pool_query = nn.Parameter(torch.randn(hidden) * 0.02)
-        self.norm = nn.LayerNorm(hidden)
-        self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(hidden, len(labels))
-        # with statistics tokens: a second, linear head on them alone (averaged over a sample's slots), so that
-        # the statistics token learns to carry what a linear speech-emotion probe reads
-        self.stats_head = nn.Linear(hidden, len(labels)) if config.acoustic.stats_token else None
-
-    def slot_tokens(self, batch: AcousticBatch) -> tuple[torch.Tensor, torch.Tensor]:
-        """(S, tokens, hidden) the tokens of every slot (global slots first, then windows), (S,) the sample of each."""
-        tokens, owner = [], []
-        b = batch.audio.shape[0]
-        if "global" in self.qformers:
-            tokens.append(self.qformers["global"](batch.audio, batch.audio_mask) + self.kind_embedding[0])
-            owner.append(torch.arange(b))
-        if "utterance" in self.qformers and batch.window_sample.numel():
-            frames, mask = gather_windows(batch.audio, batch.window_sample, batch.window_begin, batch.window_end)
-            tokens.append(self.qformers["utterance"](frames, mask) + self.kind_embedding[1])
-            owner.append(batch.window_sample)
-        if not tokens:
-            raise ConfigError("no acoustic slot in the batch: the samples have no utterances and the model no "
-                              "global Q-Former")
-        return torch.cat(tokens), torch.cat(owner).to(batch.audio.device)
-
-    def forward(self, batch: AcousticBatch) -> torch.Tensor:
-        """Label logits (B, V): attention pooling over each sample's slots, then the linear head (plus the
-        statistics head, when there is one)."""
-        return self.logits(batch)[0]
-
-    def logits(self, batch: AcousticBatch) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, V) the samples' label logits (:meth:`forward`) and (W, V) each window's own: the same heads on
-        that window's slot alone."""
-        tokens, owner = self.slot_tokens(batch)
-        vectors = self.norm(tokens.mean(1))
-        b = batch.audio.shape[0]
-        n_windows = batch.window_sample.numel() if "utterance" in self.qformers else 0
-        windows = slice(tokens.shape[0] - n_windows, tokens.shape[0])  # window slots come after the global ones
-        own = self.head(self.dropout(vectors[windows]))
-        if self.stats_head is not None:
-            own = own + self.stats_head(self.dropout(tokens[windows, -1]))
-        scores = vectors @ self.pool_query / math.sqrt(vectors.shape[-1])  # (S,)
-        weights = torch.exp(scores - scores.max())
-        denom = torch.zeros(b, device=vectors.device).index_add(0, owner, weights)
-        pooled = torch.zeros(b, vectors.shape[-1], device=vectors.device).index_add(0, owner, weights[:, None] * vectors)
-        pooled = pooled / denom.clamp_min(1e-12)[:, None]
-        logits = self.head(self.dropout(pooled))
-        if self.stats_head is not None:
-            per_slot = self.stats_head(self.dropout(tokens[:, -1]))  # (S, V): the statistics token of each slot
-            counts = torch.zeros(b, device=tokens.device).index_add(0, owner, torch.ones_like(owner, dtype=tokens.dtype))
-            summed = torch.zeros(b, per_slot.shape[1], device=tokens.device).index_add(0, owner, per_slot)
-            logits = logits + summed / counts.clamp_min(1.0)[:, None]
-        return logits, own
-
-    def qformer_state_dict(self) -> dict[str, torch.Tensor]:
-        """The Q-Former tensors under AcoustEmo's names (``qformers.utterance.*``), for ``model.qformer_weights``."""
-        return {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items() if k.startswith("qformers.")}
 
 
 @dataclass
@@ -451,7 +380,7 @@ def load_acoustic(folder: str | Path) -> AcousticClassifier:
 
     folder = Path(folder)
     cfg = load_config(folder / "config.yaml")
-    model = AcousticClassifier(cfg.model, read_json(folder / "labels.json"))
+    model = AcousticClassifier(cfg.model, read_json(folder / LABELS_FILE))
     state = {**load_tensors(folder / QFORMER_WEIGHTS), **load_tensors(folder / HEAD_WEIGHTS)}
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
@@ -470,7 +399,7 @@ def save_acoustic(model: AcousticClassifier, out: Path, cfg: Config, history: li
     head = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items() if not k.startswith("qformers.")}
     with atomic_open(out / HEAD_WEIGHTS, "wb") as f:
         f.write(save(head))
-    atomic_write_json(out / "labels.json", model.labels)
+    atomic_write_json(out / LABELS_FILE, model.labels)
     atomic_write_json(out / "history.json", history)
     with atomic_open(out / "config.yaml", "w", encoding="utf-8") as f:
         f.write(cfg.to_yaml())

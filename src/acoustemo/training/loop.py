@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ from ..config import STAGE_ONE_SETTINGS, TRAJECTORY_SETTINGS, Config, load_confi
 from ..data.dataset import dataset_for, prepared_for, require
 from ..data.speakers import require_speakers
 from ..errors import ConfigError, InputError, TrainingError
-from ..io import FINAL_WEIGHTS, QFORMER_WEIGHTS, atomic_write_text, read_json, remove_stale_temporaries, save_tensors
+from ..io import FINAL_WEIGHTS, HEAD_WEIGHTS, LABELS_FILE, QFORMER_WEIGHTS, atomic_write_text, read_json, remove_stale_temporaries, save_tensors
 from . import checkpoint as ckpt
 from .optim import build_scheduler, epoch_batches, rank_micro_batches, weight_decay_groups
 
@@ -386,6 +387,7 @@ class Trainer:
             if self.main:
                 save_tensors(final / FINAL_WEIGHTS, trainable)
                 atomic_write_text(final / "config.yaml", self.cfg.to_yaml())
+                keep_acoustic_head(final, self.cfg)
             acc.wait_for_everyone()
         return TrainResult(self.out, step, self.total, loss, val, final, self.main, self.model)
 
@@ -407,6 +409,23 @@ def configure_deepspeed(accelerator, cfg: Config) -> None:
             raise ConfigError(f"the DeepSpeed configuration sets {key}={theirs}, the training configuration "
                               f"{ours}: remove it from the DeepSpeed configuration")
         ds[key] = ours
+
+
+def keep_acoustic_head(final: Path, cfg: Config) -> bool:
+    """Copy stage 1's classifier head and label words beside the final weights (for ``model.acoustic_prior``)
+    where the LLM stage left the Q-Formers as stage 1 trained them (``train.qformer_lr_scale=0``); True if so."""
+    import shutil
+
+    if not cfg.model.qformer_weights or cfg.train.qformer_lr_scale != 0:
+        return False
+    stage_one = Path(cfg.model.qformer_weights).parent
+    if not all((stage_one / f).is_file() for f in (HEAD_WEIGHTS, LABELS_FILE)):
+        return False
+    for f in (HEAD_WEIGHTS, LABELS_FILE):
+        tmp = final / f".{f}.tmp"
+        shutil.copyfile(stage_one / f, tmp)
+        os.replace(tmp, final / f)
+    return True
 
 
 def check_resumable(cfg: Config, folder: Path, world: int) -> None:

@@ -1,0 +1,119 @@
+"""Decoding with the acoustic prior: the first label of each list follows the classifier as far as its weight says."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from acoustemo.data.collate import Collator
+from acoustemo.model import AcoustEmo
+from acoustemo.model.classifier import AcousticClassifier
+from acoustemo.model.llm import tiny_tokenizer
+from acoustemo.model.prior import AcousticPrior, LabelTrie
+
+from conftest import make_example, tiny_config
+
+LABELS = ["sad", "sadness", "happy", "calm"]
+
+
+def greedy(processor, tok, prompt_scores, prefix: str = "", steps: int = 12) -> str:
+    """Greedy decoding of ``steps`` tokens after ``prefix`` where the 'LLM' gives every step ``prompt_scores``."""
+    ids = tok(prefix, add_special_tokens=False).input_ids if prefix else []
+    for _ in range(steps):
+        scores = processor(torch.tensor([ids], dtype=torch.long), prompt_scores.clone()[None])
+        ids.append(int(scores[0].argmax()))
+    return tok.decode(ids)
+
+
+def llm_scores(tok, text: str, strength: float = 5.0) -> torch.Tensor:
+    """Scores favouring the bytes of ``text`` (a stand-in LLM that 'wants' to write it)."""
+    scores = torch.zeros(len(tok))
+    for i in tok(text, add_special_tokens=False).input_ids:
+        scores[i] += strength
+    return scores
+
+
+def test_the_trie_follows_the_label_token_sequences():
+    tok = tiny_tokenizer()
+    trie = LabelTrie(tok, LABELS)
+    node = trie.walk(tok(" sad", add_special_tokens=False).input_ids)
+    assert trie.complete[node] == 0 and sorted(trie.members[node]) == [0, 1]  # "sad" ends here, "sadness" goes on
+    assert trie.walk(tok(" sax", add_special_tokens=False).input_ids) is None
+    assert sorted(trie.members[0]) == [0, 1, 2, 3]
+
+
+def test_a_strong_prior_writes_the_classifiers_label_and_then_lets_the_llm_go_on():
+    tok = tiny_tokenizer()
+    trie = LabelTrie(tok, LABELS)
+    clip = torch.tensor([[0.05, 0.05, 0.1, 0.8]])  # the classifier says calm
+    wants = llm_scores(tok, " happy")  # the LLM alone would write "happy"
+    assert greedy(AcousticPrior(tok, trie, clip, [None], weight=50.0), tok, wants, steps=5) == " calm"
+    # the best label wins, not the branch with the most labels under it; a label through a shorter one too
+    split = torch.tensor([[0.3, 0.25, 0.35, 0.1]])  # "s..." holds more mass, "happy" is the best label
+    assert greedy(AcousticPrior(tok, trie, split, [None], weight=50.0), tok, wants, steps=6) == " happy"
+    longer = torch.tensor([[0.2, 0.6, 0.1, 0.1]])
+    assert greedy(AcousticPrior(tok, trie, longer, [None], weight=50.0), tok, wants, steps=8) == " sadness"
+    # weight 0: only constrained to a label word, the LLM chooses which
+    assert greedy(AcousticPrior(tok, trie, clip, [None], weight=0.0), tok, wants, steps=6) == " happy"
+    # after the label the scores are the LLM's own again (free text, here more of its favourite bytes)
+    text = greedy(AcousticPrior(tok, trie, clip, [None], weight=50.0), tok, wants, steps=8)
+    assert text.startswith(" calm") and text[5:] and set(text[5:]) <= set(" happy")
+
+
+def test_each_utterance_line_takes_its_own_prior_and_an_unknown_one_is_left_alone():
+    tok = tiny_tokenizer()
+    trie = LabelTrie(tok, LABELS)
+    clip = torch.tensor([[0.0, 0.0, 1.0, 0.0]])
+    own = torch.tensor([[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]])  # utterance 1 sad, utterance 2 calm
+    wants = llm_scores(tok, " happy")
+    prior = AcousticPrior(tok, trie, clip, [own], weight=50.0)
+    assert greedy(prior, tok, wants, prefix=" happy\n2:", steps=5) == " happy\n2: calm"
+    # a line number beyond the sample's utterances, or a sample whose windows are not its utterances: no prior
+    def llm_alone(ids, scores):
+        return scores
+
+    for own_priors, line in (([own], 3), ([None], 1)):
+        prefix = f" happy\n{line}:"
+        assert (greedy(AcousticPrior(tok, trie, clip, own_priors, weight=50.0), tok, wants, prefix=prefix, steps=6)
+                == greedy(llm_alone, tok, wants, prefix=prefix, steps=6))
+    with pytest.raises(ValueError, match=">= 0"):
+        AcousticPrior(tok, trie, clip, [None], weight=-1.0)
+
+
+def model_with_head(prior: float | None):
+    torch.manual_seed(0)
+    model = AcoustEmo.from_config(tiny_config(use_visual=False, acoustic_prior=prior)).eval()
+    head = AcousticClassifier(model.config, LABELS)
+    model.attach_acoustic_head(LABELS, {k: v for k, v in head.state_dict().items() if not k.startswith("qformers.")})
+    return model
+
+
+def test_the_head_reads_the_models_own_qformers_and_is_no_parameter_of_it():
+    model = model_with_head(None)
+    assert not any(k.startswith("acoustic_head") for k in model.state_dict())
+    assert model.acoustic_head.qformers is model.qformers
+    # the collator's batch and stage 1's batch give the classifier the same windows, hence the same logits
+    from acoustemo.training.acoustic import collate_acoustic
+
+    examples = [make_example("a"), make_example("b", seconds=3.0, utterances=((0.3, 2.7, "ok"),), seed=1)]
+    llm_batch = Collator(model.config, model.tokenizer, train=False)(examples)
+    stage_one = collate_acoustic(examples, model.config)
+    for a, b in zip(model.acoustic_head.logits(llm_batch), model.acoustic_head.logits(stage_one)):
+        torch.testing.assert_close(a, b)
+
+
+def test_generate_with_a_strong_prior_starts_with_the_classifiers_top_label():
+    examples = [make_example("a"), make_example("b", seconds=3.0, utterances=((0.3, 2.7, "ok"),), seed=1)]
+    free = model_with_head(None)
+    model = model_with_head(1e4)
+    batch = Collator(model.config, model.tokenizer, train=False)(examples)
+    clip, _ = model.acoustic_head.logits(batch)
+    top = [LABELS[int(i)] for i in clip.argmax(1)]
+    preds = model.generate(batch, max_new_tokens=8, min_new_tokens=8)
+    assert [p.text.startswith(label) for p, label in zip(preds, top)] == [True, True]
+    assert [p.text for p in free.generate(batch, max_new_tokens=8, min_new_tokens=8)] != [p.text for p in preds]
+    bare = AcoustEmo.from_config(dataclasses.replace(model.config)).eval()
+    from acoustemo.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="head.safetensors"):
+        bare.generate(batch, max_new_tokens=4)
