@@ -3,7 +3,7 @@
     python benchmarks/explain_faithfulness.py --data data/release [--checkpoint runs/release/final]
 
 For every test dialogue of ``<data>/synth`` whose cue lies in one utterance (``cues.jsonl``: ``target``), the
-model answers, :func:`acoustemo.explain.explain` measures each utterance's evidence for that answer (true
+model answers, :func:`acoustemo.inference.explain.explain` measures each utterance's evidence for that answer (true
 utterance times from the manifest), and the dialogue counts as a hit when the utterance with the highest
 evidence is the cue utterance. Chance is the mean of 1 / utterances. The same is reported for the frame
 attention's share (the utterance whose frames hold the attention peak) as a second view. Nothing is
@@ -35,11 +35,11 @@ def main() -> int:
     from acoustemo.cache.store import FeatureCache
     from acoustemo.data.dataset import FeatureDataset, prepared_for, resolve_key
     from acoustemo.data.manifest import read_manifest
-    from acoustemo.evaluation import Generation, generate_all
-    from acoustemo.explain import explain
-    from acoustemo.trained import checkpoint_config, load_model
+    from acoustemo.inference.evaluation import Generation, generate_all
+    from acoustemo.inference.explain import explain
+    from acoustemo.inference.loading import checkpoint_config, load_model
 
-    from acoustemo.pretrained import pretrained_path
+    from acoustemo.inference.pretrained import pretrained_path
 
     folder = Path(args.checkpoint) if args.checkpoint else pretrained_path()
     model, cfg = load_model(folder, device="cpu"), checkpoint_config(folder)

@@ -6,7 +6,7 @@
 The clips are speech: the example RAVDESS dialogue (examples/, 7.7 s, three sentences), then distinct
 sentences spoken by espeak-ng, to 10, 30 and 60 s (``--lengths``, at most 90 s). Cold: a fresh ``acoustemo predict`` process on the 10 s clip (Python start,
 imports, model load, then one file). Warm: the median of ``--repeats`` calls of a loaded
-:class:`acoustemo.pipeline.Predictor`, split into its stages (decode, transcription, audio encoder, generation
+:class:`acoustemo.inference.predictor.Predictor`, split into its stages (decode, transcription, audio encoder, generation
 of the answer, explanation). Nothing is asserted: it reports. Run it on an idle machine.
 """
 
@@ -71,7 +71,7 @@ class Timed:
 
 def warm_request(predictor, clip: Path, explain: bool) -> dict:
     """One request, with its stages timed."""
-    import acoustemo.explain as explain_module
+    import acoustemo.inference.explain as explain_module
     import acoustemo.media as media
 
     stages = {"transcribe": Timed(predictor.transcribe), "audio encoder": Timed(predictor.audio_encoder.encode),
@@ -120,8 +120,8 @@ def main() -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    from acoustemo.pipeline import Predictor
-    from acoustemo.pretrained import pretrained_path
+    from acoustemo.inference.predictor import Predictor
+    from acoustemo.inference.pretrained import pretrained_path
 
     checkpoint = args.checkpoint or str(pretrained_path())
     tmp = Path(tempfile.mkdtemp(prefix="acoustemo-latency-"))

@@ -228,10 +228,10 @@ def main() -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from acoustemo.evaluation import Generation, generate_all
-    from acoustemo.trained import checkpoint_config, load_model
+    from acoustemo.inference.evaluation import Generation, generate_all
+    from acoustemo.inference.loading import checkpoint_config, load_model
 
-    from acoustemo.pretrained import pretrained_path
+    from acoustemo.inference.pretrained import pretrained_path
 
     folder = Path(args.checkpoint) if args.checkpoint else pretrained_path()
     if args.skip_model:

@@ -27,7 +27,7 @@ def main(final: str, dest: str) -> int:
     from safetensors.torch import load_file
 
     from acoustemo.io import HEAD_WEIGHTS, LABELS_FILE, atomic_write_text
-    from acoustemo.trained import FINAL_WEIGHTS, checkpoint_config, load_model
+    from acoustemo.inference.loading import FINAL_WEIGHTS, checkpoint_config, load_model
 
     final, dest = Path(final), Path(dest)
     weights = final / FINAL_WEIGHTS

@@ -4,8 +4,8 @@ __version__ = "0.2.0"
 
 
 def load_pretrained(*args, **kwargs):
-    """The trained ``small`` model shipped with the package (see :mod:`acoustemo.pretrained`)."""
-    from .pretrained import load_pretrained
+    """The trained ``small`` model shipped with the package (see :mod:`acoustemo.inference.pretrained`)."""
+    from .inference.pretrained import load_pretrained
 
     return load_pretrained(*args, **kwargs)
 

@@ -64,7 +64,7 @@ def test_bf16_training_resumes_to_the_weights_of_an_uninterrupted_run(preset, co
 def test_trained_model_generates_on_the_gpu(preset, corpus, tmp_path):
     from acoustemo.data.collate import Collator
     from acoustemo.data.dataset import dataset_for
-    from acoustemo.trained import load_model
+    from acoustemo.inference.loading import load_model
 
     run = train(_config(preset, corpus, tmp_path, "train.max_steps=2", "train.acoustic_epochs=0"), device=DEVICE,
                 progress=False)

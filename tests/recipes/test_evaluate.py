@@ -4,7 +4,7 @@ import json
 import pytest
 
 from acoustemo.cli import main
-from acoustemo.evaluation import Generation, evaluate
+from acoustemo.inference.evaluation import Generation, evaluate
 from acoustemo.metrics import read_labels
 from acoustemo.training import train
 
@@ -62,7 +62,7 @@ def test_sampling_is_seeded(trained, tmp_path):
 
 
 def test_openset_cells_read_back_intact():
-    from acoustemo.evaluation import openset_cell
+    from acoustemo.inference.evaluation import openset_cell
     from acoustemo.metrics import parse_labels
 
     labels = ["happy", "a, b", "it's", "x]y[", "calm"]

@@ -9,7 +9,7 @@ from acoustemo.cli import main
 from acoustemo.config import load_config
 from acoustemo.errors import InputError
 from acoustemo.model import AcoustEmo
-from acoustemo.pipeline import Predictor
+from acoustemo.inference.predictor import Predictor
 
 from conftest import FIXTURES
 

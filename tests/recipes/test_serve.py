@@ -12,7 +12,7 @@ import pytest
 from acoustemo.cli import main
 from acoustemo.data.manifest import Utterance
 from acoustemo.errors import InputError
-from acoustemo.pipeline import MediaPrediction
+from acoustemo.inference.predictor import MediaPrediction
 from acoustemo.recipes.serve import TIMELINE_HEADERS, Service
 
 from conftest import FIXTURES
@@ -22,7 +22,7 @@ DIALOGUE = Path(__file__).parents[2] / "examples" / "ravdess_actor20_dialogue.fl
 
 
 class FakePredictor:
-    """Stands in for acoustemo.pipeline.Predictor: records the calls, answers with two utterances."""
+    """Stands in for acoustemo.inference.predictor.Predictor: records the calls, answers with two utterances."""
 
     def __init__(self):
         self.calls = []
@@ -106,8 +106,8 @@ def test_the_page_in_a_real_browser(tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from acoustemo.pipeline import Predictor
-    from acoustemo.pretrained import pretrained_path
+    from acoustemo.inference.predictor import Predictor
+    from acoustemo.inference.pretrained import pretrained_path
     from acoustemo.recipes.serve import launch
 
     browser = _browser()

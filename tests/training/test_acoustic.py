@@ -308,7 +308,7 @@ def test_baseline_dropout_shows_some_samples_raw_the_same_way_in_every_run(tmp_p
 def test_a_run_with_frozen_stage_one_qformers_keeps_the_head_for_the_acoustic_prior(corpus, tmp_path):
     from acoustemo.errors import InputError
     from acoustemo.io import HEAD_WEIGHTS, LABELS_FILE
-    from acoustemo.trained import checkpoint_config, load_model
+    from acoustemo.inference.loading import checkpoint_config, load_model
     from acoustemo.training.acoustic import load_acoustic
 
     frozen = train(tiny_train_config(corpus, tmp_path / "frozen", "model.use_visual=false", "train.acoustic_epochs=1",

@@ -44,7 +44,7 @@ from ..config import (RUN_SETTINGS, Config, add_config_arguments, add_device_arg
                       settings_diff)
 from ..device import resolve_device
 from ..errors import ConfigError
-from ..evaluation import Generation, evaluate
+from ..inference.evaluation import Generation, evaluate
 from ..io import atomic_open, atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
 from ..training import LOG_NAME, train
 from ..training.checkpoint import latest_checkpoint

@@ -69,8 +69,8 @@ def run(args) -> int:
 
 def run_shipped(args) -> int:
     """The shipped model on the example media: labels and timeline per file."""
-    from ..pipeline import Predictor
-    from ..pretrained import pretrained_path
+    from ..inference.predictor import Predictor
+    from ..inference.pretrained import pretrained_path
 
     media = args.media or sorted(p for p in EXAMPLES.glob("*") if p.suffix in (".flac", ".wav", ".mp4"))
     if not media:
@@ -99,7 +99,7 @@ def run_training(args) -> int:
     from ..corpora.synth import SynthConfig, build_synth_corpus
     from ..data.manifest import read_manifest
     from ..encoders import build_audio_encoder
-    from ..evaluation import evaluate, format_scores
+    from ..inference.evaluation import evaluate, format_scores
     from ..training import train
     from ..training.checkpoint import latest_checkpoint
 

@@ -14,7 +14,7 @@ import sys
 
 from ..config import add_config_arguments, add_device_argument, add_quantization_argument
 from ..device import resolve_device
-from ..evaluation import METRICS, Generation, evaluate, format_scores
+from ..inference.evaluation import METRICS, Generation, evaluate, format_scores
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 from ..config import add_device_argument, add_quantization_argument
 from ..device import resolve_device
 from ..errors import AcoustemoError, one_line
-from ..pipeline import Predictor
+from ..inference.predictor import Predictor
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -55,7 +55,7 @@ def run(args) -> int:
     check_quantization(args.quantize, resolve_device(args.device))  # stops here, before anything is loaded
     checkpoint = args.checkpoint
     if checkpoint is None:
-        from ..pretrained import pretrained_path
+        from ..inference.pretrained import pretrained_path
 
         checkpoint = pretrained_path()
     from ..config import acoustic_prior_overrides
@@ -71,7 +71,7 @@ def run(args) -> int:
         try:
             result = predictor(media, explain=args.explain)
             if args.explain and result.explanation is not None:
-                from ..explain import plot_explanation
+                from ..inference.explain import plot_explanation
 
                 result.figure = str(plot_explanation(media, result.utterances, result.emotions, result.explanation,
                                                      Path(args.figures) / f"{Path(media).name}.png"))

@@ -102,7 +102,7 @@ class Service:
             raise InputError(str(e).replace(str(path), path.name)) from None
 
     def _run(self, path: Path) -> ServeResult:
-        from ..explain import plot_explanation
+        from ..inference.explain import plot_explanation
         from ..io import atomic_write_text
 
         path = self.check(path)
@@ -171,13 +171,13 @@ def run(args) -> int:
     except ImportError:
         raise InputError("acoustemo serve needs Gradio: pip install 'acoustemo[serve]' (or pip install gradio)") \
             from None
-    from ..pipeline import Predictor
+    from ..inference.predictor import Predictor
 
     if args.queue_size < 1:
         raise InputError(f"--queue-size {args.queue_size}: must be at least 1")
     checkpoint = args.checkpoint
     if checkpoint is None:
-        from ..pretrained import pretrained_path
+        from ..inference.pretrained import pretrained_path
 
         checkpoint = pretrained_path()
     predictor = Predictor(checkpoint, transcriber_model=args.whisper_model, beam_size=args.beam_size,

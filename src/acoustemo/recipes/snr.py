@@ -205,7 +205,7 @@ def noisy_manifest(samples, manifest: Path, snr: float, out: Path, seed: int, pr
 def load_scorer(folder: Path, device):
     """(kind, model, config) of a trained folder ("llm") or a stage-1 folder ("head")."""
     if (folder / FINAL_WEIGHTS).is_file():
-        from ..trained import checkpoint_config, load_model
+        from ..inference.loading import checkpoint_config, load_model
 
         cfg = checkpoint_config(folder)
         return "llm", load_model(folder, cfg, device=device), cfg
@@ -217,7 +217,7 @@ def load_scorer(folder: Path, device):
 
 def predictions(kind: str, model, dataset, *, batch_size: int, progress: bool) -> dict[str, list[str]]:
     if kind == "llm":
-        from ..evaluation import Generation, generate_all
+        from ..inference.evaluation import Generation, generate_all
 
         return {p.id: p.emotions for p in generate_all(model, dataset, batch_size=batch_size,
                                                         generation=Generation(), progress=progress)}
@@ -243,7 +243,7 @@ def sweep(manifest: str | Path, models: list[tuple[str, Path]], levels: list[flo
     from ..data.manifest import read_manifest
     from ..encoders import build_audio_encoder
     from ..io import atomic_write_json, atomic_write_text, read_json
-    from ..pipeline import check_encoder_key
+    from ..inference.predictor import check_encoder_key
 
     manifest, out = Path(manifest), Path(out)
     samples = read_manifest(manifest)

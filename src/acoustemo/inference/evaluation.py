@@ -26,10 +26,10 @@ from pathlib import Path
 
 import torch
 
-from .data.dataset import dataset_for, prepared_for
-from .errors import ConfigError
-from .io import atomic_write_json, atomic_write_text
-from .trained import checkpoint_config, load_model
+from ..data.dataset import dataset_for, prepared_for
+from ..errors import ConfigError
+from ..io import atomic_write_json, atomic_write_text
+from .loading import checkpoint_config, load_model
 
 METRICS = ("exact", "grouping", "embedding", "wheel")
 
@@ -58,7 +58,7 @@ def generate_all(model, dataset, *, batch_size: int, generation: Generation, pro
     (left-padded prompts) on the model's device."""
     from tqdm import tqdm
 
-    from .data.collate import Collator
+    from ..data.collate import Collator
 
     collator = Collator(model.config, model.tokenizer, train=False)
     torch.manual_seed(generation.seed)
@@ -72,7 +72,7 @@ def generate_all(model, dataset, *, batch_size: int, generation: Generation, pro
 
 def score(gold: dict, pred: dict, metrics: list[str], grouping: str | None = None) -> dict:
     """``{metric: result}`` of :mod:`acoustemo.metrics` for each requested metric."""
-    from . import metrics as M
+    from .. import metrics as M
 
     unknown = [m for m in metrics if m not in METRICS]
     if unknown:

@@ -30,8 +30,8 @@ from pathlib import Path
 
 import torch
 
-from .data.collate import IGNORE_INDEX, Collator, Example
-from .model.windows import gather_windows, utterance_windows
+from ..data.collate import IGNORE_INDEX, Collator, Example
+from ..model.windows import gather_windows, utterance_windows
 
 
 @dataclass
@@ -131,8 +131,8 @@ def plot_explanation(media: str | Path, utterances, emotions: list[str], explana
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from .io import atomic_open
-    from .media import SAMPLE_RATE, load_audio
+    from ..io import atomic_open
+    from ..media import SAMPLE_RATE, load_audio
 
     wav = load_audio(media)
     seconds = len(wav) / SAMPLE_RATE
@@ -187,7 +187,7 @@ def _pitch(wav):
         import parselmouth
     except ImportError:  # the plot goes without its contour
         return np.zeros(0), np.zeros(0)
-    from .media import SAMPLE_RATE
+    from ..media import SAMPLE_RATE
 
     pitch = parselmouth.Sound(wav.astype(np.float64), sampling_frequency=SAMPLE_RATE).to_pitch(
         time_step=0.01, pitch_floor=60.0, pitch_ceiling=500.0)

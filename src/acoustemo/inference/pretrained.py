@@ -17,8 +17,8 @@ from pathlib import Path
 
 import torch
 
-from .errors import InputError
-from .trained import FINAL_WEIGHTS
+from ..errors import InputError
+from ..io import FINAL_WEIGHTS
 
 PRETRAINED_NAME = "small-release"
 
@@ -33,6 +33,6 @@ def pretrained_path(name: str = PRETRAINED_NAME) -> Path:
 
 def load_pretrained(name: str = PRETRAINED_NAME, *, device: str | torch.device | None = None):
     """The shipped model, in eval mode, on ``device`` (default: a GPU when present)."""
-    from .trained import load_model
+    from .loading import load_model
 
     return load_model(pretrained_path(name), device=device)

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import torch
 
-from .config import Config, load_config
-from .errors import InputError
-from .io import FINAL_WEIGHTS, HEAD_WEIGHTS, LABELS_FILE, load_tensors, read_json
+from ..config import Config, load_config
+from ..errors import InputError
+from ..io import FINAL_WEIGHTS, HEAD_WEIGHTS, LABELS_FILE, load_tensors, read_json
 
 
 def checkpoint_config(checkpoint: str | os.PathLike, config: str | None = None,
@@ -35,7 +35,7 @@ def load_model(checkpoint: str | os.PathLike, cfg: Config | None = None, *,
                device: str | torch.device | None = None, quantize: str | None = None):
     """The :class:`~acoustemo.model.AcoustEmo` of ``checkpoint`` in eval mode (``cfg``: its config by default;
     ``quantize``: "8bit" / "4bit" LLM weights through bitsandbytes)."""
-    from .model import AcoustEmo
+    from ..model import AcoustEmo
 
     checkpoint = Path(checkpoint)
     cfg = cfg or checkpoint_config(checkpoint)

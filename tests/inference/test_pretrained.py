@@ -8,7 +8,7 @@ from safetensors.torch import load_file
 from acoustemo.cli import main
 from acoustemo.config import load_config
 from acoustemo.model.prompts import parse_emotions
-from acoustemo.pretrained import pretrained_path
+from acoustemo.inference.pretrained import pretrained_path
 
 from conftest import FIXTURES
 

@@ -1,4 +1,4 @@
-"""Evidence by occlusion and frame attention (acoustemo.explain), and ``predict --explain``."""
+"""Evidence by occlusion and frame attention (acoustemo.inference.explain), and ``predict --explain``."""
 
 import dataclasses
 import json
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from acoustemo.cli import main
-from acoustemo.explain import answer_logprobs, baseline_frame, explain, plot_explanation
+from acoustemo.inference.explain import answer_logprobs, baseline_frame, explain, plot_explanation
 
 from conftest import FIXTURES, make_example
 
@@ -35,7 +35,7 @@ def test_evidence_is_the_drop_in_the_answers_likelihood_when_one_utterance_is_ne
 
 def test_an_answer_per_utterance_is_scored_on_its_clip_line_in_its_own_question_form(example):
     from conftest import tiny_config
-    from acoustemo.explain import _before_first_newline
+    from acoustemo.inference.explain import _before_first_newline
     from acoustemo.model import AcoustEmo
 
     torch.manual_seed(0)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import InputError
+from ..errors import InputError
 
 
 @dataclass
@@ -77,7 +77,7 @@ class MediaPrediction:
 
 def check_encoder_key(encoder, expected: str | None, kind: str, who: str = "checkpoint") -> None:
     """Refuse an encoder whose cache key is not the one a model was trained on (a bare name checks the name)."""
-    from .cache.store import encoder_key
+    from ..cache.store import encoder_key
 
     key = encoder_key(encoder)
     if expected and expected != key and expected != encoder.name:
@@ -100,10 +100,10 @@ class Predictor:
     def __init__(self, checkpoint: str | Path, *, overrides: list[str] | None = None,
                  transcriber_model: str | None = None, max_new_tokens: int = 32, device: str | None = None,
                  beam_size: int = 5, quantize: str | None = None):
-        from .cache.store import encoder_name
-        from .device import resolve_device
-        from .encoders import build_audio_encoder, build_visual_encoder
-        from .trained import checkpoint_config, load_model
+        from ..cache.store import encoder_name
+        from ..device import resolve_device
+        from ..encoders import build_audio_encoder, build_visual_encoder
+        from .loading import checkpoint_config, load_model
 
         checkpoint = Path(checkpoint)
         self.device = resolve_device(device or "auto")
@@ -129,8 +129,8 @@ class Predictor:
         """Recordings of the speaker of the files to come: their frames pooled into the baseline each later file
         is measured against (with that file's own). Each must decode and hold speech (Silero VAD, as shipped
         with faster-whisper); a model without speaker-relative acoustics refuses them."""
-        from .data.speakers import FrameStats, pooled
-        from .media import load_audio
+        from ..data.speakers import FrameStats, pooled
+        from ..media import load_audio
 
         if self.cfg.model.speaker_normalization == "none":
             raise InputError("--speaker-baseline: this model was trained without speaker baselines "
@@ -145,7 +145,7 @@ class Predictor:
 
     def speaker_relative(self, audio: torch.Tensor) -> torch.Tensor:
         """``audio`` (L, d) as the model was trained to read it (unchanged for a model without a baseline)."""
-        from .data.speakers import FrameStats, SpeakerBaseline
+        from ..data.speakers import FrameStats, SpeakerBaseline
 
         mode = self.cfg.model.speaker_normalization
         if mode == "none" or (mode == "speaker" and self.speaker_baseline is None):
@@ -156,15 +156,15 @@ class Predictor:
 
     def transcribe(self, wav, name: str):
         if self._transcriber is None:
-            from .asr import Transcriber
+            from ..asr import Transcriber
 
             self._transcriber = Transcriber(self._transcriber_model, device=self.device, beam_size=self.beam_size)
         return self._transcriber.transcribe(wav, name=name).utterances
 
     @torch.no_grad()
     def __call__(self, path: str | Path, utterances=None, *, explain: bool = False) -> MediaPrediction:
-        from .data.collate import Collator, Example
-        from .media import load_audio, load_frames, probe
+        from ..data.collate import Collator, Example
+        from ..media import load_audio, load_frames, probe
 
         path = Path(path)
         wav = load_audio(path)
