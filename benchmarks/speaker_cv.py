@@ -38,6 +38,16 @@ the same clips under noise, gain, telephone or reverb, as docs/generalisation.md
 
     python benchmarks/speaker_cv.py --data data/release --sets none --stage1 base= \
         --stage1 speaker=model.speaker_normalization=speaker --runs runs/speaker-cv
+
+``--llm NAME`` (a ``--stage1`` variant) goes on to the LLM stage of the same recipe on the first ``--llm-folds``
+folds of that variant (its stage 1 reused; on 2 cores about an hour per fold) and scores the model's answers on
+each fold's held-out samples, decoded once per ``--priors`` weight (``model.acoustic_prior``: ``none`` the LLM
+alone, ``0`` the first label constrained to a label word, ``w`` weighed by the stage-1 classifier): the primary
+accuracy of each clip's first label and, on the RAVDESS dialogues, of each utterance's, beside baseline (b) and
+the stage-1 head on the same samples.
+
+    python benchmarks/speaker_cv.py --data data/release --sets none --runs runs/speaker-cv \
+        --stage1 speaker=model.speaker_normalization=speaker --llm speaker --llm-folds 1 --priors none,1000,2
 """
 
 from __future__ import annotations
@@ -193,6 +203,95 @@ def stage1_cv(data: Path, config: str, name: str, overrides: list[str], folds_k:
     return hits
 
 
+def llm_cv(data: Path, config: str, name: str, overrides: list[str], folds_k: int, runs: Path, llm_folds: int,
+           priors: list[str], sets: list[str] | None = None) -> dict:
+    """The LLM stage of ``config`` (+ ``overrides``) on the first ``llm_folds`` folds of stage-1 variant ``name``,
+    its stage 1 reused; per set, the held-out samples' primary hits of the answers' first labels for each prior
+    weight, with those of (b) and of the stage-1 head from the fold's stage-1 scores (the same samples, in the
+    same order); ``sets`` limits the sets scored. Kept in ``<fold>/llm-scores.json``; a rerun resumes (the LLM stage
+    from its checkpoints)."""
+    from acoustemo.config import acoustic_prior_overrides, load_config
+    from acoustemo.inference.loading import checkpoint_config, load_model
+    from acoustemo.io import FINAL_WEIGHTS, atomic_write_json, read_json
+    from acoustemo.training import train
+    from acoustemo.training.checkpoint import latest_checkpoint
+
+    if AUGMENTED in overrides:
+        raise SystemExit(f"--llm {name}: the LLM stage of a variant trained on {AUGMENTED} copies is not run here")
+    samples = read_manifest(data / "train.jsonl")
+    folds = speaker_folds(samples, folds_k, source=str(data / "train.jsonl"))
+    cache = FeatureCache(data / "cache")
+    hits: dict[str, dict[str, list[bool]]] = {}
+    for k, held in enumerate(folds[:llm_folds]):
+        fold_dir = runs / name / f"fold-{k}"
+        if not (fold_dir / "scores.json").is_file():
+            raise SystemExit(f"--llm {name}: fold {k} has no stage 1 yet (run --stage1 {name}=... first)")
+        stage_one = read_json(fold_dir / "scores.json")["hits"]
+        cfg = load_config(config, [f"train.cache_dir={data / 'cache'}", "train.validation_manifest=null",
+                                   f"train.output_dir={fold_dir}", *overrides,
+                                   f"train.train_manifest={fold_dir / 'train.jsonl'}"])
+        final = fold_dir / "final"
+        if not (final / FINAL_WEIGHTS).is_file():
+            t0 = time.perf_counter()
+            resume = "latest" if latest_checkpoint(fold_dir / "checkpoints") else None
+            train(cfg, resume=resume, progress=False)
+            print(f"  LLM stage {name!r} fold {k}: trained ({time.perf_counter() - t0:.0f} s)", flush=True)
+        done_file = fold_dir / "llm-scores.json"
+        done = read_json(done_file) if done_file.is_file() else {"priors": {}}
+        for w in priors:
+            if w not in done["priors"] or (sets and not set(sets) <= set(done["priors"][w])):
+                model_cfg = checkpoint_config(final, overrides=acoustic_prior_overrides(w))
+                t0 = time.perf_counter()
+                done["priors"][w] = score_llm_fold(load_model(final, model_cfg), samples, held, cache, model_cfg,
+                                                   sets)
+                done["priors"][w]["seconds"] = round(time.perf_counter() - t0, 1)
+                atomic_write_json(done_file, done)
+            print(f"  LLM stage {name!r} fold {k}, prior {w}: " + ", ".join(
+                f"{c} {100 * np.mean(h):.1f} (b {100 * np.mean(stage_one[c][BASELINE_B]):.1f})"
+                for c, h in done["priors"][w].items() if c != "seconds"), flush=True)
+            for corpus, h in done["priors"][w].items():
+                if corpus != "seconds":
+                    hits.setdefault(corpus, {}).setdefault(f"model, prior {w}", []).extend(h)
+        for corpus in hits:
+            for row in (BASELINE_B, "stage 1"):
+                hits[corpus].setdefault(row, []).extend(stage_one[corpus][row])
+    return hits
+
+
+def score_llm_fold(model, samples, held, cache, cfg, sets: list[str] | None = None) -> dict:
+    """Primary hits of the answers' first labels on the fold's held-out samples: per clip for each corpus, per
+    utterance (each utterance's own list) on the RAVDESS dialogues; the order of :func:`score_fold`'s."""
+    from acoustemo.data.dataset import prepared_for
+    from acoustemo.inference.evaluation import Generation, generate_all
+    from acoustemo.metrics.primary import primary_hit
+
+    key = resolve_key(cache, "audio", cfg.train.audio_key)
+    model.merge_lora()  # the same answers, faster
+    out, answered = {}, {}
+    for corpus in [c for c in score_sets(samples, [], held) if not sets or c in sets]:
+        per_utterance = corpus == "ravdess-utterances"
+        source = "ravdess" if per_utterance else corpus
+        categories = CORPORA[source]
+        if source not in answered:  # the dialogues' answers serve both their rows
+            test = [s for s in samples if s.speaker in held and s.id.startswith(source + "/")]
+            ds = prepared_for(FeatureDataset(test, cache, audio_key=key, require_labels=True), model)
+            answered[source] = ds, generate_all(model, ds, batch_size=cfg.train.eval_batch_size,
+                                                generation=Generation(), progress=False)
+        ds, preds = answered[source]
+        rows = []
+        for i, pred in enumerate(preds):
+            ex = ds[i]
+            if not per_utterance:
+                rows.append(primary_hit(category_of_labels(ex.labels[:1], categories), pred.emotions, categories))
+                continue
+            own = pred.utterance_emotions or []
+            for j, (label, _, _) in enumerate(labelled_windows(ex)):
+                rows.append(primary_hit(category_of_labels([label], categories), own[j] if j < len(own) else [],
+                                        categories))
+        out[corpus] = rows
+    return out
+
+
 def same_run(saved: dict, cfg) -> bool:
     """A fold run's saved config (read back: a setting added since takes its default) and ``cfg`` alike but for
     where they were written (a folder of runs may be moved)."""
@@ -267,6 +366,13 @@ def main() -> int:
                    help="cross-validate stage 1 of --config with these comma-separated overrides (repeatable)")
     p.add_argument("--runs", default="runs/speaker-cv", help="--stage1: folder of the fold runs (resumes)")
     p.add_argument("--no-train", action="store_true", help="--stage1: table the folds trained so far, train none")
+    p.add_argument("--llm", action="append", default=[], metavar="NAME",
+                   help="also the LLM stage of this --stage1 variant, scored per acoustic prior (repeatable)")
+    p.add_argument("--llm-folds", type=int, default=None, help="--llm: the first this many folds (default: all)")
+    p.add_argument("--llm-sets", default=None,
+                   help="--llm: comma-separated sets to score (default: every set of the folds, as for --stage1)")
+    p.add_argument("--priors", default="none,1000,2",
+                   help="--llm: comma-separated model.acoustic_prior weights to decode with (none: the LLM alone)")
     args = p.parse_args()
 
     data = Path(args.data)
@@ -327,6 +433,26 @@ def main() -> int:
                     c["vs_first"] = r
                     vs += f"  vs {first} {r['difference']:+5.1f} [{r['ci_low']:+5.1f}, {r['ci_high']:+5.1f}]"
                 print(f"    {row:<44} {c['a']:5.1f}{vs}", flush=True)
+    specs = dict(spec.partition("=")[::2] for spec in args.stage1)
+    for name in args.llm:
+        if name not in specs:
+            raise SystemExit(f"--llm {name}: not a --stage1 variant of this run ({', '.join(specs) or 'none'})")
+        overrides = [o.strip() for o in specs[name].split(",") if o.strip()]
+        hits = llm_cv(Path(args.data), args.config, name, overrides, args.folds, Path(args.runs),
+                      args.llm_folds or args.folds, [w.strip() for w in args.priors.split(",") if w.strip()],
+                      [c.strip() for c in args.llm_sets.split(",")] if args.llm_sets else None)
+        print(f"\nLLM stage of {name!r}, {args.llm_folds or args.folds} of {args.folds} folds: primary accuracy")
+        report.setdefault("llm", {})[name] = {}
+        for corpus, rows_ in hits.items():
+            base = rows_[BASELINE_B]
+            print(f"  {corpus} ({len(base)} rows)")
+            report["llm"][name][corpus] = {}
+            for row, h in rows_.items():
+                c = paired_comparison(h, base)
+                report["llm"][name][corpus][row] = c
+                vs = "" if row == BASELINE_B else (f"  vs (b) {c['difference']:+5.1f} [{c['ci_low']:+5.1f}, "
+                                                   f"{c['ci_high']:+5.1f}]  p {c['p_value']:.3f}")
+                print(f"    {row:<28} {c['a']:5.1f}{vs}", flush=True)
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     return 0
