@@ -3,7 +3,8 @@ from pathlib import Path
 import pytest
 
 from acoustemo.data.manifest import read_manifest
-from acoustemo.data.mer_import import import_mer, main, parse_openset
+from acoustemo.cli import main
+from acoustemo.data.mer_import import import_mer, parse_openset
 from acoustemo.errors import InputError
 
 FIX = Path(__file__).parents[1] / "fixtures"
@@ -56,4 +57,4 @@ def test_import_reports_every_problem_with_row_and_field(tmp_path):
     assert "row 3" in problems[1] and "'missing_one'" in problems[1] and "'media'" in problems[1]
     assert "row 5" in problems[2] and "duplicate of row 4" in problems[2]
     assert not (tmp_path / "out.jsonl").exists()
-    assert main(["--labels", str(tmp_path / "labels.csv"), "--media", str(media), "--output", str(tmp_path / "o.jsonl")]) == 2
+    assert main(["import-mer", "--labels", str(tmp_path / "labels.csv"), "--media", str(media), "--output", str(tmp_path / "o.jsonl")]) == 2

@@ -76,6 +76,6 @@ def _write(path, text):
 
 
 def test_score_command_does_not_import_torch():
-    code = "import sys, acoustemo.metrics, acoustemo.metrics.cli; print('torch' in sys.modules)"
+    code = "import sys, acoustemo.metrics, acoustemo.recipes.score; print('torch' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "False"

@@ -13,16 +13,13 @@ subtitles carry no times; ``acoustemo transcribe --overwrite`` gives timed utter
 ``subtitles_as="none"``. Every problem (missing media, empty label list, duplicate or unknown names) is
 collected and reported at once with the file, row and field.
 
-    python -m acoustemo.data.mer_import --labels check-openset.csv --subtitles subtitle_chieng.csv \\
-        --media video/ --output mer.jsonl
+    acoustemo import-mer --labels check-openset.csv --subtitles subtitle_chieng.csv --media video/ --output mer.jsonl
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import os
-import sys
 from io import StringIO
 from pathlib import Path
 
@@ -137,35 +134,3 @@ def import_mer(labels_csv: str | os.PathLike, media_dir: str | os.PathLike, outp
         raise InputError.from_problems(problems)
     write_manifest(output, samples)
     return samples
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--labels", required=True, help="CSV with columns name,openset")
-    p.add_argument("--media", required=True, help="folder of <name>.<ext> media files")
-    p.add_argument("--subtitles", default=None, help="subtitles CSV (name,<text column>)")
-    p.add_argument("--text-column", default="english", help="subtitle text column (default: english)")
-    p.add_argument("--subtitles-as", default="utterance", choices=["utterance", "none"])
-    p.add_argument("--output", required=True, help="manifest to write (JSONL)")
-
-
-def run(a: argparse.Namespace) -> int:
-    """``acoustemo import-mer``; every problem found is printed, one line each, exit status 2."""
-    try:
-        samples = import_mer(a.labels, a.media, a.output, subtitles_csv=a.subtitles, text_column=a.text_column,
-                             subtitles_as=a.subtitles_as)
-    except InputError as e:
-        for msg in e.problems:
-            print(f"acoustemo import-mer: error: {msg}", file=sys.stderr)
-        return 2
-    print(f"{len(samples)} samples -> {a.output}", file=sys.stderr)
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="acoustemo import-mer", description=__doc__.split("\n\n")[0])
-    add_arguments(p)
-    return run(p.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

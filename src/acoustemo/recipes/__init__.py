@@ -1,6 +1,7 @@
-"""The commands that do a whole job: train, evaluate, ablate, predict, demo, info.
+"""The commands: one module per ``acoustemo`` subcommand, thin (arguments and orchestration).
 
-Each recipe is a module with ``add_arguments(parser)`` and ``run(args) -> int`` (see :mod:`acoustemo.cli`).
-Recipes compose the library (``acoustemo.model``, ``acoustemo.data``, ``acoustemo.training``,
-``acoustemo.evaluation``, ``acoustemo.pipeline``) and never import one another.
+Each is a module with ``add_arguments(parser)`` and ``run(args) -> int`` (see :mod:`acoustemo.cli`), importing
+what it needs on first use. Commands compose the library (``acoustemo.data``, ``acoustemo.corpora``,
+``acoustemo.model``, ``acoustemo.training``, ``acoustemo.inference``, ``acoustemo.metrics``) and never import one
+another.
 """

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("give either a MEDIA file or --manifest (not both)")
     if args.manifest and not args.output:
         raise InputError("--manifest needs --output (the new manifest to write)")
-    from .transcribe import NoSpeechWarning, Transcriber
+    from ..asr.transcribe import NoSpeechWarning, Transcriber
 
     with warnings.catch_warnings():
         warnings.simplefilter("always", NoSpeechWarning)

@@ -27,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from .manifest import merge_manifests
+    from ..data.manifest import merge_manifests
 
     inputs = {}
     for item in args.inputs:

@@ -16,9 +16,9 @@ import sys
 import warnings
 
 from ..errors import ConfigError
-from .embedding import DEFAULT_THRESHOLD
-from .labels import read_grouping, read_labels
-from .scores import ScoreWarning, score_grouped, score_wheel, wheel_metric_names
+from ..metrics.embedding import DEFAULT_THRESHOLD
+from ..metrics.labels import read_grouping, read_labels
+from ..metrics.scores import ScoreWarning, score_grouped, score_wheel, wheel_metric_names
 
 METRICS = ("grouping", "wheel", "embedding")
 
@@ -66,7 +66,7 @@ def compute(args: argparse.Namespace) -> dict:
         return score_grouped(gold, pred, read_grouping(args.grouping))
     if metric == "wheel":
         return score_wheel(gold, pred, details=not args.json)
-    from .embedding import SentenceEmbedder, score_embedding  # torch only on this path
+    from ..metrics.embedding import SentenceEmbedder, score_embedding  # torch only on this path
 
     return score_embedding(gold, pred, threshold=args.threshold, embed=SentenceEmbedder(args.model))
 

@@ -81,8 +81,8 @@ def _visual_encoder(args):
 def run(args: argparse.Namespace) -> int:
     from ..data.manifest import read_manifest
     from ..errors import InputError, one_line
-    from .extract import extract, parse_shard
-    from .store import FeatureCache
+    from ..cache.extract import extract, parse_shard
+    from ..cache.store import FeatureCache
 
     cache = FeatureCache(args.cache)
     if args.list_keys:

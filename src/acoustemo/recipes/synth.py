@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .synth import CUES, SynthConfig, build_synth_corpus
+from ..corpora.synth import CUES, SynthConfig, build_synth_corpus
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .real import LAYOUTS, RealConfig, build_real_corpus
+from ..corpora.real import LAYOUTS, RealConfig, build_real_corpus
 
 
 def _ids(text: str | None) -> tuple[str, ...] | None:
