@@ -1,4 +1,4 @@
-"""Timestamped transcription (faster-whisper) into :class:`acoustemo.data.manifest.Utterance` objects."""
+"""Timestamped transcription (faster-whisper) into :class:`acoustemo.utterance.Utterance` objects."""
 
 from .transcribe import NoSpeechWarning, Transcriber, Transcript, Word
 

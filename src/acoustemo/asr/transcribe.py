@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.manifest import Utterance
+from ..utterance import Utterance
 from ..encoders.whisper import bundled_whisper_path
 from ..errors import InputError
 from ..media import SAMPLE_RATE, load_audio

@@ -1,5 +1,8 @@
 """Open-vocabulary labels for the corpora, drawn from the package's emotion lexicon.
 
+The synonym groups themselves (:data:`CUE_LABELS`, :data:`EMOTION_LABELS`) live in
+:mod:`acoustemo.metrics.categories`, beside the primary-emotion metric that scores against them.
+
 Every label a builder emits is a word of ``resources/emotion_wheel/format.csv`` (a lexicon word or one
 of its listed surface forms, as loaded by :mod:`acoustemo.metrics.lexicon`); :func:`check_labels`
 enforces it. A cue or an acted emotion maps to a synonym group; a sample's labels are the group's head word
@@ -12,40 +15,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..metrics.categories import CUE_LABELS, EMOTION_LABELS
 from ..metrics.lexicon import load_lexicon
 
-# cue (synthetic manipulation) -> synonym group; the first word is always emitted.
-CUE_LABELS: dict[str, tuple[str, ...]] = {
-    "control": ("calm", "relaxed", "composed", "at ease"),
-    "tremor": ("anxious", "nervous", "worried", "apprehensive", "uneasy", "jittery"),
-    "pitch_up": ("excited", "surprised", "astonished", "enthusiastic", "elated"),
-    "pitch_down": ("sad", "gloomy", "dejected", "downhearted", "melancholy"),
-    "rate_fast": ("impatient", "hurried", "agitated", "restless"),
-    "rate_slow": ("tired", "weary", "bored", "drained", "lethargic"),
-    "loud_burst": ("angry", "annoyed", "irritated", "furious", "frustrated"),
-    "whisper": ("fearful", "afraid", "scared", "cautious", "timid"),
-    "breathy": ("tender", "gentle", "affectionate", "vulnerable"),
-    # positive words said with flat, slow, low prosody (section 4.6's sarcasm case)
-    "sarcasm": ("sarcastic", "ironic", "contemptuous", "disappointed", "annoyed"),
-}
-
-# acted emotion of RAVDESS / EmoDB metadata.csv -> synonym group
-EMOTION_LABELS: dict[str, tuple[str, ...]] = {
-    "neutral": ("calm", "composed", "at ease"),
-    "calm": ("calm", "relaxed", "peaceful", "serene"),
-    "happy": ("happy", "joyful", "cheerful", "delighted"),
-    "happiness": ("happy", "joyful", "cheerful", "delighted"),
-    "sad": ("sad", "unhappy", "sorrowful", "gloomy"),
-    "sadness": ("sad", "unhappy", "sorrowful", "gloomy"),
-    "angry": ("angry", "furious", "irritated", "annoyed"),
-    "anger": ("angry", "furious", "irritated", "annoyed"),
-    "fearful": ("fearful", "afraid", "scared", "anxious"),
-    "fear": ("fearful", "afraid", "scared", "anxious"),
-    "disgust": ("disgusted", "repulsed", "revolted"),
-    "surprised": ("surprised", "astonished", "amazed", "startled"),
-    "boredom": ("bored", "weary", "indifferent", "apathetic"),
-}
-
+__all__ = ["CUE_LABELS", "EMOTION_LABELS", "check_labels", "cue_labels", "draw_labels", "emotion_labels",
+           "lexicon_words"]
 
 def lexicon_words() -> frozenset[str]:
     """All words of the emotion lexicon: every lexicon word of ``format.csv`` and its surface forms."""

@@ -11,18 +11,20 @@ The answer is never cut: when even a single window does not fit, the sample is r
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 import torch
 
 from ..config import ModelConfig
 from ..errors import InputError
+from ..model.batch import Batch
 from ..model.prompts import SLOT_CODES, Segment, Slot, build_prompt, format_answer
 from ..model.windows import fixed_time_windows, pad_sequences, utterance_windows
-from .manifest import Utterance
+from ..utterance import Utterance
+
+__all__ = ["IGNORE_INDEX", "Batch", "BudgetWarning", "Collator", "Example"]
 
 IGNORE_INDEX = -100  # label of every position the loss ignores (prompt, modality tokens, padding)
-
 
 
 class BudgetWarning(UserWarning):
@@ -40,41 +42,6 @@ class Example:
     visual: torch.Tensor | None = None  # (T, visual_dim) per-frame visual features
     labels: list[str] | None = None  # the open-vocabulary answer (training)
     speaker: str | None = None  # the manifest's speaker, where known (speaker-relative acoustics)
-
-
-@dataclass
-class Batch:
-    ids: list[str]
-    input_ids: torch.Tensor  # (B, T) long; slot positions hold pad ids
-    attention_mask: torch.Tensor  # (B, T) long
-    labels: torch.Tensor | None  # (B, T) long, IGNORE_INDEX outside the answer
-    slot_kind: torch.Tensor  # (B, T) long: 0 text, else 1 + index in SLOT_KINDS of the Q-Former whose tokens go there
-    audio: torch.Tensor  # (B, L_max, audio_dim)
-    audio_mask: torch.Tensor  # (B, L_max) bool
-    window_sample: torch.Tensor  # (W,) long, sample of each window, windows in prompt order
-    window_begin: torch.Tensor  # (W,) long, first frame
-    window_end: torch.Tensor  # (W,) long, one past the last frame
-    visual: torch.Tensor | None = None  # (B, T_max, visual_dim)
-    visual_mask: torch.Tensor | None = None  # (B, T_max) bool
-    merged: list[int] = field(default_factory=list)  # windows merged per sample by the budget policy
-    num_utterances: list[int] = field(default_factory=list)  # utterances the prompt lists, per sample
-    question: list[str] = field(default_factory=list)  # question form per sample ("clip" or "utterances")
-
-    def to(self, device) -> "Batch":
-        out = {}
-        for f in fields(self):
-            v = getattr(self, f.name)
-            out[f.name] = v.to(device) if isinstance(v, torch.Tensor) else v
-        return Batch(**out)
-
-    @property
-    def slot_mask(self) -> torch.Tensor:
-        """(B, T) bool, True where Q-Former tokens go (any kind)."""
-        return self.slot_kind != 0
-
-    @property
-    def num_windows(self) -> int:
-        return int(self.window_sample.numel())
 
 
 @dataclass

@@ -24,22 +24,9 @@ from pathlib import Path
 
 from ..errors import InputError, excerpt
 from ..io import atomic_open, loads_json, read_text
+from ..utterance import Utterance
 
 FIELDS = ("id", "media", "utterances", "labels", "speaker", "description")
-
-
-@dataclass(frozen=True)
-class Utterance:
-    start: float  # seconds from the start of the media
-    end: float  # seconds, > start
-    text: str = ""
-    labels: tuple[str, ...] | None = None  # this utterance's own emotions, where a corpus knows them
-
-    def to_json(self) -> dict:
-        d = {"start": self.start, "end": self.end, "text": self.text}
-        if self.labels is not None:
-            d["labels"] = list(self.labels)
-        return d
 
 
 @dataclass

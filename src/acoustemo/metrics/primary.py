@@ -1,7 +1,7 @@
 """Primary-emotion accuracy: is the first label of an answer in the gold emotion's category?
 
 Open-vocabulary scores credit every label of a list; users of a classifier ask a simpler question: is the
-*first* word right? A category is a synonym group of the corpus builders (:mod:`acoustemo.corpora.labels`):
+*first* word right? A category is a synonym group of the corpus builders (:mod:`acoustemo.metrics.categories`):
 RAVDESS / EmoDB emotions (``angry`` = angry, furious, irritated, annoyed; neutral and calm count as one,
 ``neutral``), or a synthetic cue's group (``tremor`` = anxious, nervous, worried, ...). A predicted word
 outside every group of the gold category counts as wrong.
@@ -11,7 +11,7 @@ outside every group of the gold category counts as wrong.
 
 from __future__ import annotations
 
-from ..corpora.labels import CUE_LABELS, EMOTION_LABELS
+from .categories import CUE_LABELS, EMOTION_LABELS
 
 _MERGE = {"calm": "neutral", "happiness": "happy", "sadness": "sad", "anger": "angry", "fear": "fearful",
           "boredom": "bored"}

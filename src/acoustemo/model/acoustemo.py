@@ -32,7 +32,7 @@ from .qformer import QFormer
 from .windows import gather_windows
 
 if TYPE_CHECKING:
-    from ..data.collate import Batch
+    from .batch import Batch
 
 log = logging.getLogger(__name__)
 

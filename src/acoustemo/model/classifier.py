@@ -5,7 +5,7 @@ and parameter names, so the LLM stage starts from them; a trained model may keep
 (frozen) Q-Formers, so that decoding can weigh what the acoustic branch says (:mod:`acoustemo.model.prior`).
 It reads any batch with AcoustEmo's acoustic fields (``audio``, ``audio_mask``, ``window_sample``,
 ``window_begin``, ``window_end``): stage 1's :class:`~acoustemo.training.acoustic.AcousticBatch` and the LLM
-collator's :class:`~acoustemo.data.collate.Batch` alike, windows in the same order.
+collator's :class:`~acoustemo.model.batch.Batch` alike, windows in the same order.
 
     slot vectors   the mean of each slot's tokens: the global slot and every window of Eq. (1)
     pooling        attention over the sample's slots (one learned query), so that one emotional utterance
