@@ -36,8 +36,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from acoustemo.config import load_config  # noqa: E402
 from acoustemo.data.dataset import dataset_for  # noqa: E402
 from acoustemo.metrics.primary import EMOTION_CATEGORIES, category_of_labels, primary_hit  # noqa: E402
-from acoustemo.training.acoustic import (fit_linear_probe, label_vocabulary, labelled_windows, probe_rows,  # noqa: E402
-                                         window_stats)
+from acoustemo.training.acoustic import label_vocabulary, labelled_windows, probe_rows  # noqa: E402
+from acoustemo.training.probe import fit_linear_probe, window_stats  # noqa: E402
 
 SPLITS = ("validation", "test")
 SETS = (("ravdess-single", "single clips"), ("ravdess", "dialogue utterances"))

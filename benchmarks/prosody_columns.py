@@ -5,7 +5,7 @@
 The ``whisper_prosody`` audio encoder puts six frame-level prosody columns (F0, F0 relative to the clip,
 voicing, energy, relative energy, HNR) beside the 384 Whisper tiny.en columns. This script fits baseline (b) of
 ``benchmarks/release_eval.py`` (standardised logistic regression on mean+std pooled frames of each whole clip,
-:func:`release_eval.pooled`, :func:`release_eval.fit_predict`) on the RAVDESS single clips of the training actors, once on the Whisper columns
+:func:`release_eval.pooled`, :func:`acoustemo.training.probe.fit_predict`) on the RAVDESS single clips of the training actors, once on the Whisper columns
 alone and once on all 390, for each ``--C``, and scores primary-emotion accuracy on the validation speakers, the
 test speakers, and by ``--cv-folds`` cross-validation over the training actors (each group of actors left out
 of the fit in turn; :func:`probe_weights.fold_groups`). Seconds, no training; it reports and asserts nothing.
@@ -25,7 +25,8 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from probe_weights import actor_of, fold_groups, tally  # noqa: E402
-from release_eval import fit_predict, pooled  # noqa: E402
+from acoustemo.training.probe import fit_predict  # noqa: E402
+from release_eval import pooled  # noqa: E402
 
 from acoustemo.cache.store import FeatureCache  # noqa: E402
 from acoustemo.data.dataset import resolve_key  # noqa: E402

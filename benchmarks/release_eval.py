@@ -65,6 +65,7 @@ from acoustemo.data.collate import Example  # noqa: E402
 from acoustemo.data.dataset import FeatureDataset, prepared_for, resolve_key  # noqa: E402
 from acoustemo.data.manifest import read_manifest  # noqa: E402
 from acoustemo.model.windows import utterance_windows  # noqa: E402
+from acoustemo.training.probe import fit_predict  # noqa: E402
 from acoustemo.metrics.paired import paired_comparison  # noqa: E402
 from acoustemo.metrics.primary import (CUE_CATEGORIES, EMOTION_CATEGORIES, category_of_labels,  # noqa: E402
                                        primary_accuracy, primary_hit)
@@ -108,16 +109,6 @@ def speaker_relative_pooled(cache, train, test, key: str, dims: int | None = Non
     baseline = SpeakerBaseline.from_stats(population_statistics(train_ex), seconds * train_ex[0].frame_rate)
     return tuple(mean_std((ex.audio for ex in baseline.apply_all(examples, "speaker")), dims)
                  for examples in (train_ex, test_ex))
-
-
-def fit_predict(x_train: np.ndarray, y_train, x_test: np.ndarray, C: float = 0.1) -> np.ndarray:
-    """Baseline (b)'s classifier: standardised logistic regression, fitted on the training rows, applied."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
-
-    scaler = StandardScaler().fit(x_train)
-    clf = LogisticRegression(C=C, max_iter=5000).fit(scaler.transform(x_train), y_train)
-    return clf.predict(scaler.transform(x_test))
 
 
 def probe_baseline(cache, train, test, key: str, categories, dims: int | None = None,

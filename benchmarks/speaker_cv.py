@@ -72,8 +72,8 @@ from acoustemo.data.manifest import read_manifest  # noqa: E402
 from acoustemo.data.speakers import SpeakerBaseline, population_statistics  # noqa: E402
 from acoustemo.metrics.paired import paired_comparison  # noqa: E402
 from acoustemo.metrics.primary import CUE_CATEGORIES, EMOTION_CATEGORIES, category_of_labels  # noqa: E402
-from acoustemo.training.acoustic import labelled_windows, window_stats  # noqa: E402
-from release_eval import fit_predict  # noqa: E402
+from acoustemo.training.acoustic import labelled_windows  # noqa: E402
+from acoustemo.training.probe import fit_predict, window_stats  # noqa: E402
 
 SETS = {  # name -> (corpus folder, categories, per-utterance rows)
     "ravdess-single": ("ravdess-single", EMOTION_CATEGORIES, False),

@@ -162,7 +162,8 @@ def test_utterance_labels_train_the_windows_and_fit_the_probe_per_utterance_and_
 
 def test_probe_rows_weigh_each_corpus_by_its_id_prefix():
     from acoustemo.errors import ConfigError
-    from acoustemo.training.acoustic import fit_linear_probe, probe_rows
+    from acoustemo.training.acoustic import probe_rows
+    from acoustemo.training.probe import fit_linear_probe
 
     real = [make_example(f"real/{i}", labels=("happy",) if i % 2 else ("sad",), seed=i) for i in range(6)]
     synth = [make_example(f"synth/{i}", labels=("calm",), seed=10 + i) for i in range(4)]
@@ -179,18 +180,6 @@ def test_probe_rows_weigh_each_corpus_by_its_id_prefix():
         probe_rows(real + synth, vocab, weights={"synt": 0.1})
     with pytest.raises(ConfigError, match="leaves the probe no training rows"):
         probe_rows(real, vocab, weights={"real": 0})
-
-
-def test_a_row_weight_counts_as_that_many_copies_of_the_row():
-    from acoustemo.training.acoustic import fit_linear_probe
-
-    g = torch.Generator().manual_seed(0)
-    feats = torch.randn(12, 4, generator=g).numpy()
-    y = [0, 1, 2] * 4
-    twice = fit_linear_probe([*feats, feats[0]], [*y, y[0]])
-    weighted = fit_linear_probe(feats, y, sample_weight=[2.0] + [1.0] * 11)
-    torch.testing.assert_close(weighted[0], twice[0], rtol=1e-3, atol=1e-3)
-    assert fit_linear_probe(feats, y)[0].sub(weighted[0]).abs().max() > 1e-3
 
 
 def test_label_init_puts_each_statistics_token_nearest_its_own_label_word(corpus, tmp_path):

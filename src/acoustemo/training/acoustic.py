@@ -34,6 +34,7 @@ from ..data.speakers import SpeakerBaseline, require_speakers
 from ..errors import ConfigError, InputError
 from ..io import HEAD_WEIGHTS, LABELS_FILE, QFORMER_WEIGHTS, atomic_open, atomic_write_json
 from ..model.classifier import AcousticClassifier
+from .probe import fit_linear_probe, window_stats
 from ..model.windows import fixed_time_windows, pad_sequences, utterance_windows
 
 
@@ -180,12 +181,6 @@ def probe_rows(examples: list[Example], vocab: dict[str, int], *, standardize=No
     return feats, y, sample_weight
 
 
-def window_stats(frames: torch.Tensor):
-    """The probe's features of a window: the mean and standard deviation of its frames (T, d), as (2d,) numpy."""
-    frames = frames.float()
-    return torch.cat([frames.mean(0), (frames.var(0, unbiased=False) + 1e-5).sqrt()]).numpy()
-
-
 def labelled_windows(ex: Example, vocab: dict | None = None) -> list[tuple[str, int, int]]:
     """``(first label, first frame, end frame)`` of each utterance window of Eq. (1), when every utterance of
     ``ex`` carries labels (whose first is in ``vocab``, when given); else ``[]``."""
@@ -194,26 +189,6 @@ def labelled_windows(ex: Example, vocab: dict | None = None) -> list[tuple[str, 
     b, e = utterance_windows([u.start for u in ex.utterances], [u.end for u in ex.utterances], ex.frame_rate,
                              ex.audio.shape[0])
     return [(u.labels[0], i, j) for i, j, u in zip(b, e, ex.utterances)]
-
-
-def fit_linear_probe(feats, y: list, *, c: float = 0.1,
-                     sample_weight=None) -> tuple[torch.Tensor, torch.Tensor, list, float]:
-    """A standardised logistic regression (``C = c``) of ``y`` on ``feats`` (N, d), each row weighing its
-    ``sample_weight`` (1 when not given), with the scaler folded in: ``(weight (classes, d), bias (classes,),
-    classes, training accuracy)``, so that ``x @ weight.T + bias`` are its class scores on raw features."""
-    import numpy as np
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
-
-    feats = np.asarray(feats)
-    scaler = StandardScaler().fit(feats, sample_weight=sample_weight)
-    probe = LogisticRegression(C=c, max_iter=3000).fit(scaler.transform(feats), y, sample_weight=sample_weight)
-    weight = torch.from_numpy(probe.coef_ / scaler.scale_).float()
-    bias = torch.from_numpy(probe.intercept_ - (probe.coef_ * scaler.mean_ / scaler.scale_).sum(1)).float()
-    if weight.shape[0] == 1:  # two classes: sklearn gives one row
-        weight, bias = torch.cat([-weight, weight]), torch.cat([-bias, bias])
-    return weight, bias, list(probe.classes_), float(probe.score(scaler.transform(feats), y,
-                                                                  sample_weight=sample_weight))
 
 
 def fit_acoustic(cfg: Config, *, epochs: int = 20, batch_size: int = 32, lr: float = 3e-4, weight_decay: float = 0.05,
