@@ -97,3 +97,24 @@ def test_the_second_question_form_asks_for_each_utterance_and_its_answer_parses_
     assert parse_answer(" angry\n2: angry\n7: calm\n2: calm", 3) == (["angry"], [[], ["angry"], []])
     # an answer of the first form has no timeline
     assert parse_answer(" anxious, nervous", 2) == (["anxious", "nervous"], None)
+
+
+def test_the_prompt_the_shipped_weights_were_trained_with_is_unchanged():
+    """A golden string: the shipped model reads this prompt and writes this answer form; any change to either
+    needs a retrained model (and a change here)."""
+    from acoustemo.config import load_config
+    from acoustemo.inference import pretrained_path
+    from acoustemo.model.prompts import parse_answer
+
+    m = load_config(pretrained_path() / "config.yaml").model
+    tokens = m.acoustic.num_queries + int(m.acoustic.stats_token)
+    utts = [Segment(0.42, 2.1, "I left the keys on the table."), Segment(2.65, 4.9, "Fine, whatever you say.")]
+    pieces = build_prompt(utterances=utts, windows=None, duration=9.84, visual_tokens=0, global_tokens=tokens,
+                          window_tokens=tokens, layout=m.prompt_layout, style=m.prompt_style,
+                          question="utterances" if m.utterance_answers else "clip")
+    text = "".join(p if isinstance(p, str) else f"<{p.kind} x{p.num_tokens}>" for p in pieces)
+    assert text == ('Clip: <global x9>\n1. "I left the keys on the table." <utterance x9>\n'
+                    '2. "Fine, whatever you say." <utterance x9>\nEmotions, then each utterance:')
+    answer = format_answer(["sad", "unhappy"], [("calm",), ("sad", "unhappy")])
+    assert answer == " sad, unhappy\n1: calm\n2: sad, unhappy"
+    assert parse_answer(answer, 2) == (["sad", "unhappy"], [["calm"], ["sad", "unhappy"]])
