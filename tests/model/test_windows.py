@@ -3,7 +3,13 @@ import math
 import pytest
 import torch
 
-from acoustemo.model.windows import fixed_time_windows, fixed_windows, gather_windows, pad_sequences, utterance_windows
+from acoustemo.model.windows import fixed_time_windows, gather_windows, pad_sequences, utterance_windows
+
+
+def fixed_windows(num_frames: int, frame_rate: float, seconds: float = 2.0):
+    """Frame windows of the fixed-window ablation, as the collators make them: time spans, then Eq. (1)."""
+    spans = fixed_time_windows(num_frames / frame_rate, seconds)
+    return utterance_windows([s for s, _ in spans], [e for _, e in spans], frame_rate, num_frames)
 
 
 def test_eq1_hand_computed():

@@ -29,10 +29,6 @@ class MissingToolError(AcoustemoError):
     """A required system program is not installed (the command line prints one line and exits 2)."""
 
 
-def espeak_available() -> bool:
-    return shutil.which("espeak-ng") is not None
-
-
 def require_espeak() -> str:
     """Path of the espeak-ng executable; raises :class:`MissingToolError` with the install hint."""
     exe = shutil.which("espeak-ng")

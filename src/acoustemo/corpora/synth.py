@@ -47,7 +47,6 @@ from .texts import CONTRADICTING, NEUTRAL
 
 CUES = ("tremor", "pitch_up", "pitch_down", "rate_fast", "rate_slow", "loud_burst", "whisper", "breathy")
 DESIGNS = ("control", "local", "distractor", "sarcasm")
-PSOLA_CUES = {"tremor", "pitch_up", "pitch_down", "rate_fast", "rate_slow", "sarcasm"}
 
 ACCENTS = ("en", "en-us", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-us-nyc")
 VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5")

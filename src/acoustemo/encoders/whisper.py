@@ -28,7 +28,6 @@ from .base import SAMPLE_RATE, as_waveform, num_frames, weights_fingerprint
 
 CHUNK_SECONDS = 30
 CHUNK_SAMPLES = CHUNK_SECONDS * SAMPLE_RATE  # 480000 samples in a 30-second chunk
-HOP_LENGTH = 160  # samples between mel frames: 100 mel frames per second
 FRAMES_PER_CHUNK = 1500  # encoder frames per 30 s chunk (the second conv has stride 2): 50 Hz
 
 # CTranslate2 model.bin data type ids (ctranslate2::DataType)

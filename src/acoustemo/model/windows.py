@@ -78,12 +78,6 @@ def fixed_time_windows(duration: float, seconds: float = 2.0) -> list[tuple[floa
     return [(j * seconds, min((j + 1) * seconds, duration)) for j in range(count)]
 
 
-def fixed_windows(num_frames: int, frame_rate: float, seconds: float = 2.0) -> tuple[list[int], list[int]]:
-    """Frame windows of :func:`fixed_time_windows` over ``num_frames`` frames, with the rules of Eq. (1)."""
-    spans = fixed_time_windows(num_frames / frame_rate, seconds)
-    return utterance_windows([s for s, _ in spans], [e for _, e in spans], frame_rate, num_frames)
-
-
 def pad_sequences(seqs: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-pad ``B`` tensors of shape (L_b, d) to (B, L_max, d) and return it with a (B, L_max) bool mask."""
     lengths = torch.tensor([s.shape[0] for s in seqs])
