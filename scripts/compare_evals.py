@@ -97,7 +97,7 @@ def load_predictions(path: str) -> dict[tuple[str, str], bool]:
 def paired(files: list[str], names: list[str], breakdown: str | None = None) -> None:
     from acoustemo.errors import AcoustemoError
     from acoustemo.metrics.paired import paired_comparison
-    from acoustemo.recipes.ablate import read_breakdown
+    from acoustemo.results import read_breakdown
 
     try:
         field, groups = read_breakdown(breakdown) if breakdown else (None, {})

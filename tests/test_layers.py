@@ -11,7 +11,7 @@ ROOT = Path(acoustemo.__file__).parent
 LAYERS = [
     {"errors"},
     {"io", "yamlio", "utterance", "device", "config"},
-    {"media", "encoders", "metrics"},
+    {"media", "encoders", "metrics", "results"},
     {"cache", "asr", "model"},
     {"data"},
     {"corpora", "training"},

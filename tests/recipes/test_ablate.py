@@ -206,26 +206,6 @@ def test_variants_differ_from_full_only_in_the_overrides_of_table_2(base, tmp_pa
     assert {k for k in full if full[k] != seeds[k]} == {"train.seed", "train.output_dir"}
 
 
-def test_val_drift_compares_the_end_with_three_quarters_of_the_run():
-    from acoustemo.recipes.ablate import val_drift
-
-    assert val_drift([(200, 0.40), (400, 0.30), (532, 0.28)]) == pytest.approx(-0.02)  # 400 is nearest 399
-    assert val_drift([(100, 0.5), (500, 0.35), (800, 0.31), (1000, 0.30)]) == pytest.approx(-0.01)
-    assert val_drift([(10, 0.5)]) != val_drift([(10, 0.5)])  # one evaluation: NaN
-
-
-def test_versus_full_is_welchs_t_test_over_seeds():
-    from acoustemo.recipes.ablate import versus
-
-    # 1, 2, 3 against 4, 5, 6: t = 3 / sqrt(1/3 + 1/3) = 3.674 on 4 degrees of freedom, two-sided p = 0.0213
-    assert versus([1.0, 2.0, 3.0], [4.0, 5.0, 6.0]) == {"difference": 3.0, "p": pytest.approx(0.0213, abs=1e-4)}
-    assert versus([4.0, 5.0, 6.0], [1.0, 2.0, 3.0])["difference"] == -3.0
-    # undefined: one run on a side, no spread on either, a NaN score
-    assert versus([1.0], [2.0, 3.0])["p"] is None
-    assert versus([1.0, 1.0], [2.0, 2.0]) == {"difference": 1.0, "p": None}
-    assert versus([1.0, float("nan")], [2.0, 3.0])["p"] is None
-
-
 def test_primary_of_answers_refuses_gold_labels_outside_the_categories(tmp_path):
     from acoustemo.errors import ConfigError
     from acoustemo.recipes.ablate import primary_of_answers

@@ -35,7 +35,6 @@ import csv
 import io
 import json
 import math
-import statistics
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -45,7 +44,8 @@ from ..config import (RUN_SETTINGS, Config, add_config_arguments, add_device_arg
 from ..device import resolve_device
 from ..errors import ConfigError
 from ..inference.evaluation import Generation, evaluate
-from ..io import atomic_open, atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
+from ..io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
+from ..results import mean_std, pyplot, read_breakdown, save_figure, spread, val_drift, versus
 from ..training import LOG_NAME, train
 from ..training.checkpoint import latest_checkpoint
 from ..training.loop import with_stage_one
@@ -155,17 +155,6 @@ def run_one(cfg: Config, run_dir: Path, *, metric: str, grouping: str | None, ma
     return row
 
 
-def val_drift(points: list[tuple[int, float]]) -> float:
-    """Validation loss at the last evaluation minus that at the evaluation nearest three quarters of the run's
-    steps: about 0 when the run had converged over its last quarter, clearly negative while it was still
-    learning (NaN with fewer than two evaluations)."""
-    if len(points) < 2:
-        return float("nan")
-    quarter = 0.75 * points[-1][0]
-    _, before = min(points[:-1], key=lambda p: abs(p[0] - quarter))
-    return points[-1][1] - before
-
-
 def primary_of_answers(answers: list[dict], kind: str, source: Path) -> float:
     """Primary accuracy (%) of evaluation answers (``{"name", "openset", "gold"}``) under the ``kind``
     categories; a test sample whose gold labels fall in no category is an error (it would be counted wrong)."""
@@ -245,25 +234,6 @@ def keep_records(out: Path, dest: Path, runs: dict[str, list[int]]) -> list[Path
     return written
 
 
-def read_breakdown(spec: str) -> tuple[str, dict[str, str]]:
-    """``FILE:FIELD`` -> (FIELD, {sample id: its value of FIELD}) from a JSONL file."""
-    from ..io import read_text
-
-    path, sep, field = spec.rpartition(":")
-    if not sep or not path or not field:
-        raise ConfigError(f"--breakdown {spec!r}: expected FILE:FIELD")
-    groups = {}
-    for n, line in enumerate(read_text(path).splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            groups[str(row["id"])] = str(row[field])
-        except (ValueError, KeyError, TypeError):
-            raise ConfigError(f"{path}:{n}: expected a JSON object with \"id\" and {field!r}") from None
-    return field, groups
-
-
 def ablate(config: str, overrides: list[str], *, out: str | Path, variants: list[str], seeds: list[int],
            metric: str = "embedding", grouping: str | None = None, max_new_tokens: int = 32,
            device: str | None = None, progress: bool = True, probe: bool = False,
@@ -304,10 +274,7 @@ def ablate(config: str, overrides: list[str], *, out: str | Path, variants: list
     for v in variants:
         row = {"variant": v, "name": VARIANTS[v][0], "seeds": done_seeds[v]}
         for c in columns:
-            xs = [r.get(c, float("nan")) for r in runs[v]]
-            nan = any(math.isnan(x) for x in xs)  # statistics.stdev fails on NaN
-            row[c] = {"mean": statistics.fmean(xs), "runs": xs,
-                      "std": float("nan") if nan or len(xs) < 2 else statistics.stdev(xs)}  # one run: unknown
+            row[c] = spread([r.get(c, float("nan")) for r in runs[v]])
         rows.append(row)
     full = next((r for r in rows if r["variant"] == "full"), None)
     for r in rows:
@@ -334,19 +301,6 @@ def group_top1(correct: dict[str, bool], breakdown: tuple[str, dict[str, str]] |
     for i, ok in correct.items():
         out.setdefault(f"test top-1 [{field}={groups[i]}]", []).append(ok)
     return {k: 100.0 * sum(v) / len(v) for k, v in out.items()}
-
-
-def versus(base: list[float], other: list[float]) -> dict:
-    """``other`` minus ``base`` (difference of means) and the two-sided p of Welch's t-test; ``p`` is None where
-    it is undefined (fewer than two runs on a side, no spread on either, or a NaN score)."""
-    from scipy.stats import ttest_ind
-
-    difference = statistics.fmean(other) - statistics.fmean(base)
-    p = None
-    if len(base) > 1 and len(other) > 1 and not any(math.isnan(x) for x in (*base, *other)) \
-            and (statistics.stdev(base) > 0 or statistics.stdev(other) > 0):
-        p = float(ttest_ind(other, base, equal_var=False).pvalue)
-    return {"difference": difference, "p": p}
 
 
 def table_csv(table: dict) -> str:
@@ -377,8 +331,7 @@ def format_table(table: dict) -> str:
         f"Avg/Acc/Rec: {table['metric']} grouping"
     lines = [f"Ablation over seeds {', '.join(map(str, table['seeds']))} ({what})", head]
     for r in table["rows"]:
-        cells = "".join(f"{r[c]['mean']:{w - 7}.2f} ± {r[c]['std']:4.2f}" if len(r[c]["runs"]) > 1 else
-                        f"{r[c]['mean']:{w - 7}.2f}       " for c, w in zip(columns, widths))
+        cells = "".join(mean_std(r[c], w) for c, w in zip(columns, widths))
         lines.append(f"{row_name(table, r):<{width}}{cells}")
     compared = [r for r in table["rows"] if "vs full" in r]
     shown = [(c, w) for c, w in zip(columns, widths) if c not in ("distinct", "val drift")]
@@ -398,12 +351,9 @@ def format_table(table: dict) -> str:
 
 def plot(table: dict, path: Path) -> None:
     """Grouped bars of Avg, Acc, Rec and M-avg per variant, with std error bars (PNG)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
 
+    plt = pyplot()
     cols = [c for c in table.get("columns", COLUMNS) if "loss" not in c and c not in ("distinct", "val drift")]
     rows = table["rows"]
     x = np.arange(len(cols))
@@ -419,6 +369,4 @@ def plot(table: dict, path: Path) -> None:
     ax.set_title(f"Ablation, mean ± std over {'/'.join(map(str, counts))} seed(s)")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
-    with atomic_open(path, "wb") as f:
-        fig.savefig(f, format="png")
-    plt.close(fig)
+    save_figure(fig, path)

@@ -33,7 +33,6 @@ import csv
 import dataclasses
 import io
 import math
-import statistics
 import sys
 from pathlib import Path
 
@@ -41,6 +40,7 @@ from ..config import add_device_argument
 from ..device import resolve_device
 from ..errors import ConfigError, InputError
 from ..io import FINAL_WEIGHTS, HEAD_WEIGHTS
+from ..results import mean_std, pyplot, save_figure, spread
 
 METRICS = ("top-1", "M-avg")
 
@@ -305,12 +305,8 @@ def build_table(done: dict, models: list[tuple[str, Path]], levels: list[float |
         folders = [folder for n, folder in models if n == name]
         row = {"name": name, "models": [str(f) for f in folders], "levels": {}}
         for snr in levels:
-            cell = {}
-            for m in METRICS:
-                xs = [done[run_key(f, snr, digests[f])][m] for f in folders]
-                cell[m] = {"mean": statistics.fmean(xs), "std": statistics.stdev(xs) if len(xs) > 1 else math.nan,
-                           "runs": xs}
-            row["levels"][level_name(snr)] = cell
+            row["levels"][level_name(snr)] = {m: spread([done[run_key(f, snr, digests[f])][m] for f in folders])
+                                              for m in METRICS}
         rows.append(row)
     return {"manifest": str(manifest), "levels": [level_name(s) for s in levels], "metrics": list(METRICS),
             "rows": rows}
@@ -333,22 +329,14 @@ def format_table(table: dict) -> str:
     for m in table["metrics"]:
         lines.append(f"{m:<{width}}" + "".join(f"{lv:>16}" for lv in table["levels"]))
         for r in table["rows"]:
-            cells = "".join(f"{r['levels'][lv][m]['mean']:9.1f} ± {r['levels'][lv][m]['std']:4.1f}"
-                            if len(r["models"]) > 1 else f"{r['levels'][lv][m]['mean']:9.1f}       "
-                            for lv in table["levels"])  # one model: no spread (NaN), no ±
+            cells = "".join(mean_std(r["levels"][lv][m], 16, digits=1) for lv in table["levels"])
             lines.append(f"{r['name']:<{width}}{cells}")
     return "\n".join(lines)
 
 
 def plot(table: dict, path: Path) -> None:
     """One panel per metric: score against SNR (clean at the right), one line per model name."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ..io import atomic_open
-
+    plt = pyplot()
     levels = table["levels"]
     x = list(range(len(levels)))
     # clean, then SNR from high to low, then gain from small to large cuts
@@ -369,9 +357,7 @@ def plot(table: dict, path: Path) -> None:
     axes_list[-1].legend(fontsize=7)
     fig.suptitle("Scores against pink background noise")
     fig.tight_layout()
-    with atomic_open(path, "wb") as f:
-        fig.savefig(f, format="png")
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def run(args: argparse.Namespace) -> int:
