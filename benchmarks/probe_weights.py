@@ -4,9 +4,9 @@
         --weights "none" "synth=0.1" "synth=0" --out runs/probe-weights.json
 
 The release recipe starts every statistics token from a logistic-regression probe fitted on the training
-utterances (``train.acoustic_probe_init``, :func:`acoustemo.training.acoustic.probe_rows`) and keeps it frozen
-(``train.acoustic_freeze_probe``): what the probe reads is what the LLM gets to see. The training set mixes
-real speech (RAVDESS, EmoDB) with synthetic speech; ``train.acoustic_probe_weights`` sets how much each corpus
+utterances (``train.acoustic.probe_init``, :func:`acoustemo.training.acoustic.probe_rows`) and keeps it frozen
+(``train.acoustic.freeze_probe``): what the probe reads is what the LLM gets to see. The training set mixes
+real speech (RAVDESS, EmoDB) with synthetic speech; ``train.acoustic.probe_weights`` sets how much each corpus
 (the prefix of its ids) weighs in that fit. For each weighting given, this script fits the probe exactly as
 stage 1 does (same rows, same C) and scores its top label on the held-out RAVDESS speakers: single clips and
 the labelled utterances of the dialogues, as primary-emotion accuracy (:mod:`acoustemo.metrics.primary`) on the
@@ -117,7 +117,7 @@ def main() -> int:
                                     f"train.train_manifest={data / 'train.jsonl'}"])
     t0 = time.perf_counter()
     train_ds = dataset_for(cfg, cfg.train.train_manifest, require_labels=True)
-    utterances = cfg.train.acoustic_utterance_weight > 0
+    utterances = cfg.train.acoustic.utterance_weight > 0
     vocab = {w: i for i, w in enumerate(label_vocabulary([train_ds], utterances=utterances))}
     train = [train_ds[i] for i in range(len(train_ds))]
     held = {}  # (set, split) -> rows
@@ -131,12 +131,12 @@ def main() -> int:
     for text in args.weights:
         weights = parse_weights(text)
         t1 = time.perf_counter()
-        hits, n_rows = fit_probe(train, vocab, weights, utterances, cfg.train.acoustic_probe_clips)
+        hits, n_rows = fit_probe(train, vocab, weights, utterances, cfg.train.acoustic.probe_clips)
         row = {"weights": weights, "rows": n_rows, "seconds": round(time.perf_counter() - t1, 1)}
         for (name, split), (x, gold) in held.items():
             row.setdefault(name, {})[split] = tally(hits(x, gold))
         if args.cv_folds:
-            row["cv"] = cross_validate(train, vocab, weights, utterances, cfg.train.acoustic_probe_clips, args.cv_folds)
+            row["cv"] = cross_validate(train, vocab, weights, utterances, cfg.train.acoustic.probe_clips, args.cv_folds)
         rows[text] = row
         print(format_row(text, row), flush=True)
     rows[BASELINE] = baseline(data, cfg, args.cv_folds)

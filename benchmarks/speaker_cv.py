@@ -152,7 +152,7 @@ def stage1_cv(data: Path, config: str, name: str, overrides: list[str], folds_k:
     from acoustemo.config import load_config
     from acoustemo.data.manifest import write_manifest
     from acoustemo.io import atomic_write_json, read_json
-    from acoustemo.training.acoustic import fit_stage_one, load_acoustic
+    from acoustemo.training.acoustic import fit_acoustic, load_acoustic
 
     merged = data / "train.jsonl"
     samples = read_manifest(merged)
@@ -185,7 +185,7 @@ def stage1_cv(data: Path, config: str, name: str, overrides: list[str], folds_k:
             cfg = dataclasses.replace(base, train=dataclasses.replace(base.train,
                                                                       train_manifest=str(fold_dir / "train.jsonl")))
             t0 = time.perf_counter()
-            model = fit_stage_one(cfg, fold_dir / "acoustic", progress=False).model
+            model = fit_acoustic(cfg, fold_dir / "acoustic", progress=False).model
             done = {"config": base.to_dict(), "augmented": augment, "speakers": sorted(held),
                     "seconds": round(time.perf_counter() - t0, 1),
                     "hits": score_fold(model, samples, augmented, held, cache, base, dims)}

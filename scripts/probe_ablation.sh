@@ -25,7 +25,7 @@ run() {  # corpus, variants, extra arguments
   "$ACOUSTEMO" ablate --probe --config configs/small-release.yaml --out "$OUT/$corpus" --variants "$variants" \
     --seeds "$SEEDS" --quiet --train.train_manifest="$DATA/$corpus/train.jsonl" \
     --train.validation_manifest="$DATA/$corpus/validation.jsonl" --train.test_manifest="$DATA/$corpus/test.jsonl" \
-    --train.cache_dir="$DATA/cache" --model.utterance_answers=false --train.acoustic_utterance_weight=0 \
+    --train.cache_dir="$DATA/cache" --model.utterance_answers=false --train.acoustic.utterance_weight=0 \
     --train.projection_init=random "$@"
 }
 run synth full,no_utterance --breakdown "$DATA/synth/cues.jsonl:design"

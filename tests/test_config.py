@@ -47,12 +47,12 @@ def test_yaml_with_base_preset_and_command_line_overrides(tmp_path):
         (["train.warmup_ratio=1.5"], "warmup_ratio=1.5"),
         (["model.lora.dropout=1"], "lora.dropout=1.0"),
         (["nonsense"], "expected key.sub=value"),
-        (["train.acoustic_probe_weights=[0.1]"], "train.acoustic_probe_weights: expected a mapping"),
-        (["train.acoustic_probe_init=true", "train.acoustic_probe_weights={synth: low}"],
-         r"train.acoustic_probe_weights.synth: expected a number, got 'low'"),
-        (["train.acoustic_probe_init=true", "train.acoustic_probe_weights={synth: -1}"],
-         r"acoustic_probe_weights.synth=-1.0 must be >= 0"),
-        (["train.acoustic_probe_weights={synth: 0.1}"], "acoustic_probe_weights needs train.acoustic_probe_init"),
+        (["train.acoustic.probe_weights=[0.1]"], "train.acoustic.probe_weights: expected a mapping"),
+        (["train.acoustic.probe_init=true", "train.acoustic.probe_weights={synth: low}"],
+         r"train.acoustic.probe_weights.synth: expected a number, got 'low'"),
+        (["train.acoustic.probe_init=true", "train.acoustic.probe_weights={synth: -1}"],
+         r"train.acoustic: probe_weights.synth=-1.0 must be >= 0"),
+        (["train.acoustic.probe_weights={synth: 0.1}"], "train.acoustic: probe_weights needs probe_init"),
     ],
 )
 def test_bad_values_raise_a_clear_error(overrides, message):
@@ -61,11 +61,11 @@ def test_bad_values_raise_a_clear_error(overrides, message):
 
 
 def test_a_mapping_setting_round_trips_through_yaml(tmp_path):
-    cfg = load_config("tiny", ["train.acoustic_probe_init=true", "train.acoustic_probe_weights={synth: 0.1, emodb: 2}"])
-    assert cfg.train.acoustic_probe_weights == {"synth": 0.1, "emodb": 2.0}
+    cfg = load_config("tiny", ["train.acoustic.probe_init=true", "train.acoustic.probe_weights={synth: 0.1, emodb: 2}"])
+    assert cfg.train.acoustic.probe_weights == {"synth": 0.1, "emodb": 2.0}
     (tmp_path / "c.yaml").write_text(cfg.to_yaml())
     assert Config.from_file(tmp_path / "c.yaml") == cfg
-    assert load_config("tiny").train.acoustic_probe_weights == {}
+    assert load_config("tiny").train.acoustic.probe_weights == {}
 
 
 def test_unknown_preset_and_missing_file():
@@ -82,15 +82,27 @@ def test_settings_diff_names_nested_keys_and_keeps_to_a_named_set(tmp_path):
 
     cfg = load_config("tiny")
     other = replace(cfg, model=replace(cfg.model, lora=replace(cfg.model.lora, rank=cfg.model.lora.rank + 1)),
-                    train=replace(cfg.train, lr=cfg.train.lr * 2, acoustic_probe_init=True,
-                                  acoustic_probe_weights={"synth": 0.1}, eval_batch_size=cfg.train.eval_batch_size + 1))
-    assert settings_diff(cfg, other) == ["model.lora.rank", "train.acoustic_probe_init", "train.acoustic_probe_weights",
+                    train=replace(cfg.train, lr=cfg.train.lr * 2, eval_batch_size=cfg.train.eval_batch_size + 1,
+                                  acoustic=replace(cfg.train.acoustic, probe_init=True, probe_weights={"synth": 0.1})))
+    assert settings_diff(cfg, other) == ["model.lora.rank", "train.acoustic.probe_init", "train.acoustic.probe_weights",
                                          "train.eval_batch_size", "train.lr"]
     assert settings_diff(cfg, cfg) == []
     # a section stands for all its settings, a trailing * for a prefix; what is not named does not count
     assert settings_diff(cfg, other, TRAJECTORY_SETTINGS) == ["model.lora.rank", "train.lr"]
-    assert settings_diff(cfg, other, STAGE_ONE_SETTINGS) == ["model.lora.rank", "train.acoustic_probe_init",
-                                                             "train.acoustic_probe_weights"]
+    assert settings_diff(cfg, other, STAGE_ONE_SETTINGS) == ["model.lora.rank", "train.acoustic.probe_init",
+                                                             "train.acoustic.probe_weights"]
     # a config read back from YAML (tuples become lists) is the same config
     (tmp_path / "c.yaml").write_text(cfg.to_yaml())
     assert settings_diff(load_config(tmp_path / "c.yaml"), cfg) == []
+
+
+def test_stage_one_settings_written_before_their_section_still_load(tmp_path):
+    """Saved runs and older YAML files name stage 1's settings train.acoustic_epochs etc.; they read as the
+    section's, and the same setting given both ways is an error."""
+    (tmp_path / "old.yaml").write_text("preset: tiny\ntrain:\n  acoustic_epochs: 12\n  acoustic_probe_init: true\n")
+    old = load_config(tmp_path / "old.yaml")
+    assert old.train.acoustic.epochs == 12 and old.train.acoustic.probe_init
+    assert old == load_config("tiny", ["train.acoustic.epochs=12", "train.acoustic.probe_init=true"])
+    assert load_config("tiny", ["train.acoustic_lr=0.001"]).train.acoustic.lr == 0.001
+    with pytest.raises(ConfigError, match="train.acoustic_epochs and train.acoustic.epochs: the same setting twice"):
+        load_config("tiny", ["train.acoustic_epochs=1", "train.acoustic.epochs=2"])

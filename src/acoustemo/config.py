@@ -169,6 +169,55 @@ class ModelConfig:
 
 
 @dataclass
+class AcousticConfig:
+    """Stage 1 (:mod:`acoustemo.training.acoustic`): the acoustic Q-Formers under a label head, trained against the
+    label vocabulary before the LLM stage, which then starts from them. Every stage-1 setting, once."""
+
+    epochs: int = 0  # 0: no stage 1
+    lr: float = 3e-4
+    batch_size: int = 32
+    weight_decay: float = 0.05
+    dropout: float = 0.1  # of the head
+    warmup_ratio: float = 0.05  # then cosine decay
+    max_grad_norm: float = 1.0
+    balanced: bool = True  # each epoch draws the samples' first labels evenly (else a plain shuffle)
+    probe_init: bool = False  # start the statistics tokens from a logistic-regression probe
+    # with probe_init: the probe's statistics projection and the input standardisation it was fitted on stay as
+    # the probe set them (the rest of the Q-Formers and the head train around them)
+    freeze_probe: bool = False
+    # weight of a second loss on each utterance window's own labels (utterances that carry "labels" in the
+    # manifest), beside the loss on the sample's labels; with it the probe of probe_init is fitted on those windows
+    # instead of the whole clips. 0: the sample's labels only
+    utterance_weight: float = 0.0
+    # with utterance_weight > 0: the probe is fitted on the whole clips as well as on their utterances
+    probe_clips: bool = False
+    # with probe_init: the weight of each training sample's rows in the probe's fit, by the prefix its id got from
+    # `acoustemo merge` (the part before the first "/"); unlisted prefixes weigh 1, 0 leaves them out.
+    # E.g. {synth: 0.1}: synthetic speech informs the probe, real speech decides it
+    probe_weights: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self):
+        _positive(self, "lr", "batch_size", "max_grad_norm")
+        if self.epochs < 0:
+            raise ConfigError(f"epochs={self.epochs} must be >= 0")
+        if self.weight_decay < 0:
+            raise ConfigError(f"weight_decay={self.weight_decay} must be >= 0")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout={self.dropout} must be in [0, 1)")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ConfigError(f"warmup_ratio={self.warmup_ratio} must be in [0, 1)")
+        if not self.utterance_weight >= 0:
+            raise ConfigError(f"utterance_weight={self.utterance_weight} must be >= 0")
+        if self.freeze_probe and not self.probe_init:
+            raise ConfigError("freeze_probe needs probe_init=true")
+        for prefix, w in self.probe_weights.items():
+            if not w >= 0:
+                raise ConfigError(f"probe_weights.{prefix}={w} must be >= 0")
+        if self.probe_weights and not self.probe_init:
+            raise ConfigError("probe_weights needs probe_init=true")
+
+
+@dataclass
 class TrainConfig:
     """The recipe of section 4.1 by default."""
 
@@ -198,25 +247,8 @@ class TrainConfig:
     save_every: int = 0  # checkpoint every N optimizer steps; 0: at the end of each epoch
     keep_checkpoints: int = 2  # newest checkpoints kept on disk
     eval_batch_size: int = 8  # validation and generation batch size (per process)
-    # stage 1 (acoustemo.training.acoustic): train the acoustic Q-Formers against the label vocabulary for this
-    # many epochs before the LLM stage, which then starts from them; 0: no stage 1
-    acoustic_epochs: int = 0
-    acoustic_lr: float = 3e-4
-    acoustic_batch_size: int = 32
-    acoustic_probe_init: bool = False  # start the statistics tokens from a logistic-regression probe (stage 1)
-    # with acoustic_probe_init: the probe's statistics projection and the input standardisation it was fitted on
-    # stay as the probe set them in stage 1 (the rest of the Q-Formers and the head train around them)
-    acoustic_freeze_probe: bool = False
-    # stage 1: weight of a second loss on each utterance window's own labels (utterances that carry "labels"
-    # in the manifest), beside the loss on the sample's labels; with it the probe of acoustic_probe_init is fitted
-    # on those windows instead of the whole clips. 0: the sample's labels only
-    acoustic_utterance_weight: float = 0.0
-    # with acoustic_utterance_weight > 0: the probe is fitted on the whole clips as well as on their utterances
-    acoustic_probe_clips: bool = False
-    # with acoustic_probe_init: the weight of each training sample's rows in the probe's fit, by the prefix its id
-    # got from `acoustemo merge` (the part before the first "/"); unlisted prefixes weigh 1, 0 leaves them out.
-    # E.g. {synth: 0.1}: synthetic speech informs the probe, real speech decides it
-    acoustic_probe_weights: dict[str, float] = field(default_factory=dict)
+    # stage 1 (acoustemo.training.acoustic): the acoustic Q-Formers trained against the label vocabulary first
+    acoustic: AcousticConfig = field(default_factory=AcousticConfig)
     # with model.speaker_normalization: this share of the training samples is drawn with its raw frames instead
     # (each epoch anew), so that the model also reads a voice of which nothing else is known; the stage-1 probe is
     # then fitted on both forms of every sample
@@ -229,9 +261,7 @@ class TrainConfig:
 
     def __post_init__(self):
         _positive(self, "lr", "epochs", "batch_size", "grad_accum", "max_grad_norm", "keep_checkpoints",
-                  "eval_batch_size", "acoustic_lr", "acoustic_batch_size")
-        if self.acoustic_epochs < 0:
-            raise ConfigError(f"train.acoustic_epochs={self.acoustic_epochs} must be >= 0")
+                  "eval_batch_size")
         if self.max_steps is not None and self.max_steps <= 0:
             raise ConfigError(f"train.max_steps={self.max_steps} must be > 0 (or null)")
         if self.eval_every < 0 or self.save_every < 0:
@@ -244,17 +274,8 @@ class TrainConfig:
             raise ConfigError(f"train.weight_decay={self.weight_decay} must be >= 0")
         if self.qformer_lr_scale < 0:
             raise ConfigError(f"train.qformer_lr_scale={self.qformer_lr_scale} must be >= 0")
-        if not self.acoustic_utterance_weight >= 0:
-            raise ConfigError(f"train.acoustic_utterance_weight={self.acoustic_utterance_weight} must be >= 0")
-        if self.acoustic_freeze_probe and not self.acoustic_probe_init:
-            raise ConfigError("train.acoustic_freeze_probe needs train.acoustic_probe_init=true")
-        for prefix, w in self.acoustic_probe_weights.items():
-            if not w >= 0:
-                raise ConfigError(f"train.acoustic_probe_weights.{prefix}={w} must be >= 0")
         if not 0.0 <= self.speaker_baseline_dropout <= 1.0:
             raise ConfigError(f"train.speaker_baseline_dropout={self.speaker_baseline_dropout} must be in [0, 1]")
-        if self.acoustic_probe_weights and not self.acoustic_probe_init:
-            raise ConfigError("train.acoustic_probe_weights needs train.acoustic_probe_init=true")
 
 
 @dataclass
@@ -316,7 +337,7 @@ PRESETS: dict[str, dict] = {
 # Named sets of settings that a run and its continuation or reuse must share (see settings_diff). Entries are
 # dotted names; a section name ("model") stands for every setting under it, a trailing "*" for a name prefix.
 # What stage 1 (acoustemo.training.acoustic) depends on:
-STAGE_ONE_SETTINGS = ("model", "train.train_manifest", "train.seed", "train.acoustic_*",
+STAGE_ONE_SETTINGS = ("model", "train.train_manifest", "train.seed", "train.acoustic",
                       "train.speaker_baseline_dropout")
 # What the LLM stage's trajectory depends on: a checkpoint continues only with these unchanged.
 TRAJECTORY_SETTINGS = ("model", *(f"train.{k}" for k in (
@@ -344,7 +365,7 @@ def settings_diff(a: Config, b: Config, keys: tuple[str, ...] | None = None) -> 
 
 def _flat(section, prefix: str = "") -> dict:
     """A config's settings as ``{"model.acoustic.num_queries": 8, ...}``: sections are the dataclasses, anything
-    else (a mapping such as ``train.acoustic_probe_weights`` too) is one value; tuples as lists, as a config read
+    else (a mapping such as ``train.acoustic.probe_weights`` too) is one value; tuples as lists, as a config read
     back from JSON holds them."""
     out = {}
     for f in dataclasses.fields(section):
@@ -399,6 +420,8 @@ def from_dict(cls, data: dict, prefix: str):
     """Build dataclass ``cls`` from nested dicts, rejecting unknown keys and values of the wrong type."""
     if not isinstance(data, dict):
         raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {excerpt(data)}")
+    if cls is TrainConfig:
+        data = _nest_legacy_acoustic(data)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
     kwargs = {}
@@ -413,6 +436,21 @@ def from_dict(cls, data: dict, prefix: str):
         return cls(**kwargs)
     except ConfigError as e:
         raise ConfigError(f"{prefix.rstrip('.') or 'config'}: {e}") from None
+
+
+def _nest_legacy_acoustic(train: dict) -> dict:
+    """Configs written before stage 1 had its own section (``train.acoustic_epochs: 12``, as saved runs and older
+    YAML files hold them) read as ``train.acoustic.epochs``; a setting given both ways is an error."""
+    legacy = {k: v for k, v in train.items() if isinstance(k, str) and k.startswith("acoustic_")}
+    if not legacy:
+        return train
+    nested = dict(train.get("acoustic") or {})
+    for key, value in legacy.items():
+        name = key[len("acoustic_"):]
+        if name in nested:
+            raise ConfigError(f"train.{key} and train.acoustic.{name}: the same setting twice")
+        nested[name] = value
+    return {**{k: v for k, v in train.items() if k not in legacy}, "acoustic": nested}
 
 
 def _coerce(tp, value, name: str):
@@ -524,6 +562,8 @@ def add_config_arguments(parser: argparse.ArgumentParser, default: str | None = 
                                       "--train.lr=0.0001 --model.windows=fixed (values are parsed as YAML)")
     for key in config_paths():
         group.add_argument(f"--{key}", action=_Override, metavar="V", help=argparse.SUPPRESS)
+    for f in dataclasses.fields(AcousticConfig):  # the names of stage-1 settings before they had a section
+        group.add_argument(f"--train.acoustic_{f.name}", action=_Override, metavar="V", help=argparse.SUPPRESS)
 
 
 def add_quantization_argument(parser: argparse.ArgumentParser) -> None:

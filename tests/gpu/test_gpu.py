@@ -47,7 +47,7 @@ def _config(preset, corpus, out, *extra):
 
 @pytest.mark.parametrize("preset", ["tiny", "small"])
 def test_bf16_training_resumes_to_the_weights_of_an_uninterrupted_run(preset, corpus, tmp_path):
-    extra = ("train.max_steps=4", "train.save_every=2", "train.acoustic_epochs=0")
+    extra = ("train.max_steps=4", "train.save_every=2", "train.acoustic.epochs=0")
     whole = train(_config(preset, corpus, tmp_path / "whole", *extra), device=DEVICE, progress=False)
     assert next(whole.model.parameters()).device.type == torch.device(DEVICE).type and whole.loss == whole.loss  # finite
     cfg = _config(preset, corpus, tmp_path / "parts", *extra)
@@ -66,7 +66,7 @@ def test_trained_model_generates_on_the_gpu(preset, corpus, tmp_path):
     from acoustemo.data.dataset import dataset_for
     from acoustemo.inference.loading import load_model
 
-    run = train(_config(preset, corpus, tmp_path, "train.max_steps=2", "train.acoustic_epochs=0"), device=DEVICE,
+    run = train(_config(preset, corpus, tmp_path, "train.max_steps=2", "train.acoustic.epochs=0"), device=DEVICE,
                 progress=False)
     model = load_model(run.final, device=DEVICE)
     if preset == "small":

@@ -15,7 +15,7 @@ def test_short_ablation_writes_the_table(tmp_path, capsys):
     args = ["ablate", "--config", "tiny", "--out", str(out), "--seeds", "0,1", "--metric", "exact",
             "--max-new-tokens", "4", "--quiet", "--primary", "emotion", f"--train.train_manifest={corpus['train']}",
             f"--train.validation_manifest={corpus['validation']}", f"--train.test_manifest={corpus['test']}",
-            f"--train.cache_dir={corpus['cache']}", "--train.acoustic_epochs=1", "--train.acoustic_batch_size=4",
+            f"--train.cache_dir={corpus['cache']}", "--train.acoustic.epochs=1", "--train.acoustic.batch_size=4",
             "--train.max_steps=1"]  # stage 1, then the LLM stage, as the release recipe
     assert main(args) == 0
     printed = capsys.readouterr().out
@@ -76,7 +76,7 @@ def test_probe_ablation_trains_the_acoustic_branch_of_each_variant(tmp_path, cap
     args = ["ablate", "--probe", "--config", "tiny", "--out", str(out), "--seeds", "0,1", "--quiet",
             "--model.use_visual=false", f"--train.train_manifest={corpus['train']}",
             f"--train.validation_manifest={corpus['validation']}", f"--train.test_manifest={corpus['test']}",
-            f"--train.cache_dir={corpus['cache']}", "--train.acoustic_epochs=2", "--train.acoustic_batch_size=4"]
+            f"--train.cache_dir={corpus['cache']}", "--train.acoustic.epochs=2", "--train.acoustic.batch_size=4"]
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "acoustic branch under a label head" in printed and "test top-1" in printed
@@ -110,8 +110,8 @@ def test_probe_ablation_trains_the_acoustic_branch_of_each_variant(tmp_path, cap
                                                                              "no_utterance"]
     assert (out / "table.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(args) == 0  # a second start reuses every finished run
-    changed = [a.replace("acoustic_epochs=2", "acoustic_epochs=3") for a in args]
-    assert main(changed) == 2 and "done before with other settings (train.acoustic_epochs)" in capsys.readouterr().err
+    changed = [a.replace("acoustic.epochs=2", "acoustic.epochs=3") for a in args]
+    assert main(changed) == 2 and "done before with other settings (train.acoustic.epochs)" in capsys.readouterr().err
 
     # --breakdown: top-1 per group of test samples, from the runs already done
     groups = tmp_path / "groups.jsonl"
@@ -135,7 +135,7 @@ def test_done_only_tables_the_finished_runs_and_trains_nothing(tmp_path, capsys)
     args = ["ablate", "--probe", "--config", "tiny", "--out", str(out), "--quiet", "--model.use_visual=false",
             f"--train.train_manifest={corpus['train']}", f"--train.validation_manifest={corpus['validation']}",
             f"--train.test_manifest={corpus['test']}", f"--train.cache_dir={corpus['cache']}",
-            "--train.acoustic_epochs=1", "--train.acoustic_batch_size=4"]
+            "--train.acoustic.epochs=1", "--train.acoustic.batch_size=4"]
     assert main(args + ["--done-only", "--variants", "full", "--seeds", "0"]) == 2  # nothing finished yet
     assert "no finished run" in capsys.readouterr().err and not out.exists()
     assert main(args + ["--variants", "full", "--seeds", "0,1"]) == 0
@@ -224,15 +224,15 @@ def test_primary_is_for_llm_runs(capsys):
 
 
 def test_a_finished_two_stage_run_is_reused(tmp_path, capsys):
-    """With stage 1 (train.acoustic_epochs) the LLM stage records model.qformer_weights = its own stage 1: a
+    """With stage 1 (train.acoustic.epochs) the LLM stage records model.qformer_weights = its own stage 1: a
     second start must count that as the same settings, not refuse the run."""
     corpus = make_corpus(tmp_path / "corpus", sizes=(("train", 4), ("validation", 2), ("test", 2)))
     out = tmp_path / "ablation"
     args = ["ablate", "--config", "tiny", "--out", str(out), "--variants", "full", "--seeds", "0", "--metric",
             "exact", "--max-new-tokens", "4", "--quiet", f"--train.train_manifest={corpus['train']}",
             f"--train.validation_manifest={corpus['validation']}", f"--train.test_manifest={corpus['test']}",
-            f"--train.cache_dir={corpus['cache']}", "--train.max_steps=1", "--train.acoustic_epochs=1",
-            "--train.acoustic_batch_size=4"]
+            f"--train.cache_dir={corpus['cache']}", "--train.max_steps=1", "--train.acoustic.epochs=1",
+            "--train.acoustic.batch_size=4"]
     assert main(args) == 0
     run = out / "full" / "seed-0"
     recorded = json.loads((run / "eval" / "scores.json").read_text())["config"]["model"]["qformer_weights"]
@@ -241,5 +241,5 @@ def test_a_finished_two_stage_run_is_reused(tmp_path, capsys):
     capsys.readouterr()
     assert main(args) == 0, capsys.readouterr().err
     assert (run / "final" / "trainable.safetensors").stat().st_mtime_ns == stamp
-    assert main(args[:-2] + ["--train.acoustic_epochs=2", "--train.acoustic_batch_size=4"]) == 2
+    assert main(args[:-2] + ["--train.acoustic.epochs=2", "--train.acoustic.batch_size=4"]) == 2
     assert "done before with other settings" in capsys.readouterr().err

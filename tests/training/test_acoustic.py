@@ -17,6 +17,13 @@ from train_helpers import make_corpus, tiny_train_config
 from train_helpers import one_thread  # noqa: F401 (autouse fixture)
 
 
+def stage_one(cfg, *, out=None, epochs=None, seed=None, progress=False, **settings):
+    """:func:`fit_acoustic` with ``settings`` of ``train.acoustic`` changed (batch_size=8, probe_init=True, ...)."""
+    acoustic = dataclasses.replace(cfg.train.acoustic, **settings)
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, acoustic=acoustic))
+    return fit_acoustic(cfg, out, epochs=epochs, seed=seed, progress=progress)
+
+
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     return make_corpus(tmp_path_factory.mktemp("acoustic"), sizes=(("train", 24), ("validation", 8), ("test", 4)))
@@ -42,7 +49,7 @@ def test_soft_cross_entropy_spreads_the_target_over_a_samples_labels():
 
 def test_stage_one_learns_the_labels_and_saves_weights_under_acoustemos_names(corpus, tmp_path):
     cfg = tiny_train_config(corpus, tmp_path / "run", "model.use_visual=false")
-    result = fit_acoustic(cfg, epochs=12, batch_size=8, lr=3e-3, out=tmp_path / "s1", progress=False)
+    result = stage_one(cfg, epochs=12, batch_size=8, lr=3e-3, out=tmp_path / "s1", progress=False)
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
     assert result.history[-1]["val_top1"] > 0.5  # four classes with a strong offset in their windows
     weights = load_file(str(tmp_path / "s1" / QFORMER_WEIGHTS))
@@ -56,7 +63,7 @@ def test_stage_one_learns_the_labels_and_saves_weights_under_acoustemos_names(co
 
 def test_train_runs_stage_one_first_and_the_llm_stage_starts_from_it(corpus, tmp_path):
     out = tmp_path / "run"
-    cfg = tiny_train_config(corpus, out, "model.use_visual=false", "train.acoustic_epochs=2", "train.max_steps=2")
+    cfg = tiny_train_config(corpus, out, "model.use_visual=false", "train.acoustic.epochs=2", "train.max_steps=2")
     result = train(cfg, progress=False)
     assert (out / "acoustic" / QFORMER_WEIGHTS).is_file() and result.final is not None
     saved = (result.final / "config.yaml").read_text()
@@ -66,7 +73,7 @@ def test_train_runs_stage_one_first_and_the_llm_stage_starts_from_it(corpus, tmp
     from acoustemo.training.loop import acoustic_stage
 
     assert acoustic_stage(cfg, progress=False).model.qformer_weights == str(out / "acoustic" / QFORMER_WEIGHTS)
-    changed = tiny_train_config(corpus, out, "model.use_visual=false", "train.acoustic_epochs=3", "train.max_steps=2")
+    changed = tiny_train_config(corpus, out, "model.use_visual=false", "train.acoustic.epochs=3", "train.max_steps=2")
     with pytest.raises(ConfigError, match="stage 1 was trained with other settings"):
         acoustic_stage(changed, progress=False)
 
@@ -74,9 +81,9 @@ def test_train_runs_stage_one_first_and_the_llm_stage_starts_from_it(corpus, tmp
 def test_a_frozen_probe_keeps_its_projection_and_the_head_reloads(corpus, tmp_path):
     cfg = tiny_train_config(corpus, tmp_path / "run", "model.use_visual=false", "model.acoustic.stats_token=true",
                             "model.acoustic.input_standardization=true")
-    a = fit_acoustic(cfg, epochs=2, batch_size=8, lr=3e-3, probe_init=True, freeze_probe=True, seed=0,
+    a = stage_one(cfg, epochs=2, batch_size=8, lr=3e-3, probe_init=True, freeze_probe=True, seed=0,
                      out=tmp_path / "s1", progress=False)
-    b = fit_acoustic(cfg, epochs=0, batch_size=8, lr=3e-3, probe_init=True, seed=0, progress=False)  # the probe alone
+    b = stage_one(cfg, epochs=0, batch_size=8, lr=3e-3, probe_init=True, seed=0, progress=False)  # the probe alone
     for kind, q in a.model.qformers.items():
         other = b.model.qformers[kind]
         torch.testing.assert_close(q.stats_proj[0].weight, other.stats_proj[0].weight)
@@ -152,12 +159,12 @@ def test_utterance_labels_train_the_windows_and_fit_the_probe_per_utterance_and_
     monkeypatch.setattr(LogisticRegression, "fit",
                         lambda self, x, y, **kw: rows.append(len(y)) or fit(self, x, y, **kw))
     windows = sum(len(s.utterances) for s in read_manifest(labelled["train"]))
-    fit_acoustic(cfg, epochs=1, batch_size=8, probe_init=True, utterance_weight=1.0, progress=False)
-    fit_acoustic(cfg, epochs=1, batch_size=8, probe_init=True, utterance_weight=0.0, progress=False)
-    fit_acoustic(cfg, epochs=0, batch_size=8, probe_init=True, utterance_weight=1.0, probe_clips=True, progress=False)
+    stage_one(cfg, epochs=1, batch_size=8, probe_init=True, utterance_weight=1.0, progress=False)
+    stage_one(cfg, epochs=1, batch_size=8, probe_init=True, utterance_weight=0.0, progress=False)
+    stage_one(cfg, epochs=0, batch_size=8, probe_init=True, utterance_weight=1.0, probe_clips=True, progress=False)
     assert rows == [windows, 24, windows + 24]  # one probe row per utterance, per sample, or both
-    with pytest.raises(Exception, match="acoustic_utterance_weight=-1.0 must be >= 0"):
-        tiny_train_config(corpus, tmp_path / "x", "train.acoustic_utterance_weight=-1")
+    with pytest.raises(Exception, match="train.acoustic: utterance_weight=-1.0 must be >= 0"):
+        tiny_train_config(corpus, tmp_path / "x", "train.acoustic.utterance_weight=-1")
 
 
 def test_probe_rows_weigh_each_corpus_by_its_id_prefix():
@@ -188,7 +195,7 @@ def test_label_init_puts_each_statistics_token_nearest_its_own_label_word(corpus
 
     cfg = tiny_train_config(corpus, tmp_path / "run", "model.use_visual=false", "model.acoustic.stats_token=true",
                             "model.acoustic.input_standardization=true")
-    fit_acoustic(cfg, epochs=0, batch_size=8, probe_init=True, out=tmp_path / "s1", progress=False)
+    stage_one(cfg, epochs=0, batch_size=8, probe_init=True, out=tmp_path / "s1", progress=False)
     model = AcoustEmo.from_config(dataclasses.replace(cfg.model, qformer_weights=str(tmp_path / "s1" / QFORMER_WEIGHTS)))
     train_ds = dataset_for(cfg, cfg.train.train_manifest, require_labels=True)
     alphas = init_projections_from_labels(model, [train_ds[i] for i in range(len(train_ds))])
@@ -237,7 +244,7 @@ def test_speaker_relative_stage_one_keeps_the_raw_population_and_trains_on_speak
     cfg = tiny_train_config(corpus, tmp_path / "run", "model.use_visual=false", "model.acoustic.stats_token=true",
                             "model.acoustic.input_standardization=true", "model.speaker_normalization=speaker",
                             "model.speaker_prior_seconds=0")
-    result = fit_acoustic(cfg, epochs=2, batch_size=6, lr=3e-3, probe_init=True, freeze_probe=True,
+    result = stage_one(cfg, epochs=2, batch_size=6, lr=3e-3, probe_init=True, freeze_probe=True,
                           out=tmp_path / "s1", progress=False)
     raw = dataset_for(cfg, corpus["train"], require_labels=True)
     population = population_statistics([raw[i] for i in range(len(raw))])
@@ -256,15 +263,15 @@ def test_speaker_relative_training_names_a_sample_without_speaker(corpus, tmp_pa
 
     cfg = tiny_train_config(corpus, tmp_path / "run", "model.use_visual=false",
                             "model.acoustic.input_standardization=true", "model.speaker_normalization=speaker",
-                            "train.acoustic_epochs=1", "train.max_steps=1")
+                            "train.acoustic.epochs=1", "train.max_steps=1")
     with pytest.raises(InputError, match=r"train.jsonl: sample 'train000', field 'speaker': missing"):
-        fit_acoustic(cfg, epochs=1, progress=False)
+        stage_one(cfg, epochs=1, progress=False)
     with pytest.raises(InputError, match=r"field 'speaker': missing"):
         train(cfg, progress=False)
     # per recording needs no speaker, and the LLM stage runs on the prepared frames
     ok = tiny_train_config(corpus, tmp_path / "rec", "model.use_visual=false",
                            "model.acoustic.input_standardization=true", "model.speaker_normalization=recording",
-                           "train.acoustic_epochs=1", "train.max_steps=1")
+                           "train.acoustic.epochs=1", "train.max_steps=1")
     assert train(ok, progress=False).final is not None
 
 
@@ -291,7 +298,7 @@ def test_baseline_dropout_shows_some_samples_raw_the_same_way_in_every_run(tmp_p
     assert kinds == {True, False}  # half of them, drawn: both forms in one batch of 12
     (again,) = trainer.micro_batches(0)
     assert torch.equal(again.audio, batch.audio)  # the same draw for the same step
-    fit_acoustic(cfg, epochs=1, batch_size=6, progress=False)  # stage 1 runs with it too
+    stage_one(cfg, epochs=1, batch_size=6, progress=False)  # stage 1 runs with it too
 
 
 def test_a_run_with_frozen_stage_one_qformers_keeps_the_head_for_the_acoustic_prior(corpus, tmp_path):
@@ -300,7 +307,7 @@ def test_a_run_with_frozen_stage_one_qformers_keeps_the_head_for_the_acoustic_pr
     from acoustemo.inference.loading import checkpoint_config, load_model
     from acoustemo.training.acoustic import load_acoustic
 
-    frozen = train(tiny_train_config(corpus, tmp_path / "frozen", "model.use_visual=false", "train.acoustic_epochs=1",
+    frozen = train(tiny_train_config(corpus, tmp_path / "frozen", "model.use_visual=false", "train.acoustic.epochs=1",
                                      "train.qformer_lr_scale=0", "train.max_steps=1"), progress=False)
     assert (frozen.final / HEAD_WEIGHTS).is_file() and (frozen.final / LABELS_FILE).is_file()
     model = load_model(frozen.final, checkpoint_config(frozen.final, overrides=["model.acoustic_prior=2"]))
@@ -308,7 +315,7 @@ def test_a_run_with_frozen_stage_one_qformers_keeps_the_head_for_the_acoustic_pr
     assert model.acoustic_head.labels == stage_one.labels
     torch.testing.assert_close(model.acoustic_head.head.weight, stage_one.head.weight)
     # Q-Formers trained on in the LLM stage: stage 1's head no longer reads them, so it is not kept
-    moved = train(tiny_train_config(corpus, tmp_path / "moved", "model.use_visual=false", "train.acoustic_epochs=1",
+    moved = train(tiny_train_config(corpus, tmp_path / "moved", "model.use_visual=false", "train.acoustic.epochs=1",
                                     "train.max_steps=1"), progress=False)
     assert not (moved.final / HEAD_WEIGHTS).exists()
     assert load_model(moved.final).acoustic_head is None

@@ -17,11 +17,12 @@ layout: ``--done-only --out DIR`` tables them again once the runs themselves are
 
 ``--probe``: the fast acoustic-branch ablation. The same variants, but each run trains only the acoustic
 Q-Formers under a light head over the label vocabulary (stage 1, :mod:`acoustemo.training.acoustic`;
-``train.acoustic_epochs``, default 12) into ``.../acoustic/``, and scores its top label on the test split
+``train.acoustic``, whose ``epochs`` must be set) into ``.../acoustic/``, and scores its top label on the test split
 (top-1: the share of samples whose highest-scoring label is one of theirs). Minutes per run on a CPU: it
 answers "do the variant's acoustic tokens carry the cue?" without the LLM's cost and noise.
 
-    acoustemo ablate --probe --config configs/small-synth.yaml --out runs/probe-ablation --seeds 0,1,2,3,4
+    acoustemo ablate --probe --config configs/small-synth.yaml --train.acoustic.epochs=12 --out runs/probe-ablation \\
+        --seeds 0,1,2,3,4
 
 Avg / Acc / Rec are Accuracy_s, Recall_s and their mean under ``--metric`` (``embedding``: synonym groups from
 sentence embeddings, the offline stand-in for the paper's GPT grouping; ``exact``; or ``grouping`` with
@@ -176,7 +177,7 @@ def run_probe(cfg: Config, run_dir: Path, *, progress: bool) -> dict:
     Besides top-1 and the losses: ``distinct``, how many different top labels the test samples get (a run that
     collapsed onto one answer has 1), and ``val drift`` (:func:`val_drift`, over the epochs' validation losses)."""
     from ..data.dataset import dataset_for, prepared_for
-    from ..training.acoustic import fit_stage_one, predict_acoustic, score_acoustic
+    from ..training.acoustic import fit_acoustic, predict_acoustic, score_acoustic
 
     done_file = run_dir / "probe.json"
     if done_file.is_file():
@@ -193,7 +194,9 @@ def run_probe(cfg: Config, run_dir: Path, *, progress: bool) -> dict:
     if cfg.train.test_manifest is None:
         raise ConfigError("train.test_manifest is not set: the ablation scores the test split")
     t = cfg.train
-    result = fit_stage_one(cfg, run_dir / "acoustic", epochs=t.acoustic_epochs or 12, progress=progress)
+    if not t.acoustic.epochs:
+        raise ConfigError("ablate --probe trains stage 1: set train.acoustic.epochs (e.g. --train.acoustic.epochs=12)")
+    result = fit_acoustic(cfg, run_dir / "acoustic", progress=progress)
     test = prepared_for(dataset_for(cfg, t.test_manifest, require_labels=True), result.model)
     examples = [test[i] for i in range(len(test))]
     vocab = {w: i for i, w in enumerate(result.model.labels)}

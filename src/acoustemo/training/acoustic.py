@@ -15,7 +15,7 @@ Thousands of steps take minutes on a CPU. The Q-Former weights are then saved un
 and the LLM stage starts from them (``model.qformer_weights``). The same head serves the fast
 acoustic-branch ablation: it answers "do the tokens carry the cue?" without the LLM's cost and noise.
 
-    result = fit_acoustic(cfg, epochs=20, out="runs/stage1")    # -> runs/stage1/qformers.safetensors
+    result = fit_acoustic(cfg, "runs/stage1")    # -> runs/stage1/qformers.safetensors (cfg.train.acoustic)
 """
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ def probe_rows(examples: list[Example], vocab: dict[str, int], *, standardize=No
     prefix = [ex.id.split("/", 1)[0] for ex in examples]
     unknown = sorted(set(weights) - set(prefix))
     if unknown:
-        raise ConfigError(f"train.acoustic_probe_weights: no training sample's id starts with "
+        raise ConfigError(f"train.acoustic.probe_weights: no training sample's id starts with "
                           f"{', '.join(p + '/' for p in unknown)} (prefixes: {', '.join(sorted(set(prefix)))})")
     feats, y, sample_weight = [], [], []
     for ex, p in zip(examples, prefix):
@@ -177,7 +177,7 @@ def probe_rows(examples: list[Example], vocab: dict[str, int], *, standardize=No
             y.append(vocab[label])
             sample_weight.append(w)
     if not feats:
-        raise ConfigError("train.acoustic_probe_weights leaves the probe no training rows")
+        raise ConfigError("train.acoustic.probe_weights leaves the probe no training rows")
     return feats, y, sample_weight
 
 
@@ -191,114 +191,136 @@ def labelled_windows(ex: Example, vocab: dict | None = None) -> list[tuple[str, 
     return [(u.labels[0], i, j) for i, j, u in zip(b, e, ex.utterances)]
 
 
-def fit_acoustic(cfg: Config, *, epochs: int = 20, batch_size: int = 32, lr: float = 3e-4, weight_decay: float = 0.05,
-                 dropout: float = 0.1, balanced: bool = True, probe_init: bool = False, freeze_probe: bool = False,
-                 utterance_weight: float = 0.0, probe_clips: bool = False, probe_weights: dict | None = None,
-                 out: str | Path | None = None, seed: int | None = None, progress: bool = True) -> AcousticResult:
-    """Train the acoustic branch of ``cfg.model`` on ``cfg.train``'s manifests and cache (see the docstring).
+class AcousticTrainer:
+    """Stage 1 in the shape of :class:`~acoustemo.training.loop.Trainer`: :meth:`setup_data`, :meth:`setup_model`,
+    :meth:`loss_step`, :meth:`fit`; every setting from ``cfg.train.acoustic`` (and the seed).
 
-    ``utterance_weight`` > 0 adds that times the loss of each utterance window against its own labels (where
-    the manifest gives them), and fits the probe of ``probe_init`` on those utterances (and, with
-    ``probe_clips``, on the whole clips as well), weighting each corpus by ``probe_weights`` (see
-    :func:`probe_rows`)."""
-    from tqdm import tqdm
+    ``utterance_weight`` > 0 adds that times the loss of each utterance window against its own labels (where the
+    manifest gives them), and fits the probe of ``probe_init`` on those utterances (and, with ``probe_clips``,
+    on the whole clips as well), weighting each corpus by ``probe_weights`` (see :func:`probe_rows`)."""
 
-    require(cfg, "train_manifest", "cache_dir")
-    seed = cfg.train.seed if seed is None else seed
-    train_ds = dataset_for(cfg, cfg.train.train_manifest, require_labels=True)
-    val_ds = dataset_for(cfg, cfg.train.validation_manifest, require_labels=True) if cfg.train.validation_manifest \
-        else None
-    labels = label_vocabulary([train_ds], utterances=utterance_weight > 0)
-    vocab = {w: i for i, w in enumerate(labels)}
-    torch.manual_seed(seed)
-    model = AcousticClassifier(cfg.model, labels, dropout=dropout)
-    examples = [train_ds[i] for i in range(len(train_ds))]  # features are small: keep them in memory
-    val_examples = [val_ds[i] for i in range(len(val_ds))] if val_ds is not None else []
-    if cfg.model.acoustic.input_standardization:
-        frames = torch.cat([ex.audio.float() for ex in examples])
-        for qformer in model.qformers.values():
-            qformer.set_input_statistics(frames.mean(0), frames.std(0))
-        del frames
-    mode, raw = cfg.model.speaker_normalization, examples
-    raw_share = cfg.train.speaker_baseline_dropout if mode != "none" else 0.0
-    if mode != "none":  # speaker-relative frames, mapped onto the raw population's statistics just set
-        if mode == "speaker":
-            require_speakers(train_ds.samples, str(cfg.train.train_manifest))
-        baseline = SpeakerBaseline.of_model(model, examples[0].frame_rate)
-        examples, val_examples = baseline.apply_all(examples, mode), baseline.apply_all(val_examples, mode)
-    if probe_init:  # with train.speaker_baseline_dropout: fitted on both forms of every sample
-        init_stats_from_probe(model, examples + (raw if raw_share else []), vocab, utterances=utterance_weight > 0,
-                              clips=probe_clips, weights=probe_weights)
-    if freeze_probe:
-        if not probe_init:
-            raise ConfigError("freeze_probe needs probe_init")
-        for q in model.qformers.values():  # what the probe was fitted on, and its projection, stay as they are
-            frozen = [*q.stats_proj[0].parameters()]
-            if q.cfg.input_standardization:
-                frozen += [q.input_mean, q.input_log_std]
-            for p in frozen:
-                p.requires_grad_(False)
-    from .optim import build_scheduler, weight_decay_groups
+    def __init__(self, cfg: Config, *, out: str | Path | None = None, seed: int | None = None,
+                 progress: bool = True):
+        self.cfg, self.settings = cfg, cfg.train.acoustic
+        self.out = Path(out) if out else None
+        self.seed = cfg.train.seed if seed is None else seed
+        self.progress = progress
 
-    opt = torch.optim.AdamW(weight_decay_groups(model, weight_decay)[0], lr=lr)
-    steps_per_epoch = max(1, len(train_ds) // batch_size)
-    sched = build_scheduler(opt, schedule="cosine", total_steps=epochs * steps_per_epoch, warmup_ratio=0.05)
-    primary = [s.labels[0] for s in train_ds.samples]
-    g = torch.Generator().manual_seed(seed)
-    history = []
-    bar = tqdm(total=epochs * steps_per_epoch, disable=not progress, file=sys.stderr, desc="acoustic stage",
-               unit="step", dynamic_ncols=True)
-    train_loss = float("nan")
-    for epoch in range(epochs):
-        t0 = time.perf_counter()
-        model.train()
-        order = _balanced_order(primary, g) if balanced else torch.randperm(len(examples), generator=g).tolist()
-        losses = []
-        for i in range(steps_per_epoch):
-            idx = order[i * batch_size:(i + 1) * batch_size]
-            chosen = [examples[j] for j in idx]
-            if raw_share:  # train.speaker_baseline_dropout: these samples as a voice of which nothing is known
-                keep_raw = (torch.rand(len(idx), generator=g) < raw_share).tolist()
-                chosen = [raw[j] if r else ex for j, r, ex in zip(idx, keep_raw, chosen)]
-            batch = collate_acoustic(chosen, cfg.model, vocab)
-            logits, own = model.logits(batch)
-            loss = soft_cross_entropy(logits, batch.targets)
-            known = batch.window_targets.sum(1) > 0 if own.shape[0] else None
-            if utterance_weight > 0 and known is not None and known.any():
-                loss = loss + utterance_weight * soft_cross_entropy(own[known], batch.window_targets[known])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            losses.append(loss.item())
-            bar.update(1)
-        train_loss = sum(losses) / len(losses)
-        row = {"epoch": epoch + 1, "train_loss": train_loss, "seconds": round(time.perf_counter() - t0, 2)}
-        if val_examples:
-            row.update(evaluate_acoustic(model, val_examples, vocab))
-        history.append(row)
-        bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k in ("train_loss", "val_loss", "val_top1")},
-                        refresh=False)
-    bar.close()
-    last = history[-1] if history else {}  # epochs=0: the initial model (e.g. the probe alone)
-    result = AcousticResult(Path(out) if out else None, epochs, train_loss, last.get("val_loss"), last.get("val_top1"),
-                            history, model)
-    if out:
-        save_acoustic(model, Path(out), cfg, history)
-    return result
+    def setup_data(self) -> None:
+        """The training (and validation) datasets and the label vocabulary of the head."""
+        cfg = self.cfg
+        require(cfg, "train_manifest", "cache_dir")
+        self.train_ds = dataset_for(cfg, cfg.train.train_manifest, require_labels=True)
+        self.val_ds = dataset_for(cfg, cfg.train.validation_manifest, require_labels=True) \
+            if cfg.train.validation_manifest else None
+        self.labels = label_vocabulary([self.train_ds], utterances=self.settings.utterance_weight > 0)
+        self.vocab = {w: i for i, w in enumerate(self.labels)}
+
+    def setup_model(self) -> None:
+        """The classifier (seeded), its input statistics, speaker-relative examples, the probe, the optimizer."""
+        cfg, a = self.cfg, self.settings
+        torch.manual_seed(self.seed)
+        model = self.model = AcousticClassifier(cfg.model, self.labels, dropout=a.dropout)
+        examples = [self.train_ds[i] for i in range(len(self.train_ds))]  # features are small: keep them in memory
+        val_examples = [self.val_ds[i] for i in range(len(self.val_ds))] if self.val_ds is not None else []
+        if cfg.model.acoustic.input_standardization:
+            frames = torch.cat([ex.audio.float() for ex in examples])
+            for qformer in model.qformers.values():
+                qformer.set_input_statistics(frames.mean(0), frames.std(0))
+            del frames
+        mode, self.raw = cfg.model.speaker_normalization, examples
+        self.raw_share = cfg.train.speaker_baseline_dropout if mode != "none" else 0.0
+        if mode != "none":  # speaker-relative frames, mapped onto the raw population's statistics just set
+            if mode == "speaker":
+                require_speakers(self.train_ds.samples, str(cfg.train.train_manifest))
+            baseline = SpeakerBaseline.of_model(model, examples[0].frame_rate)
+            examples, val_examples = baseline.apply_all(examples, mode), baseline.apply_all(val_examples, mode)
+        self.examples, self.val_examples = examples, val_examples
+        if a.probe_init:  # with train.speaker_baseline_dropout: fitted on both forms of every sample
+            init_stats_from_probe(model, examples + (self.raw if self.raw_share else []), self.vocab,
+                                  utterances=a.utterance_weight > 0, clips=a.probe_clips, weights=a.probe_weights)
+        if a.freeze_probe:
+            for q in model.qformers.values():  # what the probe was fitted on, and its projection, stay as they are
+                frozen = [*q.stats_proj[0].parameters()]
+                if q.cfg.input_standardization:
+                    frozen += [q.input_mean, q.input_log_std]
+                for p in frozen:
+                    p.requires_grad_(False)
+        from .optim import weight_decay_groups
+
+        self.optimizer = torch.optim.AdamW(weight_decay_groups(model, a.weight_decay)[0], lr=a.lr)
+        self.steps_per_epoch = max(1, len(self.train_ds) // a.batch_size)
+
+    def loss_step(self, batch: AcousticBatch) -> torch.Tensor:
+        """The loss of one batch: the samples' labels, plus ``utterance_weight`` times each labelled window's."""
+        logits, own = self.model.logits(batch)
+        loss = soft_cross_entropy(logits, batch.targets)
+        known = batch.window_targets.sum(1) > 0 if own.shape[0] else None
+        if self.settings.utterance_weight > 0 and known is not None and known.any():
+            loss = loss + self.settings.utterance_weight * soft_cross_entropy(own[known], batch.window_targets[known])
+        return loss
+
+    def fit(self, epochs: int | None = None) -> AcousticResult:
+        """Train ``epochs`` (default ``train.acoustic.epochs``; 0: the initial model, e.g. the probe alone), saving
+        into ``out`` when given."""
+        from tqdm import tqdm
+
+        from .optim import build_scheduler
+
+        a = self.settings
+        epochs = a.epochs if epochs is None else epochs
+        if not hasattr(self, "train_ds"):
+            self.setup_data()
+        if not hasattr(self, "model"):
+            self.setup_model()
+        model, opt, steps = self.model, self.optimizer, self.steps_per_epoch
+        sched = build_scheduler(opt, schedule="cosine", total_steps=epochs * steps, warmup_ratio=a.warmup_ratio)
+        primary = [s.labels[0] for s in self.train_ds.samples]
+        g = torch.Generator().manual_seed(self.seed)
+        history = []
+        bar = tqdm(total=epochs * steps, disable=not self.progress, file=sys.stderr, desc="acoustic stage",
+                   unit="step", dynamic_ncols=True)
+        train_loss = float("nan")
+        for epoch in range(epochs):
+            t0 = time.perf_counter()
+            model.train()
+            order = _balanced_order(primary, g) if a.balanced else \
+                torch.randperm(len(self.examples), generator=g).tolist()
+            losses = []
+            for i in range(steps):
+                idx = order[i * a.batch_size:(i + 1) * a.batch_size]
+                chosen = [self.examples[j] for j in idx]
+                if self.raw_share:  # train.speaker_baseline_dropout: these samples as a voice nothing is known of
+                    keep_raw = (torch.rand(len(idx), generator=g) < self.raw_share).tolist()
+                    chosen = [self.raw[j] if r else ex for j, r, ex in zip(idx, keep_raw, chosen)]
+                loss = self.loss_step(collate_acoustic(chosen, self.cfg.model, self.vocab))
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), a.max_grad_norm)
+                opt.step()
+                sched.step()
+                losses.append(loss.item())
+                bar.update(1)
+            train_loss = sum(losses) / len(losses)
+            row = {"epoch": epoch + 1, "train_loss": train_loss, "seconds": round(time.perf_counter() - t0, 2)}
+            if self.val_examples:
+                row.update(evaluate_acoustic(model, self.val_examples, self.vocab))
+            history.append(row)
+            bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k in ("train_loss", "val_loss", "val_top1")},
+                            refresh=False)
+        bar.close()
+        last = history[-1] if history else {}
+        result = AcousticResult(self.out, epochs, train_loss, last.get("val_loss"), last.get("val_top1"), history,
+                                model)
+        if self.out:
+            save_acoustic(model, self.out, self.cfg, history)
+        return result
 
 
-def fit_stage_one(cfg: Config, out: str | Path, *, epochs: int | None = None,
-                  progress: bool = True) -> AcousticResult:
-    """:func:`fit_acoustic` with the stage-1 settings of ``cfg.train`` (its ``acoustic_*`` fields and seed);
-    ``epochs`` replaces ``train.acoustic_epochs``."""
-    t = cfg.train
-    epochs = t.acoustic_epochs if epochs is None else epochs
-    return fit_acoustic(cfg, epochs=epochs, batch_size=t.acoustic_batch_size, lr=t.acoustic_lr,
-                        probe_init=t.acoustic_probe_init, freeze_probe=t.acoustic_freeze_probe,
-                        utterance_weight=t.acoustic_utterance_weight, probe_clips=t.acoustic_probe_clips,
-                        probe_weights=t.acoustic_probe_weights, out=out, progress=progress)
+def fit_acoustic(cfg: Config, out: str | Path | None = None, *, epochs: int | None = None, seed: int | None = None,
+                 progress: bool = True) -> AcousticResult:
+    """Stage 1 as ``cfg.train.acoustic`` says (:class:`AcousticTrainer`); ``epochs`` replaces its ``epochs``."""
+    return AcousticTrainer(cfg, out=out, seed=seed, progress=progress).fit(epochs)
 
 
 def soft_cross_entropy(logits: torch.Tensor, multi_hot: torch.Tensor) -> torch.Tensor:

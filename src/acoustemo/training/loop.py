@@ -79,7 +79,7 @@ def train(cfg: Config, *, resume: str | None = None, stop_after: int | None = No
           progress: bool = True) -> TrainResult:
     """Train as configured (see the module docstring); ``resume``: "latest" or a checkpoint folder;
     ``device``: "auto" (a GPU when present) or "cpu" (under ``accelerate launch``, its own choice holds)."""
-    if cfg.train.acoustic_epochs and not cfg.model.qformer_weights:
+    if cfg.train.acoustic.epochs and not cfg.model.qformer_weights:
         cfg = acoustic_stage(cfg, progress=progress)
     trainer = Trainer(cfg, device=device, progress=progress)
     trainer.setup_model(fresh=not resume)
@@ -94,7 +94,7 @@ def train(cfg: Config, *, resume: str | None = None, stop_after: int | None = No
 def acoustic_stage(cfg: Config, *, progress: bool = True) -> Config:
     """Stage 1 into ``<output_dir>/acoustic/`` (skipped when it is there, trained with the same settings);
     returns ``cfg`` with ``model.qformer_weights`` pointing at its Q-Formers."""
-    from .acoustic import fit_stage_one
+    from .acoustic import fit_acoustic
 
     require(cfg, "output_dir")
     t = cfg.train
@@ -109,16 +109,16 @@ def acoustic_stage(cfg: Config, *, progress: bool = True) -> Config:
         from accelerate import PartialState
 
         if PartialState().is_main_process:  # small and fast: one process trains it, the others wait
-            fit_stage_one(cfg, folder, progress=progress)
+            fit_acoustic(cfg, folder, progress=progress)
         PartialState().wait_for_everyone()
     return with_stage_one(cfg)
 
 
 def with_stage_one(cfg: Config) -> Config:
-    """``cfg`` as the LLM stage runs it: with stage 1 (``train.acoustic_epochs`` and no ``model.qformer_weights``
+    """``cfg`` as the LLM stage runs it: with stage 1 (``train.acoustic.epochs`` and no ``model.qformer_weights``
     of its own), ``model.qformer_weights`` points at ``<output_dir>/acoustic/``'s Q-Formers; else unchanged.
     The config a finished run records, so a rerun can tell "the same settings" from "other settings"."""
-    if not cfg.train.acoustic_epochs or cfg.model.qformer_weights:
+    if not cfg.train.acoustic.epochs or cfg.model.qformer_weights:
         return cfg
     weights = Path(cfg.train.output_dir) / "acoustic" / QFORMER_WEIGHTS
     return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, qformer_weights=str(weights)))
@@ -217,7 +217,7 @@ class Trainer:
         weights = self.cfg.model.qformer_weights
         if not weights:
             raise ConfigError("train.projection_init=labels needs trained statistics tokens: stage 1 "
-                              "(train.acoustic_epochs > 0) or model.qformer_weights")
+                              "(train.acoustic.epochs > 0) or model.qformer_weights")
         with safe_open(weights, "pt") as f:
             if any(k.startswith("projections.") for k in f.keys()):
                 raise ConfigError(f"model.qformer_weights={weights} already holds trained projections, which "
