@@ -9,59 +9,83 @@ from train_helpers import make_corpus
 from train_helpers import one_thread  # noqa: F401 (autouse fixture)
 
 
-def test_short_ablation_writes_the_table(tmp_path, capsys):
-    corpus = make_corpus(tmp_path / "corpus", sizes=(("train", 4), ("validation", 2), ("test", 2)))
-    out = tmp_path / "ablation"
+NAMES = ["AcoustEmo (Full)", "w/o Global Acoustic Q-Former", "w/ fixed-length windows (2s)", "w/o Utterance-Aware A-QF"]
+VARIANT_DIRS = ("full", "no_global", "fixed", "no_utterance")
+
+
+@pytest.fixture(scope="module")
+def ablation(tmp_path_factory):
+    """One short ablation (4 variants, 2 seeds, stage 1 then the LLM stage, as the release recipe), run once:
+    ``(args, out, table, printed)``."""
+    import contextlib
+    import io
+
+    tmp = tmp_path_factory.mktemp("ablation")
+    corpus = make_corpus(tmp / "corpus", sizes=(("train", 4), ("validation", 2), ("test", 2)))
+    out = tmp / "ablation"
     args = ["ablate", "--config", "tiny", "--out", str(out), "--seeds", "0,1", "--metric", "exact",
             "--max-new-tokens", "4", "--quiet", "--primary", "emotion", f"--train.train_manifest={corpus['train']}",
             f"--train.validation_manifest={corpus['validation']}", f"--train.test_manifest={corpus['test']}",
             f"--train.cache_dir={corpus['cache']}", "--train.acoustic.epochs=1", "--train.acoustic.batch_size=4",
-            "--train.max_steps=1"]  # stage 1, then the LLM stage, as the release recipe
-    assert main(args) == 0
-    printed = capsys.readouterr().out
-    names = ["AcoustEmo (Full)", "w/o Global Acoustic Q-Former", "w/ fixed-length windows (2s)",
-             "w/o Utterance-Aware A-QF"]
-    assert all(n in printed for n in names) and "±" in printed
-    table = json.loads((out / "table.json").read_text())
-    assert [r["name"] for r in table["rows"]] == names
+            "--train.max_steps=1"]
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(args) == 0
+    return args, out, json.loads((out / "table.json").read_text()), printed.getvalue()
+
+
+def test_an_ablation_prints_and_writes_the_table_of_its_variants(ablation):
+    args, out, table, printed = ablation
+    assert all(n in printed for n in NAMES) and "±" in printed
+    assert [r["name"] for r in table["rows"]] == NAMES
+    rows = list(csv.DictReader(open(out / "table.csv")))
+    assert [r["variant"] for r in rows] == list(VARIANT_DIRS)
+    assert (out / "table.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_each_run_trained_the_configuration_and_seed_it_names(ablation):
+    _, out, table, _ = ablation
     for r in table["rows"]:
         for run_dir, val in zip((out / r["variant"] / "seed-0", out / r["variant"] / "seed-1"), r["val loss"]["runs"]):
             log = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
             assert val == log[-1]["val_loss"]
-            cfg = (run_dir / "final" / "config.yaml").read_text()
-            assert f"seed: {run_dir.name[-1]}" in cfg
-    # each variant trained the configuration it names, and different seeds gave different runs
+            assert f"seed: {run_dir.name[-1]}" in (run_dir / "final" / "config.yaml").read_text()
     assert "global_qformer: false" in (out / "no_global" / "seed-0" / "final" / "config.yaml").read_text()
     assert "windows: fixed" in (out / "fixed" / "seed-0" / "final" / "config.yaml").read_text()
     assert "utterance_qformer: false" in (out / "no_utterance" / "seed-0" / "final" / "config.yaml").read_text()
     full = table["rows"][0]["val loss"]["runs"]
-    assert full[0] != full[1]
-    # collapse and primary columns, read from each run's test answers (2 test samples)
+    assert full[0] != full[1]  # different seeds, different runs
+
+
+def test_the_collapse_and_primary_columns_come_from_each_runs_test_answers(ablation):
+    _, out, table, _ = ablation
     assert table["columns"][:1] == ["primary"] and {"distinct", "val drift"} <= set(table["columns"])
     for r in table["rows"]:
         for run_dir, distinct, primary in zip((out / r["variant"] / "seed-0", out / r["variant"] / "seed-1"),
                                               r["distinct"]["runs"], r["primary"]["runs"]):
             answers = [json.loads(x) for x in (run_dir / "eval" / "predictions.jsonl").read_text().splitlines()]
             assert distinct == len({tuple(a["openset"]) for a in answers}) and 1 <= distinct <= 2
-            assert primary in (0.0, 50.0, 100.0)
-    rows = list(csv.DictReader(open(out / "table.csv")))
-    assert [r["variant"] for r in rows] == ["full", "no_global", "fixed", "no_utterance"]
-    assert (out / "table.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    # a second start reuses the finished runs
+            assert primary in (0.0, 50.0, 100.0)  # 2 test samples
+
+
+def test_a_second_start_reuses_finished_runs_but_refuses_other_settings(ablation, capsys):
+    args, out, table, _ = ablation
     stamp = (out / "full" / "seed-0" / "final" / "trainable.safetensors").stat().st_mtime_ns
     assert main(args) == 0
     assert (out / "full" / "seed-0" / "final" / "trainable.safetensors").stat().st_mtime_ns == stamp
     assert json.loads((out / "table.json").read_text())["rows"] == table["rows"]
-    # ... but not runs finished with other settings: the table would mix configurations
+    # runs finished with other settings would mix configurations in one table
     assert main(args[:-1] + ["--train.max_steps=2"]) == 2
     assert "done before with other settings (train.max_steps)" in capsys.readouterr().err
 
-    # --records: the runs' scores, answers and curves without weights; --done-only tables them as before
+
+def test_records_keep_scores_answers_and_curves_without_weights(ablation, tmp_path):
+    args, out, table, _ = ablation
     records = tmp_path / "records"
     assert main(args + ["--done-only", "--records", str(records)]) == 0
     kept = sorted(str(p.relative_to(records)) for p in records.rglob("*") if p.is_file())
     assert kept == sorted(["table.csv", "table.json", "table.png"] +
-                          [f"{v}/seed-{s}/{f}" for v in ("full", "no_global", "fixed", "no_utterance") for s in (0, 1)
+                          [f"{v}/seed-{s}/{f}" for v in VARIANT_DIRS for s in (0, 1)
                            for f in ("eval/scores.json", "eval/predictions.jsonl", "log.jsonl",
                                      "acoustic/history.json")])
     again = [records if a == str(out) else a for a in args]
