@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -22,7 +21,7 @@ from acoustemo.config import load_config
 from acoustemo.errors import ConfigError, InputError
 from acoustemo.io import atomic_open, model_folder_kwargs, remove_stale_temporaries
 
-from conftest import FIXTURES
+from conftest import FIXTURES, tiny_checkpoint
 
 CLIP = FIXTURES / "ravdess" / "audio" / "Actor_01" / "03-01-01-01-01-01-01.flac"
 
@@ -44,22 +43,6 @@ def assert_one_line_error(code: int, err: str, *names: str, status: int = 2, pro
         assert str(name) in lines[0], (name, lines[0])
     assert len(lines[0]) <= 600
     return lines[0]
-
-
-def tiny_checkpoint(folder: Path, *, poison: str | None = None) -> Path:
-    """A tiny model over 384-d Whisper features, saved as training saves it; ``poison``: a tensor made NaN."""
-    from acoustemo.model import AcoustEmo
-
-    cfg = load_config("tiny", ["model.audio_dim=384", "model.use_visual=false", "train.audio_key=whisper"])
-    torch.manual_seed(0)
-    model = AcoustEmo.from_config(cfg.model)
-    if poison is not None:
-        with torch.no_grad():
-            dict(model.named_parameters())[poison].fill_(float("nan"))
-    folder.mkdir(parents=True, exist_ok=True)
-    model.save_trainable(folder / "trainable.safetensors")
-    (folder / "config.yaml").write_text(cfg.to_yaml())
-    return folder
 
 
 # ------------------------------------------------------------------------------- success that is not
@@ -86,8 +69,7 @@ def test_a_checkpoint_of_nan_weights_is_refused_before_it_answers(tmp_path, caps
 
 
 def test_a_run_that_diverges_stops_with_an_error_and_writes_no_nan_checkpoint(tmp_path):
-    sys.path.insert(0, str(Path(__file__).parent / "training"))
-    from train_helpers import make_corpus, tiny_train_config
+    from conftest import make_corpus, tiny_train_config
 
     from acoustemo.errors import TrainingError
     from acoustemo.training import train

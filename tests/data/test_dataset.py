@@ -12,8 +12,9 @@ from acoustemo.errors import ConfigError, InputError
 from acoustemo.model.llm import tiny_tokenizer
 from acoustemo.data.dataset import dataset_for
 
-from train_helpers import StandInEncoder, make_corpus, tiny_train_config
-from train_helpers import one_thread  # noqa: F401 (autouse fixture)
+from conftest import StandInEncoder, make_corpus, tiny_train_config
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 from acoustemo.training import train
 
-from train_helpers import AUDIO_DIM, VISUAL_DIM, make_corpus, tiny_train_config
+from conftest import AUDIO_DIM, VISUAL_DIM, make_corpus, tiny_train_config
 
 # ACOUSTEMO_GPU_TEST_DEVICE=cpu dry-runs the tests' logic on a CPU (slowly, bf16 emulated); they are meant for CUDA
 DEVICE = os.environ.get("ACOUSTEMO_GPU_TEST_DEVICE", "cuda")

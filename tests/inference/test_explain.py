@@ -104,9 +104,9 @@ def test_the_figure_is_written(tiny_model, tmp_path):
 
 
 def test_predict_explain_gives_evidence_and_attention_per_utterance(tmp_path, capsys):
-    from recipes.test_predict import write_checkpoint
+    from conftest import tiny_checkpoint
 
-    checkpoint = write_checkpoint(tmp_path / "ckpt")
+    checkpoint = tiny_checkpoint(tmp_path / "ckpt")
     figures = tmp_path / "figs"
     assert main(["predict", str(CLIP), "--checkpoint", str(checkpoint), "--json", "--explain", "--figures",
                  str(figures), "--max-new-tokens", "4"]) == 0

@@ -5,8 +5,9 @@ import pytest
 
 from acoustemo.cli import main
 
-from train_helpers import make_corpus
-from train_helpers import one_thread  # noqa: F401 (autouse fixture)
+from conftest import make_corpus
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 NAMES = ["AcoustEmo (Full)", "w/o Global Acoustic Q-Former", "w/ fixed-length windows (2s)", "w/o Utterance-Aware A-QF"]

@@ -8,8 +8,9 @@ from acoustemo.inference.evaluation import Generation, evaluate
 from acoustemo.metrics import read_labels
 from acoustemo.training import train
 
-from train_helpers import make_corpus, tiny_train_config
-from train_helpers import one_thread  # noqa: F401 (autouse fixture)
+from conftest import make_corpus, tiny_train_config
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

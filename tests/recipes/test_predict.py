@@ -6,31 +6,17 @@ import pytest
 import torch
 
 from acoustemo.cli import main
-from acoustemo.config import load_config
 from acoustemo.errors import InputError
-from acoustemo.model import AcoustEmo
 from acoustemo.inference.predictor import Predictor
 
-from conftest import FIXTURES
+from conftest import FIXTURES, tiny_checkpoint
 
 CLIP = FIXTURES / "ravdess" / "audio" / "Actor_01" / "03-01-01-01-01-01-01.flac"  # "Kids are talking by the door"
 
 
-def write_checkpoint(folder, audio_key: str = "whisper", *overrides: str):
-    """A tiny model over Whisper tiny.en features (384-d), saved as training saves it."""
-    cfg = load_config("tiny", ["model.audio_dim=384", "model.use_visual=false", f"train.audio_key={audio_key}",
-                               *overrides])
-    torch.manual_seed(cfg.train.seed)
-    model = AcoustEmo.from_config(cfg.model)
-    folder.mkdir(parents=True, exist_ok=True)
-    model.save_trainable(folder / "trainable.safetensors")
-    (folder / "config.yaml").write_text(cfg.to_yaml())
-    return folder
-
-
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    return write_checkpoint(tmp_path_factory.mktemp("ckpt"))
+    return tiny_checkpoint(tmp_path_factory.mktemp("ckpt"))
 
 
 def test_predict_transcribes_encodes_and_generates(checkpoint):
@@ -60,7 +46,7 @@ def test_predict_cli_prints_json(checkpoint, capsys):
 
 
 def test_a_model_that_answers_per_utterance_gives_each_utterance_its_labels(tmp_path, capsys):
-    checkpoint = write_checkpoint(tmp_path / "per-utterance", "whisper", "model.utterance_answers=true")
+    checkpoint = tiny_checkpoint(tmp_path / "per-utterance", "model.utterance_answers=true")
     assert main(["predict", str(CLIP), "--checkpoint", str(checkpoint), "--json", "--max-new-tokens", "3"]) == 0
     line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     (u,) = line["utterances"]
@@ -71,7 +57,7 @@ def test_a_model_that_answers_per_utterance_gives_each_utterance_its_labels(tmp_
 
 
 def test_features_of_another_encoder_setting_are_refused(tmp_path):
-    folder = write_checkpoint(tmp_path / "other", audio_key="whisper-000000000000")
+    folder = tiny_checkpoint(tmp_path / "other", audio_key="whisper-000000000000")
     with pytest.raises(InputError, match="trained on audio features 'whisper-000000000000'"):
         Predictor(folder)
 
@@ -130,7 +116,7 @@ def test_quantization_settings_and_where_they_cannot_work(monkeypatch):
 
 
 def speaker_checkpoint(tmp_path):
-    return write_checkpoint(tmp_path / "speaker", "whisper", "model.acoustic.input_standardization=true",
+    return tiny_checkpoint(tmp_path / "speaker", "model.acoustic.input_standardization=true",
                             "model.speaker_normalization=speaker")
 
 
@@ -142,7 +128,7 @@ def test_a_speaker_relative_model_measures_each_file_against_the_baseline_given(
     frames = predictor.audio_encoder.encode(load_audio(CLIP))
     baseline = SpeakerBaseline.of_model(predictor.model, 50.0)
     assert predictor.speaker_relative(frames) is frames  # nothing known of the voice: the population's baseline
-    per_file = Predictor(write_checkpoint(tmp_path / "rec", "whisper", "model.acoustic.input_standardization=true",
+    per_file = Predictor(tiny_checkpoint(tmp_path / "rec", "model.acoustic.input_standardization=true",
                                           "model.speaker_normalization=recording"), max_new_tokens=2)
     torch.testing.assert_close(per_file.speaker_relative(frames), baseline.normalize(frames, FrameStats.of(frames)))
     other = FIXTURES / "ravdess" / "audio" / "Actor_01" / "03-01-02-01-02-01-01.flac"  # the same actor

@@ -16,7 +16,7 @@ from acoustemo.recipes.snr import Gain, parse_gains, parse_levels
 from acoustemo.training.acoustic import AcousticClassifier, save_acoustic
 
 from conftest import FIXTURES
-from recipes.test_predict import write_checkpoint
+from conftest import tiny_checkpoint
 
 CLIPS = [FIXTURES / "ravdess" / "audio" / "Actor_01" / "03-01-01-01-01-01-01.flac",
          FIXTURES / "ravdess" / "audio" / "Actor_02" / "03-01-04-02-02-02-02.flac"]
@@ -29,7 +29,7 @@ def setup(tmp_path_factory):
                       ["neutral", "calm"]),
                Sample("sad clip", str(CLIPS[1]), [Utterance(0.6, 3.0, "Dogs are sitting by the door")], ["sad"])]
     write_manifest(root / "test.jsonl", samples)
-    llm = write_checkpoint(root / "llm")
+    llm = tiny_checkpoint(root / "llm")
     cfg = load_config("tiny", ["model.audio_dim=384", "model.use_visual=false", "train.audio_key=whisper"])
     head = root / "head"
     save_acoustic(AcousticClassifier(cfg.model, ["sad", "neutral", "happy"]), head, cfg, [])

@@ -13,8 +13,9 @@ from acoustemo.training.acoustic import (AcousticClassifier, collate_acoustic, f
                                          label_vocabulary, soft_cross_entropy)
 
 from conftest import make_example, tiny_config
-from train_helpers import make_corpus, tiny_train_config
-from train_helpers import one_thread  # noqa: F401 (autouse fixture)
+from conftest import make_corpus, tiny_train_config
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def stage_one(cfg, *, out=None, epochs=None, seed=None, progress=False, **settings):

@@ -4,16 +4,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
 from acoustemo.training import train
 
-from train_helpers import assert_same_weights, make_corpus, tiny_train_config
-from train_helpers import one_thread  # noqa: F401 (autouse fixture)
+from conftest import assert_same_weights, make_corpus, tiny_train_config
 
 WORKER = Path(__file__).parent / "ddp_worker.py"
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _free_port() -> int:

@@ -12,8 +12,9 @@ from acoustemo.errors import ConfigError
 from acoustemo.training import train
 from acoustemo.training.optim import build_scheduler, epoch_batches, rank_micro_batches
 
-from train_helpers import assert_same_weights, make_corpus, tiny_train_config
-from train_helpers import one_thread  # noqa: F401 (autouse fixture)
+from conftest import assert_same_weights, make_corpus, tiny_train_config
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
