@@ -322,3 +322,33 @@ def test_a_run_with_frozen_stage_one_qformers_keeps_the_head_for_the_acoustic_pr
     assert load_model(moved.final).acoustic_head is None
     with pytest.raises(InputError, match="model.acoustic_prior needs the stage-1 head"):
         load_model(moved.final, checkpoint_config(moved.final, overrides=["model.acoustic_prior=2"]))
+
+
+def test_a_probe_readout_makes_the_untrained_classifier_answer_as_the_probe(corpus, tmp_path):
+    from acoustemo.data.dataset import dataset_for
+    from acoustemo.training.acoustic import labelled_windows, predict_acoustic_windows
+    from acoustemo.training.probe import fit_predict, window_stats
+
+    from acoustemo.data.manifest import read_manifest, write_manifest
+
+    own = tmp_path / "own.jsonl"  # every utterance labelled: the probe is fitted per utterance window
+    write_manifest(own, [dataclasses.replace(s, media=str(s.media_path), root=None, utterances=[
+        dataclasses.replace(u, labels=tuple(s.labels)) for u in s.utterances]) for s in read_manifest(corpus["train"])])
+    cfg = tiny_train_config(corpus, tmp_path / "run", "model.use_visual=false", "model.acoustic.stats_token=true",
+                            "model.acoustic.input_standardization=true", f"train.train_manifest={own}")
+    result = stage_one(cfg, epochs=0, probe_init=True, utterance_weight=1.0, probe_readout=True)
+    model, vocab = result.model, {w: i for i, w in enumerate(result.model.labels)}
+    train_ds = dataset_for(cfg, own, require_labels=True)
+    examples = [train_ds[i] for i in range(len(train_ds))]
+    q = model.qformers["utterance"]
+    rows, y = [], []
+    for ex in examples:  # the probe's own rows: each utterance window of the standardised frames
+        for label, b, e in labelled_windows(ex, vocab):
+            rows.append(window_stats(q.standardize(ex.audio).detach()[b:e]))
+            y.append(vocab[label])
+    probe = list(fit_predict(rows, y, rows))
+    heads = [int(i) for w in predict_acoustic_windows(model, examples) for i in w.argmax(1)]
+    assert heads == probe
+    # without the readout the untrained heads answer something else
+    plain = stage_one(cfg, epochs=0, probe_init=True, utterance_weight=1.0).model
+    assert [int(i) for w in predict_acoustic_windows(plain, examples) for i in w.argmax(1)] != probe

@@ -122,21 +122,25 @@ def _balanced_order(primary: list[str], g: torch.Generator) -> list[int]:
 @torch.no_grad()
 def init_stats_from_probe(model: AcousticClassifier, examples: list[Example], vocab: dict[str, int], *,
                           c: float = 0.1, utterances: bool = False, clips: bool = False,
-                          weights: dict[str, float] | None = None) -> float:
+                          weights: dict[str, float] | None = None, readout: bool = False) -> float:
     """Start each Q-Former's statistics token from a linear speech-emotion probe.
 
     A standardised logistic regression (``C = c``) is fitted on the rows of :func:`probe_rows` (the mean and
     standard deviation of every training clip's, or utterance's, standardised frames against its first label),
     the probe a user would try first. Its coefficients, with the scaler folded in, become the first rows of the
     statistics projection, so from the first step the statistics token carries the probe's class scores.
-    Returns the probe's training accuracy.
+
+    ``readout``: the classifier's heads start by reading those scores out: the statistics head maps each probe
+    row onto its label's logit and the attention head starts at zero, so that the untrained classifier answers
+    as the probe does (its class scores after the statistics token's layer norm, which keeps their order) and
+    training starts from there. Returns the probe's training accuracy.
     """
     qformer = next(iter(model.qformers.values()))
     if not qformer.cfg.stats_token:
         raise ConfigError("init_stats_from_probe needs statistics tokens (model.acoustic.stats_token=true)")
     feats, y, sample_weight = probe_rows(examples, vocab, standardize=qformer.standardize, utterances=utterances,
                                          clips=clips, weights=weights)
-    coef, bias, _, accuracy = fit_linear_probe(feats, y, c=c, sample_weight=sample_weight)  # (classes, 2d), (classes,)
+    coef, bias, classes, accuracy = fit_linear_probe(feats, y, c=c, sample_weight=sample_weight)  # (classes, 2d)
     for q in model.qformers.values():
         linear = q.stats_proj[0]
         n = min(coef.shape[0], linear.out_features)
@@ -144,6 +148,16 @@ def init_stats_from_probe(model: AcousticClassifier, examples: list[Example], vo
         linear.bias[:n] = bias[:n]
         linear.weight[n:] *= 0.1  # the other rows stay small beside the probe's
         linear.bias[n:] = 0.0
+    if readout:
+        if model.stats_head is None or coef.shape[0] > qformer.cfg.hidden_size:
+            raise ConfigError("train.acoustic.probe_readout needs statistics tokens at least as wide as the probe "
+                              "has classes")
+        model.stats_head.weight.zero_()
+        model.stats_head.bias.zero_()
+        for row, label in enumerate(classes):  # the probe's row of each class -> that label's logit
+            model.stats_head.weight[label, row] = 1.0
+        model.head.weight.zero_()
+        model.head.bias.zero_()
     return accuracy
 
 
@@ -238,7 +252,8 @@ class AcousticTrainer:
         self.examples, self.val_examples = examples, val_examples
         if a.probe_init:  # with train.speaker_baseline_dropout: fitted on both forms of every sample
             init_stats_from_probe(model, examples + (self.raw if self.raw_share else []), self.vocab,
-                                  utterances=a.utterance_weight > 0, clips=a.probe_clips, weights=a.probe_weights)
+                                  utterances=a.utterance_weight > 0, clips=a.probe_clips, weights=a.probe_weights,
+                                  readout=a.probe_readout)
         if a.freeze_probe:
             for q in model.qformers.values():  # what the probe was fitted on, and its projection, stay as they are
                 frozen = [*q.stats_proj[0].parameters()]
