@@ -8,6 +8,8 @@ import torch
 from acoustemo.encoders import AUDIO_ENCODERS, AudioEncoder, VisualEncoder, build_audio_encoder, build_visual_encoder
 from acoustemo.media import load_audio
 
+from conftest import FIXTURES
+
 FIX = Path(__file__).parents[1] / "fixtures"
 CLIP = FIX / "ravdess/audio/Actor_01/03-01-01-01-01-01-01.flac"
 
@@ -95,6 +97,20 @@ def test_kaldi_fbank_matches_known_properties():
     lo, hi = 1127 * np.log1p(20 / 700), 1127 * np.log1p(8000 / 700)
     expected_bin = round((mel - lo) / ((hi - lo) / 129)) - 1
     assert abs(int(fb.mean(0).argmax()) - expected_bin) <= 1
+
+
+def test_kaldi_fbank_matches_kaldis_own_filterbank_on_a_real_clip():
+    """Against a stored reference from kaldi-native-fbank, an independent implementation of Kaldi's features
+    (tests/fixtures/fbank, scripts/make_fbank_reference.py): same frames, log-energies within 1e-3."""
+    from safetensors.torch import load_file
+
+    from acoustemo.encoders.imagebind import kaldi_fbank
+
+    ref = load_file(str(FIXTURES / "fbank" / "kaldi-fbank80-actor01-2s.safetensors"))["fbank"]
+    wave = torch.as_tensor(load_audio(FIXTURES / "ravdess" / "audio" / "Actor_01" / "03-01-01-01-01-01-01.flac"))
+    ours = kaldi_fbank(wave[:32000], num_mel_bins=80)
+    assert ours.shape == ref.shape == (198, 80)
+    torch.testing.assert_close(ours, ref, atol=1e-3, rtol=0)
 
 
 def test_hf_audio_encoder_loads_a_checkpoint_folder(tmp_path):
