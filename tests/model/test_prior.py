@@ -89,6 +89,7 @@ def model_with_head(prior: float | None):
 
 
 def test_the_head_reads_the_models_own_qformers_and_is_no_parameter_of_it():
+    """Stage 1's classifier and AcoustEmo see the same tokens for the same samples."""
     model = model_with_head(None)
     assert not any(k.startswith("acoustic_head") for k in model.state_dict())
     assert model.acoustic_head.qformers is model.qformers
@@ -100,6 +101,12 @@ def test_the_head_reads_the_models_own_qformers_and_is_no_parameter_of_it():
     stage_one = collate_acoustic(examples, model.config)
     for a, b in zip(model.acoustic_head.logits(llm_batch), model.acoustic_head.logits(stage_one)):
         torch.testing.assert_close(a, b)
+    # stage 1's tokens are AcoustEmo's: its slots (global first, then every window) hold the model's Q-Former
+    # tokens of the same batch (plus the classifier's kind embedding)
+    tokens, _ = model.acoustic_head.slot_tokens(stage_one)
+    own = torch.cat([model.qformers[k](*model.qformer_inputs(k, llm_batch)) + model.acoustic_head.kind_embedding[i]
+                     for i, k in enumerate(("global", "utterance"))])
+    torch.testing.assert_close(tokens, own)
 
 
 def test_generate_with_a_strong_prior_starts_with_the_classifiers_top_label():
