@@ -16,6 +16,7 @@ LAYERS = [
     {"data"},
     {"corpora", "training"},
     {"inference"},
+    {"experiments"},
     {"recipes"},
     {"cli", "__init__"},
 ]

@@ -215,7 +215,7 @@ def _flat(d: dict, prefix: str = "") -> dict:
 def test_variants_differ_from_full_only_in_the_overrides_of_table_2(base, tmp_path):
     from pathlib import Path
 
-    from acoustemo.recipes.ablate import VARIANTS, variant_config
+    from acoustemo.experiments.ablation import VARIANTS, variant_config
 
     base = str(Path(__file__).parents[2] / base) if base.endswith(".yaml") else base
     full = _flat(variant_config(base, [], "full", 0, tmp_path / "full").to_dict())
@@ -233,7 +233,7 @@ def test_variants_differ_from_full_only_in_the_overrides_of_table_2(base, tmp_pa
 
 def test_primary_of_answers_refuses_gold_labels_outside_the_categories(tmp_path):
     from acoustemo.errors import ConfigError
-    from acoustemo.recipes.ablate import primary_of_answers
+    from acoustemo.experiments.ablation import primary_of_answers
 
     answers = [{"name": "a", "openset": ["furious"], "gold": ["angry"]},
                {"name": "b", "openset": ["sad"], "gold": ["calm", "relaxed"]}]

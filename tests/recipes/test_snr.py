@@ -12,7 +12,7 @@ from acoustemo.cli import main
 from acoustemo.config import load_config
 from acoustemo.data.manifest import Sample, Utterance, read_manifest, write_manifest
 from acoustemo.media import load_audio
-from acoustemo.recipes.snr import Gain, parse_gains, parse_levels
+from acoustemo.experiments.noise import Gain, parse_gains, parse_levels
 from acoustemo.training.acoustic import AcousticClassifier, save_acoustic
 
 from conftest import FIXTURES
