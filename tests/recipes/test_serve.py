@@ -13,7 +13,7 @@ from acoustemo.cli import main
 from acoustemo.data.manifest import Utterance
 from acoustemo.errors import InputError
 from acoustemo.inference.predictor import MediaPrediction
-from acoustemo.recipes.serve import TIMELINE_HEADERS, Service
+from acoustemo.inference.service import TIMELINE_HEADERS, Service
 
 from conftest import FIXTURES
 

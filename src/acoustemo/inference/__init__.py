@@ -5,6 +5,7 @@
 - :mod:`~acoustemo.inference.predictor`   :class:`Predictor`: media -> utterances -> features -> answer, per file
 - :mod:`~acoustemo.inference.evaluation`  answers for a manifest and their scores (``acoustemo evaluate``)
 - :mod:`~acoustemo.inference.explain`     per-utterance evidence and attention (``predict --explain``)
+- :mod:`~acoustemo.inference.service`     a predictor answering requests within limits (``acoustemo serve``)
 
 Nothing here trains; it reads features through :mod:`acoustemo.data` and answers through :mod:`acoustemo.model`.
 """
