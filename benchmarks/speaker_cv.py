@@ -402,14 +402,14 @@ def main() -> int:
             print(f"  {v:<26} {c['a']:5.1f}{vs}", flush=True)
         report["sets"][name] = {"samples": len(examples), "rows": len(base),
                                 "folds": [sorted(f) for f in folds], "variants": table}
-    stage1 = {}
+    specs = {}  # --stage1 NAME=OVERRIDES -> {name: [override, ...]}
     for spec in args.stage1:
         name, sep, overrides = spec.partition("=")
         if not sep or not name:
             raise SystemExit(f"--stage1 {spec!r}: expected NAME=OVERRIDES")
-        overrides = [o.strip() for o in overrides.split(",") if o.strip()]
-        stage1[name] = stage1_cv(data, args.config, name, overrides, args.folds, Path(args.runs), args.dims,
-                                 train=not args.no_train)
+        specs[name] = [o.strip() for o in overrides.split(",") if o.strip()]
+    stage1 = {name: stage1_cv(data, args.config, name, overrides, args.folds, Path(args.runs), args.dims,
+                              train=not args.no_train) for name, overrides in specs.items()}
     if stage1:
         first = next(iter(stage1))
         print(f"\nstage 1, {args.folds} speaker-disjoint folds over the merged training manifest: primary accuracy")
@@ -433,12 +433,10 @@ def main() -> int:
                     c["vs_first"] = r
                     vs += f"  vs {first} {r['difference']:+5.1f} [{r['ci_low']:+5.1f}, {r['ci_high']:+5.1f}]"
                 print(f"    {row:<44} {c['a']:5.1f}{vs}", flush=True)
-    specs = dict(spec.partition("=")[::2] for spec in args.stage1)
     for name in args.llm:
         if name not in specs:
             raise SystemExit(f"--llm {name}: not a --stage1 variant of this run ({', '.join(specs) or 'none'})")
-        overrides = [o.strip() for o in specs[name].split(",") if o.strip()]
-        hits = llm_cv(Path(args.data), args.config, name, overrides, args.folds, Path(args.runs),
+        hits = llm_cv(Path(args.data), args.config, name, specs[name], args.folds, Path(args.runs),
                       args.llm_folds or args.folds, [w.strip() for w in args.priors.split(",") if w.strip()],
                       [c.strip() for c in args.llm_sets.split(",")] if args.llm_sets else None)
         print(f"\nLLM stage of {name!r}, {args.llm_folds or args.folds} of {args.folds} folds: primary accuracy")

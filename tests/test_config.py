@@ -87,7 +87,7 @@ def test_settings_diff_names_nested_keys_and_keeps_to_a_named_set(tmp_path):
     assert settings_diff(cfg, other) == ["model.lora.rank", "train.acoustic.probe_init", "train.acoustic.probe_weights",
                                          "train.eval_batch_size", "train.lr"]
     assert settings_diff(cfg, cfg) == []
-    # a section stands for all its settings, a trailing * for a prefix; what is not named does not count
+    # a section stands for all its settings; what is not named does not count
     assert settings_diff(cfg, other, TRAJECTORY_SETTINGS) == ["model.lora.rank", "train.lr"]
     assert settings_diff(cfg, other, STAGE_ONE_SETTINGS) == ["model.lora.rank", "train.acoustic.probe_init",
                                                              "train.acoustic.probe_weights"]

@@ -340,7 +340,7 @@ PRESETS: dict[str, dict] = {
 
 
 # Named sets of settings that a run and its continuation or reuse must share (see settings_diff). Entries are
-# dotted names; a section name ("model") stands for every setting under it, a trailing "*" for a name prefix.
+# dotted names; a section name ("model", "train.acoustic") stands for every setting under it.
 # What stage 1 (acoustemo.training.acoustic) depends on:
 STAGE_ONE_SETTINGS = ("model", "train.train_manifest", "train.seed", "train.acoustic",
                       "train.speaker_baseline_dropout")
@@ -361,11 +361,7 @@ def settings_diff(a: Config, b: Config, keys: tuple[str, ...] | None = None) -> 
     if keys is None:
         return changed
 
-    def selected(name: str) -> bool:
-        return any(name == k or name.startswith(k + ".") or (k.endswith("*") and name.startswith(k[:-1]))
-                   for k in keys)
-
-    return [k for k in changed if selected(k)]
+    return [name for name in changed if any(name == k or name.startswith(k + ".") for k in keys)]
 
 
 def _flat(section, prefix: str = "") -> dict:

@@ -92,9 +92,10 @@ class AcoustEmo(nn.Module):
                 llm.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
         self.llm = llm
         self.lora_merged = False  # merge_lora folded LoRA into the LLM: inference only
-        # the stage-1 classifier over these Q-Formers, for model.acoustic_prior (attach_acoustic_head); kept out of
-        # the module's parameters: its Q-Formers are these, and its head is not trained here
+        # the stage-1 classifier over these Q-Formers and the trie of its label words, for model.acoustic_prior
+        # (attach_acoustic_head); kept out of the module's parameters: its Q-Formers are these, its head not trained
         self.__dict__["acoustic_head"] = None
+        self.__dict__["_label_trie"] = None
         self._set_trainable()
         if config.qformer_weights:
             path = Path(config.qformer_weights)
@@ -187,6 +188,7 @@ class AcoustEmo(nn.Module):
         over this model's own Q-Formers, for decoding with ``model.acoustic_prior``. Valid where the LLM stage left
         the Q-Formers as stage 1 trained them (``train.qformer_lr_scale=0``)."""
         from .classifier import AcousticClassifier
+        from .prior import LabelTrie
 
         classifier = AcousticClassifier(self.config, labels)
         classifier.qformers = self.qformers
@@ -195,6 +197,7 @@ class AcoustEmo(nn.Module):
         if missing or unexpected:
             raise ValueError(f"the acoustic head does not fit the model ({(missing + unexpected)[0]})")
         self.__dict__["acoustic_head"] = classifier.eval()
+        self.__dict__["_label_trie"] = LabelTrie(self.tokenizer, classifier.labels)
 
     # ----------------------------------------------------------------- forward
     def qformer_inputs(self, kind: str, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
@@ -273,12 +276,11 @@ class AcoustEmo(nn.Module):
                 preds.append(Prediction(i, t.strip(), parse_emotions(t)))
         return preds
 
-
     def acoustic_prior(self, batch: Batch):
         """The logits processor of ``model.acoustic_prior`` for ``batch`` (:mod:`acoustemo.model.prior`): the
         classifier's label probabilities for each clip and, where a sample's windows are its utterances, for
         each utterance."""
-        from .prior import AcousticPrior, LabelTrie
+        from .prior import AcousticPrior
 
         head = self.acoustic_head
         if head is None:
@@ -292,9 +294,7 @@ class AcoustEmo(nn.Module):
             windows = own[batch.window_sample == j] if own.shape[0] else own
             merged = batch.merged[j] if batch.merged else 0
             per_sample.append(windows if n and not merged and windows.shape[0] == n else None)
-        if getattr(self, "_label_trie", None) is None or self._label_trie[0] != head.labels:
-            self.__dict__["_label_trie"] = (head.labels, LabelTrie(self.tokenizer, head.labels))
-        return AcousticPrior(self.tokenizer, self._label_trie[1], clip, per_sample, self.config.acoustic_prior)
+        return AcousticPrior(self.tokenizer, self._label_trie, clip, per_sample, self.config.acoustic_prior)
 
 
 def count_parameters(model: nn.Module) -> dict[str, int]:

@@ -100,8 +100,8 @@ class AcousticPrior:
             if self.active[row] is None:
                 continue
             start, prior = self.active[row]
-            node = self.trie.walk(generated[start:])
             trie = self.trie
+            node = trie.walk(generated[start:])
             if node is None or not trie.children[node] or (
                     trie.complete[node] is not None
                     and prior[trie.complete[node]] >= prior[trie.members[node]].max()):

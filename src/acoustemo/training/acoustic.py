@@ -34,8 +34,8 @@ from ..data.speakers import SpeakerBaseline, require_speakers
 from ..errors import ConfigError, InputError
 from ..io import HEAD_WEIGHTS, LABELS_FILE, QFORMER_WEIGHTS, atomic_open, atomic_write_json
 from ..model.classifier import AcousticClassifier
-from .probe import fit_linear_probe, window_stats
 from ..model.windows import fixed_time_windows, pad_sequences, utterance_windows
+from .probe import fit_linear_probe, window_stats
 
 
 @dataclass

@@ -31,7 +31,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -43,11 +42,13 @@ from ..config import STAGE_ONE_SETTINGS, TRAJECTORY_SETTINGS, Config, load_confi
 from ..data.dataset import dataset_for, prepared_for, require
 from ..data.speakers import require_speakers
 from ..errors import ConfigError, InputError, TrainingError
-from ..io import FINAL_WEIGHTS, HEAD_WEIGHTS, LABELS_FILE, QFORMER_WEIGHTS, atomic_write_text, read_json, remove_stale_temporaries, save_tensors
+from ..io import (FINAL_WEIGHTS, HEAD_WEIGHTS, LABELS_FILE, QFORMER_WEIGHTS, atomic_write_bytes, atomic_write_text,
+                  read_json, remove_stale_temporaries, save_tensors)
 from . import checkpoint as ckpt
 from .optim import build_scheduler, epoch_batches, rank_micro_batches, weight_decay_groups
 
 LOG_NAME = "log.jsonl"
+
 
 def answer_tokens(batch) -> torch.Tensor:
     """Tokens the causal-LM loss counts (labels shifted by one, as the LM shifts them)."""
@@ -414,17 +415,13 @@ def configure_deepspeed(accelerator, cfg: Config) -> None:
 def keep_acoustic_head(final: Path, cfg: Config) -> bool:
     """Copy stage 1's classifier head and label words beside the final weights (for ``model.acoustic_prior``)
     where the LLM stage left the Q-Formers as stage 1 trained them (``train.qformer_lr_scale=0``); True if so."""
-    import shutil
-
     if not cfg.model.qformer_weights or cfg.train.qformer_lr_scale != 0:
         return False
     stage_one = Path(cfg.model.qformer_weights).parent
     if not all((stage_one / f).is_file() for f in (HEAD_WEIGHTS, LABELS_FILE)):
         return False
     for f in (HEAD_WEIGHTS, LABELS_FILE):
-        tmp = final / f".{f}.tmp"
-        shutil.copyfile(stage_one / f, tmp)
-        os.replace(tmp, final / f)
+        atomic_write_bytes(final / f, (stage_one / f).read_bytes())
     return True
 
 
