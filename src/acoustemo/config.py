@@ -151,6 +151,10 @@ class ModelConfig:
     # each utterance's), from the stage-1 classifier the trained model keeps (acoustemo.model.prior); 0 only
     # constrains that label to the classifier's label words; None: the LLM alone, open vocabulary throughout
     acoustic_prior: float | None = None
+    # how the stage-1 classifier (acoustemo.model.classifier) pools its statistics head's scores over a sample's
+    # slots: "mean" (every slot alike) or "attention" (the attention head's weights, so that one emotional
+    # utterance among neutral ones can carry the read-out probe's decision for the whole dialogue)
+    stats_pooling: Literal["mean", "attention"] = "mean"
 
     def __post_init__(self):
         _positive(self, "audio_dim", "visual_dim", "max_length", "fixed_window_seconds")
@@ -198,11 +202,17 @@ class AcousticConfig:
     # with probe_init: the heads start by reading the probe's class scores out of the statistics tokens, so the
     # untrained classifier answers as the probe does and training starts from there
     probe_readout: bool = False
+    # with probe_readout: train only the pooling over slots (the pooling query and the Q-Formers through the
+    # attention scores); the probe's projection, both heads, the slot-kind embedding and the standardisation stay
+    # as the read-out set them, so each window answers as the probe does (use with model.stats_pooling=attention)
+    pooling_only: bool = False
 
     def __post_init__(self):
         _positive(self, "lr", "batch_size", "max_grad_norm")
         if self.probe_readout and not self.probe_init:
             raise ConfigError("probe_readout needs probe_init=true")
+        if self.pooling_only and not self.probe_readout:
+            raise ConfigError("pooling_only needs probe_readout=true (the heads it keeps are the probe's read-out)")
         if self.epochs < 0:
             raise ConfigError(f"epochs={self.epochs} must be >= 0")
         if self.weight_decay < 0:

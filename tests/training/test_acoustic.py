@@ -352,3 +352,47 @@ def test_a_probe_readout_makes_the_untrained_classifier_answer_as_the_probe(corp
     # without the readout the untrained heads answer something else
     plain = stage_one(cfg, epochs=0, probe_init=True, utterance_weight=1.0).model
     assert [int(i) for w in predict_acoustic_windows(plain, examples) for i in w.argmax(1)] != probe
+
+
+def test_attention_pooled_statistics_let_one_window_carry_the_sample():
+    labels = ["happy", "sad", "calm"]
+    base = tiny_config()
+    cfg = tiny_config(use_visual=False, stats_pooling="attention",
+                      acoustic=dataclasses.replace(base.acoustic, stats_token=True))
+    ex = make_example("a", seed=3)
+    batch = collate_acoustic([ex], cfg, {w: i for i, w in enumerate(labels)})
+    torch.manual_seed(0)
+    model = AcousticClassifier(cfg, labels).eval()
+    with torch.no_grad():
+        model.head.weight.zero_()
+        model.head.bias.zero_()  # the statistics head alone decides
+        vectors = model.norm(model.slot_tokens(batch)[0].mean(1))
+        model.pool_query.copy_(vectors[-1] * 1e3)  # all the attention on the last window
+        logits, own = model.logits(batch)
+    torch.testing.assert_close(logits[0], own[-1], rtol=1e-4, atol=1e-4)
+    mean = AcousticClassifier(dataclasses.replace(cfg, stats_pooling="mean"), labels).eval()
+    mean.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        logits, own = mean.logits(batch)
+    assert not torch.allclose(logits[0], own[-1], atol=1e-3)  # averaged over the global slot and both windows
+
+
+def test_pooling_only_keeps_every_windows_probe_answer_and_learns_the_pooling(corpus, tmp_path):
+    from acoustemo.errors import ConfigError
+    from acoustemo.training.acoustic import predict_acoustic_windows
+
+    cfg = tiny_train_config(corpus, tmp_path / "run", "model.use_visual=false", "model.acoustic.stats_token=true",
+                            "model.acoustic.input_standardization=true", "model.stats_pooling=attention")
+    settings = dict(probe_init=True, utterance_weight=1.0, probe_readout=True, batch_size=8, dropout=0.0)
+    start = stage_one(cfg, epochs=0, **settings).model
+    trained = stage_one(cfg, epochs=3, lr=3e-3, pooling_only=True, **settings).model
+    examples = [make_example(f"x{i}", seed=10 + i) for i in range(4)]
+    for before, after in zip(predict_acoustic_windows(start, examples), predict_acoustic_windows(trained, examples)):
+        torch.testing.assert_close(before, after)  # each window answers as the read-out probe does
+    assert not torch.equal(start.pool_query, trained.pool_query)
+    mean = tiny_train_config(corpus, tmp_path / "mean", "model.use_visual=false", "model.acoustic.stats_token=true",
+                             "model.acoustic.input_standardization=true")
+    with pytest.raises(ConfigError, match="pooling_only needs model.stats_pooling=attention"):
+        stage_one(mean, epochs=1, pooling_only=True, **settings)
+    with pytest.raises(ConfigError, match="pooling_only needs probe_readout"):
+        stage_one(cfg, epochs=1, pooling_only=True, probe_init=True)

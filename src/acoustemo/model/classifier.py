@@ -11,7 +11,8 @@ collator's :class:`~acoustemo.model.batch.Batch` alike, windows in the same orde
     pooling        attention over the sample's slots (one learned query), so that one emotional utterance
                    among neutral ones can carry the decision
     head           a linear layer over the label vocabulary of the training set, plus, with statistics tokens,
-                   a second linear head on them alone
+                   a second linear head on them alone, pooled over the slots by their mean or, with
+                   ``model.stats_pooling: attention``, by the attention weights above
 """
 
 from __future__ import annotations
@@ -85,9 +86,12 @@ class AcousticClassifier(nn.Module):
         logits = self.head(self.dropout(pooled))
         if self.stats_head is not None:
             per_slot = self.stats_head(self.dropout(tokens[:, -1]))  # (S, V): the statistics token of each slot
-            counts = torch.zeros(b, device=tokens.device).index_add(0, owner, torch.ones_like(owner, dtype=tokens.dtype))
+            if self.config.stats_pooling == "attention":  # the attention head's weights
+                per_slot, counts = weights[:, None] * per_slot, denom
+            else:
+                counts = torch.zeros(b, device=tokens.device).index_add(0, owner, torch.ones_like(weights))
             summed = torch.zeros(b, per_slot.shape[1], device=tokens.device).index_add(0, owner, per_slot)
-            logits = logits + summed / counts.clamp_min(1.0)[:, None]
+            logits = logits + summed / counts.clamp_min(1e-12)[:, None]
         return logits, own
 
     def qformer_state_dict(self) -> dict[str, torch.Tensor]:

@@ -233,6 +233,9 @@ class AcousticTrainer:
     def setup_model(self) -> None:
         """The classifier (seeded), its input statistics, speaker-relative examples, the probe, the optimizer."""
         cfg, a = self.cfg, self.settings
+        if a.pooling_only and cfg.model.stats_pooling != "attention":
+            raise ConfigError("train.acoustic.pooling_only needs model.stats_pooling=attention (with mean pooling "
+                              "the read-out's answer does not depend on the pooling it would train)")
         torch.manual_seed(self.seed)
         model = self.model = AcousticClassifier(cfg.model, self.labels, dropout=a.dropout)
         examples = [self.train_ds[i] for i in range(len(self.train_ds))]  # features are small: keep them in memory
@@ -261,6 +264,15 @@ class AcousticTrainer:
                     frozen += [q.input_mean, q.input_log_std]
                 for p in frozen:
                     p.requires_grad_(False)
+        if a.pooling_only:  # each window keeps the probe's answer; only the weights of the slots are learnt
+            frozen = [*model.head.parameters(), *model.stats_head.parameters(), model.kind_embedding]  # it moves
+            # the statistics tokens too
+            for q in model.qformers.values():
+                frozen += [*q.stats_proj.parameters()]
+                if q.cfg.input_standardization:
+                    frozen += [q.input_mean, q.input_log_std]
+            for p in frozen:
+                p.requires_grad_(False)
         from .optim import weight_decay_groups
 
         self.optimizer = torch.optim.AdamW(weight_decay_groups(model, a.weight_decay)[0], lr=a.lr)
