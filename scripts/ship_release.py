@@ -1,9 +1,11 @@
 """Copy a finished release run into the package: trainable tensors + resolved config (+ the model card).
 
-    python scripts/ship_release.py runs/release/final src/acoustemo/resources/pretrained/small-release
+    python scripts/ship_release.py runs/release/final src/acoustemo/resources/pretrained/small-release [--fp32]
 
 Checks before copying: the weights load strictly into the configured model (every trainable tensor, nothing
-else), every tensor is finite, and the file is at most 25 MB. The shipped config drops
+else), every tensor is finite, and the shipped file is at most 25 MB. The weight matrices are stored in 16 bits
+(``acoustemo.io.half_matrices``; ``--fp32`` keeps them as trained): every clone's history grows by half as much,
+and ``benchmarks/release_eval.py --predictions`` on both folders shows whether any answer changed. The shipped config drops
 ``model.qformer_weights`` (the stage-1 file the run started from: its tensors are in the checkpoint); stage 1's
 classifier head and labels go along where the run kept them (``model.acoustic_prior``), and docs/MODEL_CARD.md
 goes beside the weights.
@@ -22,33 +24,38 @@ sys.path.insert(0, str(ROOT / "src"))
 MAX_BYTES = 25 * 1024 * 1024
 
 
-def main(final: str, dest: str) -> int:
+def main(final: str, dest: str, fp32: bool = False) -> int:
     import torch
-    from safetensors.torch import load_file
+    from safetensors.torch import load_file, save
 
-    from acoustemo.io import HEAD_WEIGHTS, LABELS_FILE, atomic_write_text
+    from acoustemo.io import (HEAD_WEIGHTS, LABELS_FILE, atomic_write_bytes, atomic_write_text, half_matrices,
+                              save_tensors)
     from acoustemo.inference.loading import FINAL_WEIGHTS, checkpoint_config, load_model
 
     final, dest = Path(final), Path(dest)
     weights = final / FINAL_WEIGHTS
-    size = weights.stat().st_size
-    if size > MAX_BYTES:
-        raise SystemExit(f"{weights}: {size / 2**20:.1f} MB, over the 25 MB a shipped model may take")
     tensors = load_file(str(weights))
     bad = [k for k, t in tensors.items() if not torch.isfinite(t).all()]
     if bad:
         raise SystemExit(f"{weights}: non-finite values in {bad[0]}")
+    store = (lambda t: t) if fp32 else half_matrices
     cfg = checkpoint_config(final)
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, qformer_weights=None))
     model = load_model(final, cfg, device="cpu")  # strict: exactly the trainable tensors
     assert set(tensors) == set(model.trainable_state_dict())
     dest.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(weights, dest / FINAL_WEIGHTS)
-    for f in (HEAD_WEIGHTS, LABELS_FILE):  # stage 1's classifier head, for model.acoustic_prior
-        if (final / f).is_file():
-            shutil.copyfile(final / f, dest / f)
-        elif (dest / f).exists():
-            (dest / f).unlink()
+    blob = save({n: t.contiguous() for n, t in store(tensors).items()})
+    size = len(blob)
+    if size > MAX_BYTES:
+        raise SystemExit(f"{weights}: {size / 2**20:.1f} MB to ship, over the 25 MB a shipped model may take")
+    atomic_write_bytes(dest / FINAL_WEIGHTS, blob)
+    if (final / HEAD_WEIGHTS).is_file():  # stage 1's classifier head, for model.acoustic_prior
+        save_tensors(dest / HEAD_WEIGHTS, store(load_file(str(final / HEAD_WEIGHTS))))
+        shutil.copyfile(final / LABELS_FILE, dest / LABELS_FILE)
+    else:
+        for f in (HEAD_WEIGHTS, LABELS_FILE):
+            if (dest / f).exists():
+                (dest / f).unlink()
     atomic_write_text(dest / "config.yaml", cfg.to_yaml())
     shutil.copyfile(ROOT / "docs" / "MODEL_CARD.md", dest / "MODEL_CARD.md")
     for f in dest.iterdir():
@@ -58,4 +65,11 @@ def main(final: str, dest: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(*sys.argv[1:3]))
+    import argparse
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("final", help="the run's final/ folder")
+    p.add_argument("dest", help="the package folder of the shipped model")
+    p.add_argument("--fp32", action="store_true", help="store the weight matrices as trained (default: 16 bits)")
+    args = p.parse_args()
+    sys.exit(main(args.final, args.dest, fp32=args.fp32))

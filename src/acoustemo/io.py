@@ -152,6 +152,15 @@ def save_tensors(path: str | os.PathLike, tensors: dict) -> None:
     atomic_write_bytes(path, save({n: t.detach().contiguous().cpu() for n, t in tensors.items()}))
 
 
+def half_matrices(tensors: dict) -> dict:
+    """For shipping: every floating tensor of two or more dimensions (weight matrices, query tokens) in float16,
+    vectors (biases, norms, input statistics) as they are. Half the bytes on disk; loading casts back to the
+    model's own dtype (``copy_``)."""
+    import torch
+
+    return {n: t.to(torch.float16) if t.is_floating_point() and t.ndim >= 2 else t for n, t in tensors.items()}
+
+
 PICKLED_WEIGHTS = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 
 

@@ -172,3 +172,17 @@ def test_a_folder_with_the_original_file_names_needs_no_metadata(name, tmp_path)
     assert len(read_metadata(tmp_path, layout)) == len(listed)
     with pytest.raises(InputError, match="original file names"):
         read_metadata(tmp_path / "audio" / "nothing", layout)
+
+
+@pytest.mark.parametrize("name", ["ravdess", "emodb"])
+def test_every_clip_gives_each_clip_once_alone_in_its_speakers_split(name, tmp_path):
+    layout = RAVDESS if name == "ravdess" else EMODB
+    clips = read_metadata(FIXTURES / name, layout)
+    build_real_corpus(name, FIXTURES / name, tmp_path, RealConfig(every_clip=True), progress=False)
+    rows = _dialogues(tmp_path)
+    assert sorted(c["file"] for r in rows for c in r["clips"]) == sorted(c.file for c in clips)
+    assert all(len(r["clips"]) == 1 and r["clips"][0]["emotion"] == r["emotion"] for r in rows)
+    splits = assign_splits([c.speaker for c in clips], RealConfig())
+    assert all(r["split"] == splits[r["speaker"]] for r in rows)
+    samples = [s for split in _samples(tmp_path).values() for s in split]
+    assert len(samples) == len(clips) and len({s.id for s in samples}) == len(clips)

@@ -95,6 +95,9 @@ class RealConfig:
     validation_speakers: tuple[str, ...] | None = None  # None: the documented rule
     test_speakers: tuple[str, ...] | None = None
     audio_format: str = "flac"
+    # every clip of the corpus once, alone (a single-clip test set without repeats); the dialogue settings above
+    # but the seed (which draws each clip's synonyms) are then unused
+    every_clip: bool = False
 
     def __post_init__(self):
         if self.dialogues_per_speaker < 1:
@@ -254,6 +257,11 @@ def draw_dialogues(clips: list[Clip], layout: CorpusLayout, config: RealConfig) 
             skipped.append(speaker)
             continue
         rng = np.random.default_rng([config.seed, zlib.crc32(f"{layout.name}/{speaker}".encode())])
+        if config.every_clip:
+            out += [RealDialogue(f"{layout.name}_{speaker}_{d:03d}", splits[speaker], speaker, "single_emotion",
+                                 [clip], [], clip.emotion, emotion_labels(clip.emotion, rng))
+                    for d, clip in enumerate(own)]
+            continue
         for d in range(config.dialogues_per_speaker):
             single = (rng.random() < config.single_emotion_fraction and single_ok) or not one_ok
             if single:

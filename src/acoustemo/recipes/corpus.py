@@ -29,6 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test-speakers", default=None, metavar="IDS",
                         help="comma-separated speaker ids for test (default: the documented rule)")
     parser.add_argument("--audio-format", choices=("flac", "wav"), default=d.audio_format)
+    parser.add_argument("--every-clip", action="store_true",
+                        help="every clip once, alone, instead of drawn dialogues (a single-clip set without repeats)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -37,6 +39,6 @@ def run(args: argparse.Namespace) -> int:
                         min_utterances=args.min_utterances, max_utterances=args.max_utterances,
                         single_emotion_fraction=args.single_emotion_fraction,
                         validation_speakers=_ids(args.validation_speakers), test_speakers=_ids(args.test_speakers),
-                        audio_format=args.audio_format)
+                        audio_format=args.audio_format, every_clip=args.every_clip)
     build_real_corpus(args.corpus, args.root, args.out, config, progress=not args.quiet)
     return 0
