@@ -28,6 +28,11 @@ speaker's baseline, pooled over that speaker's samples of the test manifest (wha
 gives); ``--speaker-baseline none`` gives it nothing of the voice instead (each file on its own, as ``predict``
 without ``--speaker-baseline``). The EmoDB set is German speech of the speaker not trained on.
 
+Voices never used for any choice, where ``scripts/release_data.sh`` built them (``UNSEEN_DATA``): RAVDESS actors
+21-24 (``ravdess-unseen-*``; the baselines fitted on the RAVDESS training split) and EmoDB speakers 08-16
+(``emodb-unseen-*``; German; the baselines fitted on EmoDB speaker 03, the only one trained on), as dialogues and
+as every clip once. A set that was not built is named and skipped.
+
 On the synthetic test split the primary accuracy is also given per cue type.
 
 Per utterance (where the test manifest gives each utterance its own labels, and for a model that answers per
@@ -72,12 +77,22 @@ from acoustemo.metrics.primary import (CUE_CATEGORIES, EMOTION_CATEGORIES, categ
 
 MODEL = "AcoustEmo (this model)"
 SPLITS = ("test", "validation", "validation+test")
-SETS = {  # name -> (corpus folder, categories, what it is)
-    "ravdess-dialogues": ("ravdess", EMOTION_CATEGORIES, "RAVDESS test speakers, dialogues of 1-5 clips"),
-    "ravdess-single": ("ravdess-single", EMOTION_CATEGORIES, "RAVDESS test speakers, single clips"),
-    "synth": ("synth", CUE_CATEGORIES, "synthetic cue dialogues, test voices"),
-    "emodb": ("emodb", EMOTION_CATEGORIES, "EmoDB test speakers (German), dialogues of 1-5 clips"),
+SETS = {  # name -> (corpus folder, folder of the baselines' training split, categories, what it is)
+    "ravdess-dialogues": ("ravdess", "ravdess", EMOTION_CATEGORIES, "RAVDESS test speakers, dialogues of 1-5 clips"),
+    "ravdess-single": ("ravdess-single", "ravdess-single", EMOTION_CATEGORIES, "RAVDESS test speakers, single clips"),
+    "synth": ("synth", "synth", CUE_CATEGORIES, "synthetic cue dialogues, test voices"),
+    "emodb": ("emodb", "emodb", EMOTION_CATEGORIES, "EmoDB test speakers (German), dialogues of 1-5 clips"),
+    # voices never used for any choice (scripts/release_data.sh builds them from UNSEEN_DATA where it is given)
+    "ravdess-unseen-dialogues": ("ravdess-unseen", "ravdess", EMOTION_CATEGORIES,
+                                 "RAVDESS actors 21-24 (never used for a choice), dialogues of 1-5 clips"),
+    "ravdess-unseen-single": ("ravdess-unseen-single", "ravdess-single", EMOTION_CATEGORIES,
+                              "RAVDESS actors 21-24 (never used for a choice), every clip once"),
+    "emodb-unseen-dialogues": ("emodb-unseen", "emodb", EMOTION_CATEGORIES,
+                               "EmoDB speakers 08-16 (German, never trained on), dialogues of 1-5 clips"),
+    "emodb-unseen-single": ("emodb-unseen-single", "emodb-unseen-single", EMOTION_CATEGORIES,
+                            "EmoDB speakers 08-16 (German, never trained on), every clip once"),
 }
+UNSEEN = tuple(name for name in SETS if "-unseen" in name)
 PROBE = "(b) Whisper mean+std probe (logistic regression)"
 PROBE_SPEAKER = "(b') the same probe on speaker-relative frames"
 
@@ -243,9 +258,12 @@ def main() -> int:
               "split": args.split, "sets": {}}
     predictions = []
     for name in [s.strip() for s in args.sets.split(",") if s.strip()]:
-        corpus, categories, what = SETS[name]
+        corpus, train_corpus, categories, what = SETS[name]
+        if name in UNSEEN and not (data / corpus).is_dir():
+            print(f"{name}: {data / corpus} not built (scripts/release_data.sh with UNSEEN_DATA), skipped", flush=True)
+            continue
         t0 = time.perf_counter()
-        train = read_manifest(data / corpus / "train.jsonl")
+        train = read_manifest(data / train_corpus / "train.jsonl")
         manifests = [data / corpus / f"{split}.jsonl" for split in args.split.split("+")]
         test = [s for m in manifests for s in read_manifest(m)]
         if not test:

@@ -9,6 +9,7 @@
 # OUT/emodb            dialogues, 40 per speaker
 # OUT/synth            600 synthetic cue dialogues (espeak-ng)
 # OUT/cache            Whisper tiny.en + prosody features (the model; the probe baseline reads their Whisper columns)
+# OUT/*-unseen*        with UNSEEN_DATA: RAVDESS actors 21-24 and EmoDB speakers 08-16, test sets only
 # OUT/{train,validation}.jsonl   the corpora merged (speaker-disjoint splits of each corpus kept)
 # OUT/train+augmented.jsonl       with AUGMENT_COPIES=N: the training set and N augmented copies of it
 # Every step resumes: finished corpora are kept, cached features are not recomputed.
@@ -34,7 +35,21 @@ build ravdess-single corpus ravdess --root "$SHARED/ravdess" --dialogues-per-spe
   --max-utterances 1 --single-emotion-fraction 1.0
 build emodb corpus emodb --root "$SHARED/emodb" --dialogues-per-speaker 40
 build synth synth --num 600 --seed 0
-for corpus in ravdess ravdess-single emodb synth; do
+# UNSEEN_DATA (optional): a folder with ravdess-21-24/ (RAVDESS Actor_21..Actor_24, original file names) and
+# emodb/ (the full EmoDB: wav/SSTTTEv.wav); test sets of voices no choice was made on (benchmarks/release_eval.py)
+UNSEEN=()
+if [ -n "${UNSEEN_DATA:-}" ]; then
+  build ravdess-unseen corpus ravdess --root "$UNSEEN_DATA/ravdess-21-24" --test-speakers 21,22,23,24 \
+    --dialogues-per-speaker 40
+  build ravdess-unseen-single corpus ravdess --root "$UNSEEN_DATA/ravdess-21-24" --test-speakers 21,22,23,24 \
+    --every-clip
+  build emodb-unseen corpus emodb --root "$UNSEEN_DATA/emodb" --test-speakers 8,9,10,11,12,13,14,15,16 \
+    --dialogues-per-speaker 40
+  build emodb-unseen-single corpus emodb --root "$UNSEEN_DATA/emodb" --test-speakers 8,9,10,11,12,13,14,15,16 \
+    --every-clip
+  UNSEEN=(ravdess-unseen ravdess-unseen-single emodb-unseen emodb-unseen-single)
+fi
+for corpus in ravdess ravdess-single emodb synth "${UNSEEN[@]}"; do
   for split in train validation test; do
     [ -s "$OUT/$corpus/$split.jsonl" ] || continue
     "$ACOUSTEMO" extract --manifest "$OUT/$corpus/$split.jsonl" --cache "$OUT/cache" --audio whisper_prosody \

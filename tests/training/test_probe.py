@@ -1,6 +1,7 @@
 """The linear probe: one fit, two forms (folded weights for stage 1, predictions for the benchmarks)."""
 
 import numpy as np
+import pytest
 import torch
 
 from acoustemo.training.probe import fit_linear_probe, fit_predict, window_stats
@@ -25,3 +26,14 @@ def test_folded_weights_score_raw_features_as_the_fitted_probe_predicts():
     folded = [classes[i] for i in (torch.from_numpy(x) @ weight.T + bias).argmax(1)]
     assert folded == list(fit_predict(x, y, x))
     assert window_stats(torch.ones(3, 2)).shape == (4,)
+
+
+def test_fit_temperature_recovers_the_scale_that_generated_the_labels():
+    from acoustemo.training.probe import fit_temperature
+
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(4000, 5, generator=g)
+    y = torch.multinomial(torch.softmax(4.0 * logits, 1), 1, generator=g)[:, 0]
+    assert fit_temperature(logits, y) == pytest.approx(4.0, rel=0.1)
+    weights = (torch.arange(len(y)) % 2).float()  # rows of weight 0 do not count
+    assert fit_temperature(logits, y, weights) == pytest.approx(fit_temperature(logits[1::2], y[1::2]), rel=1e-3)

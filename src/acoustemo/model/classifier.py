@@ -45,6 +45,10 @@ class AcousticClassifier(nn.Module):
         # with statistics tokens: a second, linear head on them alone (averaged over a sample's slots), so that
         # the statistics token learns to carry what a linear speech-emotion probe reads
         self.stats_head = nn.Linear(hidden, len(labels)) if config.acoustic.stats_token else None
+        # with attention-pooled statistics: the log of a scale on the statistics head's scores (a temperature; the
+        # read-out probe's is fitted on its training rows, see acoustemo.training.acoustic.init_stats_from_probe)
+        self.stats_log_scale = nn.Parameter(torch.zeros(())) \
+            if self.stats_head is not None and config.stats_pooling == "attention" else None
 
     def slot_tokens(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
         """(S, tokens, hidden) the tokens of every slot (global slots first, then windows), (S,) the sample of each."""
@@ -75,9 +79,10 @@ class AcousticClassifier(nn.Module):
         b = batch.audio.shape[0]
         n_windows = batch.window_sample.numel() if "utterance" in self.qformers else 0
         windows = slice(tokens.shape[0] - n_windows, tokens.shape[0])  # window slots come after the global ones
+        scale = self.stats_log_scale.exp() if self.stats_log_scale is not None else 1.0
         own = self.head(self.dropout(vectors[windows]))
         if self.stats_head is not None:
-            own = own + self.stats_head(self.dropout(tokens[windows, -1]))
+            own = own + scale * self.stats_head(self.dropout(tokens[windows, -1]))
         scores = vectors @ self.pool_query / math.sqrt(vectors.shape[-1])  # (S,)
         weights = torch.exp(scores - scores.max())
         denom = torch.zeros(b, device=vectors.device).index_add(0, owner, weights)
@@ -85,7 +90,7 @@ class AcousticClassifier(nn.Module):
         pooled = pooled / denom.clamp_min(1e-12)[:, None]
         logits = self.head(self.dropout(pooled))
         if self.stats_head is not None:
-            per_slot = self.stats_head(self.dropout(tokens[:, -1]))  # (S, V): the statistics token of each slot
+            per_slot = scale * self.stats_head(self.dropout(tokens[:, -1]))  # (S, V): each slot's statistics token
             if self.config.stats_pooling == "attention":  # the attention head's weights
                 per_slot, counts = weights[:, None] * per_slot, denom
             else:

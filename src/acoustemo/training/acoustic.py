@@ -20,11 +20,13 @@ acoustic-branch ablation: it answers "do the tokens carry the cue?" without the 
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..config import Config, ModelConfig
@@ -35,7 +37,7 @@ from ..errors import ConfigError, InputError
 from ..io import HEAD_WEIGHTS, LABELS_FILE, QFORMER_WEIGHTS, atomic_open, atomic_write_json
 from ..model.classifier import AcousticClassifier
 from ..model.windows import fixed_time_windows, pad_sequences, utterance_windows
-from .probe import fit_linear_probe, window_stats
+from .probe import fit_linear_probe, fit_temperature, window_stats
 
 
 @dataclass
@@ -133,7 +135,9 @@ def init_stats_from_probe(model: AcousticClassifier, examples: list[Example], vo
     ``readout``: the classifier's heads start by reading those scores out: the statistics head maps each probe
     row onto its label's logit and the attention head starts at zero, so that the untrained classifier answers
     as the probe does (its class scores after the statistics token's layer norm, which keeps their order) and
-    training starts from there. Returns the probe's training accuracy.
+    training starts from there. With attention-pooled statistics (``model.stats_pooling: attention``) the scale
+    of those scores is fitted on the probe's rows too (:func:`~acoustemo.training.probe.fit_temperature`), since
+    the layer norm leaves them nearly flat over the labels. Returns the probe's training accuracy.
     """
     qformer = next(iter(model.qformers.values()))
     if not qformer.cfg.stats_token:
@@ -158,6 +162,11 @@ def init_stats_from_probe(model: AcousticClassifier, examples: list[Example], vo
             model.stats_head.weight[label, row] = 1.0
         model.head.weight.zero_()
         model.head.bias.zero_()
+        if model.stats_log_scale is not None:  # the layer norm flattens the probe's scores: sharpen them again
+            reader = model.qformers["utterance"] if "utterance" in model.qformers else qformer
+            tokens = reader.stats_proj(torch.as_tensor(np.stack(feats), dtype=torch.float32))
+            scale = fit_temperature(model.stats_head(tokens), torch.tensor(y), torch.tensor(sample_weight))
+            model.stats_log_scale.fill_(math.log(scale))
     return accuracy
 
 

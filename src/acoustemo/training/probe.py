@@ -47,3 +47,21 @@ def fit_linear_probe(feats, y: list, *, c: float = 0.1,
         weight, bias = torch.cat([-weight, weight]), torch.cat([-bias, bias])
     return weight, bias, list(probe.classes_), float(probe.score(scaler.transform(feats), y,
                                                                   sample_weight=sample_weight))
+
+
+def fit_temperature(logits: torch.Tensor, y: torch.Tensor, sample_weight: torch.Tensor | None = None) -> float:
+    """The scale ``s`` that minimises the (weighted) cross-entropy of ``s * logits`` (N, classes) against the class
+    indices ``y``: it sharpens or flattens the scores and keeps their order in every row."""
+    logits, y = logits.detach().float(), torch.as_tensor(y, dtype=torch.long)
+    w = torch.ones(len(y)) if sample_weight is None else torch.as_tensor(sample_weight, dtype=torch.float32)
+    log_s = torch.zeros((), requires_grad=True)
+    opt = torch.optim.LBFGS([log_s], lr=0.5, max_iter=100, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = (torch.nn.functional.cross_entropy(log_s.exp() * logits, y, reduction="none") * w).sum() / w.sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return float(log_s.exp())
