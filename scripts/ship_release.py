@@ -5,7 +5,8 @@
 Checks before copying: the weights load strictly into the configured model (every trainable tensor, nothing
 else), every tensor is finite, and the shipped file is at most 25 MB. The weight matrices are stored in 16 bits
 (``acoustemo.io.half_matrices``; ``--fp32`` keeps them as trained): every clone's history grows by half as much,
-and ``benchmarks/release_eval.py --predictions`` on both folders shows whether any answer changed. The shipped config drops
+and ``benchmarks/release_eval.py --predictions`` on both folders shows whether any answer changed.
+``--acoustic-prior W`` sets the shipped config's decoding default (``model.acoustic_prior``; it needs the head). The shipped config drops
 ``model.qformer_weights`` (the stage-1 file the run started from: its tensors are in the checkpoint); stage 1's
 classifier head and labels go along where the run kept them (``model.acoustic_prior``), and docs/MODEL_CARD.md
 goes beside the weights.
@@ -24,12 +25,12 @@ sys.path.insert(0, str(ROOT / "src"))
 MAX_BYTES = 25 * 1024 * 1024
 
 
-def main(final: str, dest: str, fp32: bool = False) -> int:
+def main(final: str, dest: str, fp32: bool = False, acoustic_prior: float | None = None) -> int:
     import torch
     from safetensors.torch import load_file, save
 
-    from acoustemo.io import (HEAD_WEIGHTS, LABELS_FILE, atomic_write_bytes, atomic_write_text, half_matrices,
-                              save_tensors)
+    from acoustemo.io import (HEAD_WEIGHTS, LABELS_FILE, PROBE_LABELS_FILE, atomic_write_bytes, atomic_write_text,
+                              half_matrices, save_tensors)
     from acoustemo.inference.loading import FINAL_WEIGHTS, checkpoint_config, load_model
 
     final, dest = Path(final), Path(dest)
@@ -40,7 +41,8 @@ def main(final: str, dest: str, fp32: bool = False) -> int:
         raise SystemExit(f"{weights}: non-finite values in {bad[0]}")
     store = (lambda t: t) if fp32 else half_matrices
     cfg = checkpoint_config(final)
-    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, qformer_weights=None))
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, qformer_weights=None,
+                                                             acoustic_prior=acoustic_prior))
     model = load_model(final, cfg, device="cpu")  # strict: exactly the trainable tensors
     assert set(tensors) == set(model.trainable_state_dict())
     dest.mkdir(parents=True, exist_ok=True)
@@ -51,9 +53,13 @@ def main(final: str, dest: str, fp32: bool = False) -> int:
     atomic_write_bytes(dest / FINAL_WEIGHTS, blob)
     if (final / HEAD_WEIGHTS).is_file():  # stage 1's classifier head, for model.acoustic_prior
         save_tensors(dest / HEAD_WEIGHTS, store(load_file(str(final / HEAD_WEIGHTS))))
-        shutil.copyfile(final / LABELS_FILE, dest / LABELS_FILE)
+        for f in (LABELS_FILE, PROBE_LABELS_FILE):
+            if (final / f).is_file():
+                shutil.copyfile(final / f, dest / f)
+            elif (dest / f).exists():
+                (dest / f).unlink()
     else:
-        for f in (HEAD_WEIGHTS, LABELS_FILE):
+        for f in (HEAD_WEIGHTS, LABELS_FILE, PROBE_LABELS_FILE):
             if (dest / f).exists():
                 (dest / f).unlink()
     atomic_write_text(dest / "config.yaml", cfg.to_yaml())
@@ -71,5 +77,7 @@ if __name__ == "__main__":
     p.add_argument("final", help="the run's final/ folder")
     p.add_argument("dest", help="the package folder of the shipped model")
     p.add_argument("--fp32", action="store_true", help="store the weight matrices as trained (default: 16 bits)")
+    p.add_argument("--acoustic-prior", type=float, default=None, metavar="W",
+                   help="the shipped config's model.acoustic_prior (default: none, the LLM alone)")
     args = p.parse_args()
-    sys.exit(main(args.final, args.dest, fp32=args.fp32))
+    sys.exit(main(args.final, args.dest, fp32=args.fp32, acoustic_prior=args.acoustic_prior))

@@ -18,6 +18,7 @@ FINAL_WEIGHTS = "trainable.safetensors"
 QFORMER_WEIGHTS = "qformers.safetensors"
 HEAD_WEIGHTS = "head.safetensors"
 LABELS_FILE = "labels.json"  # the stage-1 head's label words, in its order
+PROBE_LABELS_FILE = "probe-labels.json"  # the label words of the probe rows in its statistics projection
 
 
 _HOST = re.sub(r"[^A-Za-z0-9-]", "", socket.gethostname())[:32] or "host"

@@ -314,6 +314,7 @@ def test_a_run_with_frozen_stage_one_qformers_keeps_the_head_for_the_acoustic_pr
     model = load_model(frozen.final, checkpoint_config(frozen.final, overrides=["model.acoustic_prior=2"]))
     stage_one = load_acoustic(tmp_path / "frozen" / "acoustic")
     assert model.acoustic_head.labels == stage_one.labels
+    assert model.acoustic_head.probe_labels is None  # no probe_init: no probe rows
     torch.testing.assert_close(model.acoustic_head.head.weight, stage_one.head.weight)
     # Q-Formers trained on in the LLM stage: stage 1's head no longer reads them, so it is not kept
     moved = train(tiny_train_config(corpus, tmp_path / "moved", "model.use_visual=false", "train.acoustic.epochs=1",
@@ -349,6 +350,15 @@ def test_a_probe_readout_makes_the_untrained_classifier_answer_as_the_probe(corp
     probe = list(fit_predict(rows, y, rows))
     heads = [int(i) for w in predict_acoustic_windows(model, examples) for i in w.argmax(1)]
     assert heads == probe
+    # the probe's own scores, from its rows in the statistics projection and its label words, saved and reloaded
+    from acoustemo.training.acoustic import collate_acoustic, load_acoustic, save_acoustic
+
+    save_acoustic(model, tmp_path / "s1", cfg, [])
+    reloaded = load_acoustic(tmp_path / "s1")
+    assert reloaded.probe_labels == model.probe_labels and set(model.probe_labels) <= set(model.labels)
+    scores = torch.cat([reloaded.probe_logits(collate_acoustic(examples[i:i + 8], reloaded.config))
+                        for i in range(0, len(examples), 8)])
+    assert [int(i) for i in scores.argmax(1)] == probe
     # without the readout the untrained heads answer something else
     plain = stage_one(cfg, epochs=0, probe_init=True, utterance_weight=1.0).model
     assert [int(i) for w in predict_acoustic_windows(plain, examples) for i in w.argmax(1)] != probe

@@ -18,7 +18,7 @@ import torch
 
 from ..config import Config, load_config
 from ..errors import InputError
-from ..io import FINAL_WEIGHTS, HEAD_WEIGHTS, LABELS_FILE, load_tensors, read_json
+from ..io import FINAL_WEIGHTS, HEAD_WEIGHTS, LABELS_FILE, PROBE_LABELS_FILE, load_tensors, read_json
 
 
 def checkpoint_config(checkpoint: str | os.PathLike, config: str | None = None,
@@ -55,7 +55,9 @@ def load_model(checkpoint: str | os.PathLike, cfg: Config | None = None, *,
     head = checkpoint / HEAD_WEIGHTS
     if head.is_file():  # stage 1's classifier head, kept for model.acoustic_prior
         try:
-            model.attach_acoustic_head(read_json(checkpoint / LABELS_FILE), load_tensors(head, what="acoustic head"))
+            probe = checkpoint / PROBE_LABELS_FILE
+            model.attach_acoustic_head(read_json(checkpoint / LABELS_FILE), load_tensors(head, what="acoustic head"),
+                                       probe_labels=read_json(probe) if probe.is_file() else None)
         except (KeyError, ValueError, TypeError) as e:
             raise InputError(f"{head}: does not fit the configured model ({e})") from None
     elif cfg.model.acoustic_prior is not None:

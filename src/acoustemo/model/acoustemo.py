@@ -183,7 +183,8 @@ class AcoustEmo(nn.Module):
                     raise ValueError(f"{path}: {n} has shape {tuple(t.shape)}, the model {tuple(own[n].shape)}")
                 own[n].copy_(t)
 
-    def attach_acoustic_head(self, labels: list[str], head: dict[str, torch.Tensor]) -> None:
+    def attach_acoustic_head(self, labels: list[str], head: dict[str, torch.Tensor], *,
+                             probe_labels: list[str] | None = None) -> None:
         """Keep stage 1's classifier head (``head``: its tensors but the Q-Formers', ``labels``: its label words)
         over this model's own Q-Formers, for decoding with ``model.acoustic_prior``. Valid where the LLM stage left
         the Q-Formers as stage 1 trained them (``train.qformer_lr_scale=0``)."""
@@ -196,6 +197,9 @@ class AcoustEmo(nn.Module):
         missing = [k for k in missing if not k.startswith("qformers.")]
         if missing or unexpected:
             raise ValueError(f"the acoustic head does not fit the model ({(missing + unexpected)[0]})")
+        if probe_labels is not None and not set(probe_labels) <= set(labels):
+            raise ValueError(f"the probe's label {sorted(set(probe_labels) - set(labels))[0]!r} is not a head label")
+        classifier.probe_labels = probe_labels
         self.__dict__["acoustic_head"] = classifier.eval()
         self.__dict__["_label_trie"] = LabelTrie(self.tokenizer, classifier.labels)
 

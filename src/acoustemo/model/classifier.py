@@ -49,6 +49,9 @@ class AcousticClassifier(nn.Module):
         # read-out probe's is fitted on its training rows, see acoustemo.training.acoustic.init_stats_from_probe)
         self.stats_log_scale = nn.Parameter(torch.zeros(())) \
             if self.stats_head is not None and config.stats_pooling == "attention" else None
+        # the label words of the probe's rows in the statistics projection, in order, where stage 1 started it
+        # from a probe (train.acoustic.probe_init; saved as PROBE_LABELS_FILE beside the head): see probe_logits
+        self.probe_labels: list[str] | None = None
 
     def slot_tokens(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
         """(S, tokens, hidden) the tokens of every slot (global slots first, then windows), (S,) the sample of each."""
@@ -98,6 +101,20 @@ class AcousticClassifier(nn.Module):
             summed = torch.zeros(b, per_slot.shape[1], device=tokens.device).index_add(0, owner, per_slot)
             logits = logits + summed / counts.clamp_min(1e-12)[:, None]
         return logits, own
+
+    def probe_logits(self, batch) -> torch.Tensor:
+        """(W, V) the probe's own class scores for each utterance window of the batch (the statistics projection's
+        probe rows on that window's frames, :meth:`QFormer.probe_scores`), on this classifier's label vocabulary;
+        labels the probe has no row for score ``-inf``. Needs :attr:`probe_labels` and the utterance Q-Former."""
+        if self.probe_labels is None or "utterance" not in self.qformers:
+            raise ConfigError("probe_logits needs the probe's label words (a stage 1 started from a probe, "
+                              "train.acoustic.probe_init) and the utterance Q-Former")
+        frames, mask = gather_windows(batch.audio, batch.window_sample, batch.window_begin, batch.window_end)
+        rows = self.qformers["utterance"].probe_scores(frames, mask)[:, :len(self.probe_labels)]
+        index = {w: i for i, w in enumerate(self.labels)}
+        out = rows.new_full((rows.shape[0], len(self.labels)), float("-inf"))
+        out[:, [index[w] for w in self.probe_labels]] = rows
+        return out
 
     def qformer_state_dict(self) -> dict[str, torch.Tensor]:
         """The Q-Former tensors under AcoustEmo's names (``qformers.utterance.*``), for ``model.qformer_weights``."""

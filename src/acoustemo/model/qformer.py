@@ -148,11 +148,25 @@ class QFormer(nn.Module):
 
     def _stats(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """(N, hidden): the projected mean and standard deviation of each sequence's real (standardised) frames."""
-        w = mask[..., None].to(x.dtype)  # (N, L, 1)
-        n = w.sum(1).clamp_min(1.0)
-        mean = (x * w).sum(1) / n
-        std = (((x - mean[:, None]) ** 2 * w).sum(1) / n + 1e-5).sqrt()
-        return self.stats_proj(torch.cat([mean, std], dim=-1))
+        return self.stats_proj(masked_mean_std(x, mask))
+
+    def probe_scores(self, frames: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """(N, hidden) the statistics projection's linear part alone, before its layer norm: where stage 1 set it
+        from a probe (``train.acoustic.probe_init``), the first rows are that probe's class scores."""
+        if not self.cfg.stats_token:
+            raise ValueError("the Q-Former has no statistics token (acoustic.stats_token=false)")
+        if mask is None:
+            mask = torch.ones(frames.shape[:2], dtype=torch.bool, device=frames.device)
+        return self.stats_proj[0](masked_mean_std(self.standardize(frames), mask))
+
+
+def masked_mean_std(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(N, 2 d): the mean and standard deviation of each sequence's real frames (``mask``), side by side."""
+    w = mask[..., None].to(x.dtype)  # (N, L, 1)
+    n = w.sum(1).clamp_min(1.0)
+    mean = (x * w).sum(1) / n
+    std = (((x - mean[:, None]) ** 2 * w).sum(1) / n + 1e-5).sqrt()
+    return torch.cat([mean, std], dim=-1)
 
 
 # LAVIS's Q-Former (BLIP-2, InstructBLIP, Video-LLaMA) is a BERT with query-only feed-forward layers; transformers'

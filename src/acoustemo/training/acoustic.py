@@ -34,7 +34,7 @@ from ..data.collate import Example
 from ..data.dataset import dataset_for, require
 from ..data.speakers import SpeakerBaseline, require_speakers
 from ..errors import ConfigError, InputError
-from ..io import HEAD_WEIGHTS, LABELS_FILE, QFORMER_WEIGHTS, atomic_open, atomic_write_json
+from ..io import HEAD_WEIGHTS, LABELS_FILE, PROBE_LABELS_FILE, QFORMER_WEIGHTS, atomic_open, atomic_write_json
 from ..model.classifier import AcousticClassifier
 from ..model.windows import fixed_time_windows, pad_sequences, utterance_windows
 from .probe import fit_linear_probe, fit_temperature, window_stats
@@ -145,6 +145,8 @@ def init_stats_from_probe(model: AcousticClassifier, examples: list[Example], vo
     feats, y, sample_weight = probe_rows(examples, vocab, standardize=qformer.standardize, utterances=utterances,
                                          clips=clips, weights=weights)
     coef, bias, classes, accuracy = fit_linear_probe(feats, y, c=c, sample_weight=sample_weight)  # (classes, 2d)
+    word = {i: w for w, i in vocab.items()}
+    model.probe_labels = [word[int(i)] for i in classes[:min(coef.shape[0], qformer.stats_proj[0].out_features)]]
     for q in model.qformers.values():
         linear = q.stats_proj[0]
         n = min(coef.shape[0], linear.out_features)
@@ -418,12 +420,15 @@ def load_acoustic(folder: str | Path) -> AcousticClassifier:
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise InputError(f"{folder}: stage-1 weights do not match its config ({(missing + unexpected)[0]})")
+    if (folder / PROBE_LABELS_FILE).is_file():
+        model.probe_labels = read_json(folder / PROBE_LABELS_FILE)
     return model.eval()
 
 
 def save_acoustic(model: AcousticClassifier, out: Path, cfg: Config, history: list[dict]) -> None:
-    """``qformers.safetensors`` (AcoustEmo's names), ``head.safetensors``, ``labels.json``, ``config.yaml``,
-    ``history.json``; each written atomically."""
+    """``qformers.safetensors`` (AcoustEmo's names), ``head.safetensors``, ``labels.json``, the probe's label
+    words (``probe-labels.json``, where stage 1 started from a probe), ``config.yaml``, ``history.json``; each
+    written atomically."""
     from safetensors.torch import save
 
     out.mkdir(parents=True, exist_ok=True)
@@ -433,6 +438,8 @@ def save_acoustic(model: AcousticClassifier, out: Path, cfg: Config, history: li
     with atomic_open(out / HEAD_WEIGHTS, "wb") as f:
         f.write(save(head))
     atomic_write_json(out / LABELS_FILE, model.labels)
+    if model.probe_labels is not None:
+        atomic_write_json(out / PROBE_LABELS_FILE, model.probe_labels)
     atomic_write_json(out / "history.json", history)
     with atomic_open(out / "config.yaml", "w", encoding="utf-8") as f:
         f.write(cfg.to_yaml())

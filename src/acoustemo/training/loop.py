@@ -42,7 +42,7 @@ from ..config import STAGE_ONE_SETTINGS, TRAJECTORY_SETTINGS, Config, load_confi
 from ..data.dataset import dataset_for, prepared_for, require
 from ..data.speakers import require_speakers
 from ..errors import ConfigError, InputError, TrainingError
-from ..io import (FINAL_WEIGHTS, HEAD_WEIGHTS, LABELS_FILE, QFORMER_WEIGHTS, atomic_write_bytes, atomic_write_text,
+from ..io import (FINAL_WEIGHTS, HEAD_WEIGHTS, LABELS_FILE, PROBE_LABELS_FILE, QFORMER_WEIGHTS, atomic_write_bytes, atomic_write_text,
                   read_json, remove_stale_temporaries, save_tensors)
 from . import checkpoint as ckpt
 from .optim import build_scheduler, epoch_batches, rank_micro_batches, weight_decay_groups
@@ -420,8 +420,9 @@ def keep_acoustic_head(final: Path, cfg: Config) -> bool:
     stage_one = Path(cfg.model.qformer_weights).parent
     if not all((stage_one / f).is_file() for f in (HEAD_WEIGHTS, LABELS_FILE)):
         return False
-    for f in (HEAD_WEIGHTS, LABELS_FILE):
-        atomic_write_bytes(final / f, (stage_one / f).read_bytes())
+    for f in (HEAD_WEIGHTS, LABELS_FILE, PROBE_LABELS_FILE):
+        if (stage_one / f).is_file():  # the probe's label words only where stage 1 started from a probe
+            atomic_write_bytes(final / f, (stage_one / f).read_bytes())
     return True
 
 
