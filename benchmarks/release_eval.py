@@ -227,8 +227,9 @@ def main() -> int:
                    help="a model trained with speaker baselines (model.speaker_normalization): measure each test "
                         "sample against its speaker's, pooled over the test manifest's samples of that speaker "
                         "(manifest, default), or give it nothing of the voice (none: each file on its own)")
-    p.add_argument("--acoustic-prior", default=None, metavar="W",
-                   help="decode with model.acoustic_prior=W (a number >= 0, or none; default: the model's setting)")
+    p.add_argument("--acoustic-prior", default=None, metavar="W[:SOURCE]",
+                   help="decode with model.acoustic_prior=W (a number >= 0, or none; default: the model's setting) "
+                        "and model.acoustic_prior_source=SOURCE (head or probe) when given")
     p.add_argument("--threads", type=int, default=0)
     args = p.parse_args()
     if args.threads:

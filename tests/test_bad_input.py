@@ -413,3 +413,5 @@ def test_an_acoustic_prior_the_model_cannot_give_is_one_line(tmp_path, capsys):
     ckpt = tiny_checkpoint(tmp_path / "ckpt")  # trained without a stage-1 head beside its weights
     code, _, err = run_cli(capsys, "predict", "--checkpoint", ckpt, "--acoustic-prior", "2", CLIP)
     assert_one_line_error(code, err, str(ckpt), "head.safetensors")
+    code, _, err = run_cli(capsys, "predict", "--acoustic-prior", "2:window", CLIP)
+    assert_one_line_error(code, err, "model.acoustic_prior_source", "probe")

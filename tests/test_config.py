@@ -106,3 +106,13 @@ def test_stage_one_settings_written_before_their_section_still_load(tmp_path):
     assert load_config("tiny", ["train.acoustic_lr=0.001"]).train.acoustic.lr == 0.001
     with pytest.raises(ConfigError, match="train.acoustic_epochs and train.acoustic.epochs: the same setting twice"):
         load_config("tiny", ["train.acoustic_epochs=1", "train.acoustic.epochs=2"])
+
+
+def test_acoustic_prior_overrides_take_a_weight_and_a_source():
+    from acoustemo.config import acoustic_prior_overrides
+
+    assert acoustic_prior_overrides(None) == []
+    assert acoustic_prior_overrides("none") == ["model.acoustic_prior=null"]
+    assert acoustic_prior_overrides("2") == ["model.acoustic_prior=2"]
+    cfg = load_config("tiny", acoustic_prior_overrides("1000:probe"))
+    assert (cfg.model.acoustic_prior, cfg.model.acoustic_prior_source) == (1000.0, "probe")

@@ -151,6 +151,11 @@ class ModelConfig:
     # each utterance's), from the stage-1 classifier the trained model keeps (acoustemo.model.prior); 0 only
     # constrains that label to the classifier's label words; None: the LLM alone, open vocabulary throughout
     acoustic_prior: float | None = None
+    # where the prior of each utterance's first label comes from: "head", the classifier's own answer for that
+    # window; "probe", the probe stage 1 started its statistics tokens from (train.acoustic.probe_init), read on
+    # that window's frames, and a clip of a single utterance takes it for the clip's first label too (clips of
+    # several utterances keep the head's attention pooling). Decode-time, like acoustic_prior
+    acoustic_prior_source: Literal["head", "probe"] = "head"
     # how the stage-1 classifier (acoustemo.model.classifier) pools its statistics head's scores over a sample's
     # slots: "mean" (every slot alike) or "attention" (the attention head's weights, so that one emotional
     # utterance among neutral ones can carry the read-out probe's decision for the whole dialogue)
@@ -588,10 +593,15 @@ def add_quantization_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def acoustic_prior_overrides(value: str | None) -> list[str]:
-    """``--acoustic-prior W`` as config overrides: a number, "none" for the LLM alone, None for the model's own."""
+    """``--acoustic-prior W[:SOURCE]`` as config overrides: a number, optionally with where the utterances' prior
+    comes from (``1000:probe``, ``2:head``; ``model.acoustic_prior_source``), "none" for the LLM alone, None for
+    the model's own settings."""
     if value is None:
         return []
-    return [f"model.acoustic_prior={'null' if value.strip().lower() == 'none' else value}"]
+    weight, _, source = value.strip().partition(":")
+    if weight.lower() == "none":
+        return ["model.acoustic_prior=null"]
+    return [f"model.acoustic_prior={weight}", *([f"model.acoustic_prior_source={source}"] if source else [])]
 
 
 def add_device_argument(parser: argparse.ArgumentParser) -> None:

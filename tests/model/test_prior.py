@@ -124,3 +124,31 @@ def test_generate_with_a_strong_prior_starts_with_the_classifiers_top_label():
 
     with pytest.raises(ConfigError, match="head.safetensors"):
         bare.generate(batch, max_new_tokens=4)
+
+
+def test_the_probe_source_gives_each_utterance_the_probes_scores_and_a_one_utterance_clip_too():
+    from acoustemo.errors import ConfigError
+
+    torch.manual_seed(0)
+    base = tiny_config()
+    cfg = tiny_config(use_visual=False, acoustic_prior=1.0, acoustic_prior_source="probe",
+                      acoustic=dataclasses.replace(base.acoustic, stats_token=True))
+    model = AcoustEmo.from_config(cfg).eval()
+    head = {k: v for k, v in AcousticClassifier(cfg, LABELS).state_dict().items() if not k.startswith("qformers.")}
+    examples = [make_example("a"), make_example("b", seconds=3.0, utterances=((0.3, 2.7, "ok"),), seed=1)]
+    batch = Collator(model.config, model.tokenizer, train=False)(examples)
+    model.attach_acoustic_head(LABELS, head)
+    with pytest.raises(ConfigError, match="probe-labels.json"):
+        model.acoustic_prior(batch)
+    with pytest.raises(ValueError, match="not a head label"):
+        model.attach_acoustic_head(LABELS, head, probe_labels=["sad", "bored"])
+    model.attach_acoustic_head(LABELS, head, probe_labels=["happy", "sad"])
+    prior = model.acoustic_prior(batch)
+    rows = model.qformers["utterance"].probe_scores(*model.qformer_inputs("utterance", batch))[:, :2]
+    expected = torch.zeros(rows.shape[0], len(LABELS))
+    expected[:, [LABELS.index("happy"), LABELS.index("sad")]] = rows.softmax(-1)
+    torch.testing.assert_close(prior.utterances[0], expected[:2])  # sample a: its two utterances
+    torch.testing.assert_close(prior.utterances[1], expected[2:])
+    torch.testing.assert_close(prior.clip[1], expected[2])  # b has one utterance: its clip is that utterance
+    clip, _ = model.acoustic_head.logits(batch)
+    torch.testing.assert_close(prior.clip[0], clip.softmax(-1)[0])  # a has two: the head's pooling decides

@@ -292,12 +292,21 @@ class AcoustEmo(nn.Module):
                               "(head.safetensors, labels.json): this model has none")
         head.to(self.device)
         clip, own = head.logits(batch)
+        probe = self.config.acoustic_prior_source == "probe"
+        if probe:
+            if head.probe_labels is None:
+                raise ConfigError("model.acoustic_prior_source=probe needs the probe's label words beside the head "
+                                  "(probe-labels.json: a stage 1 started from a probe, train.acoustic.probe_init)")
+            own = head.probe_logits(batch)
         clip, own = clip.softmax(-1), own.softmax(-1)
         per_sample = []
         for j, n in enumerate(batch.num_utterances or [0] * clip.shape[0]):
             windows = own[batch.window_sample == j] if own.shape[0] else own
             merged = batch.merged[j] if batch.merged else 0
-            per_sample.append(windows if n and not merged and windows.shape[0] == n else None)
+            utterances = n and not merged and windows.shape[0] == n
+            per_sample.append(windows if utterances else None)
+            if probe and utterances and n == 1:  # a clip of one utterance: the clip is that utterance
+                clip[j] = windows[0]
         return AcousticPrior(self.tokenizer, self._label_trie, clip, per_sample, self.config.acoustic_prior)
 
 

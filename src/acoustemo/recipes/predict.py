@@ -42,9 +42,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--speaker-baseline", nargs="+", default=None, metavar="FILE",
                    help="other recordings of the same speaker: each file is measured against this voice's baseline "
                         "(a model trained with model.speaker_normalization; default: each file's own)")
-    p.add_argument("--acoustic-prior", default=None, metavar="W",
+    p.add_argument("--acoustic-prior", default=None, metavar="W[:SOURCE]",
                    help="weight of the stage-1 classifier on the first label of each list (model.acoustic_prior: "
-                        "a number >= 0, or none for the LLM alone; default: the model's own setting)")
+                        "a number >= 0, or none for the LLM alone; default: the model's own setting), and where "
+                        "the utterances' prior comes from (head or probe, model.acoustic_prior_source), e.g. 1000:probe")
     add_device_argument(p)
     add_quantization_argument(p)
 
