@@ -137,9 +137,24 @@ def cross_validate(examples, folds, categories, per_utterance, dims, fit_mode, s
 
 CORPORA = {"ravdess-single": EMOTION_CATEGORIES, "ravdess": EMOTION_CATEGORIES, "synth": CUE_CATEGORIES,
            "emodb": EMOTION_CATEGORIES}
+PROBE_SOURCE = "stage 1, probe source"  # model.acoustic_prior_source=probe: the probe per utterance
 BASELINE_B = "(b) Whisper mean+std probe"
 AUGMENTED = "+augmented"  # --stage1 token: train on the augmented copies too
 AUGMENTED_MANIFEST = "augmented/train.jsonl"  # under --data, as scripts/release_data.sh writes it
+
+
+def fold_probe_labels(cfg, fold_dir: Path) -> list[str]:
+    """The probe's label words of a fold run saved without them: the probe fitted again exactly as stage 1 did
+    (the same rows and seed; only the probe, no training)."""
+    import dataclasses
+
+    from acoustemo.training.acoustic import AcousticTrainer
+
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, train_manifest=str(fold_dir / "train.jsonl")))
+    trainer = AcousticTrainer(cfg, progress=False)
+    trainer.setup_data()
+    trainer.setup_model()
+    return trainer.model.probe_labels
 
 
 def stage1_cv(data: Path, config: str, name: str, overrides: list[str], folds_k: int, runs: Path, dims: int,
@@ -190,9 +205,12 @@ def stage1_cv(data: Path, config: str, name: str, overrides: list[str], folds_k:
                     "seconds": round(time.perf_counter() - t0, 1),
                     "hits": score_fold(model, samples, augmented, held, cache, base, dims)}
             atomic_write_json(done_file, done)
-        elif set(done["hits"]) < set(score_sets(samples, augmented, held)):
-            done["hits"] = score_fold(load_acoustic(fold_dir / "acoustic"), samples, augmented, held, cache, base,
-                                      dims)
+        elif set(done["hits"]) < set(score_sets(samples, augmented, held)) or (
+                base.train.acoustic.probe_init and not all(PROBE_SOURCE in h for h in done["hits"].values())):
+            model = load_acoustic(fold_dir / "acoustic")
+            if model.probe_labels is None and base.train.acoustic.probe_init:  # trained before they were saved
+                model.probe_labels = fold_probe_labels(base, fold_dir)
+            done["hits"] = score_fold(model, samples, augmented, held, cache, base, dims)
             atomic_write_json(done_file, done)
         print(f"  stage 1 {name!r} fold {k}: " + ", ".join(
             f"{c} {100 * np.mean(h['stage 1']):.1f} (b {100 * np.mean(h[BASELINE_B]):.1f})"
@@ -346,6 +364,16 @@ def score_fold(model, samples, augmented, held, cache, cfg, dims: int) -> dict:
             else:
                 probs = predict_acoustic(model, examples)
             scored[row] = [primary_hit(g, [model.labels[int(j)]], categories) for g, j in zip(gold, probs.argmax(1))]
+        if model.probe_labels is not None:  # model.acoustic_prior_source=probe: utterances and one-utterance clips
+            examples = [ds.example(i, relative=True) for i in range(len(ds))]
+            windows = predict_acoustic_windows(model, examples, source="probe")
+            if per_utterance:
+                probs = torch.cat([w for ex, w in zip(examples, windows) if labelled_windows(ex)])
+            else:
+                probs = torch.stack([w[0] if len(w) == 1 else p
+                                     for w, p in zip(windows, predict_acoustic(model, examples))])
+            scored[PROBE_SOURCE] = [primary_hit(g, [model.labels[int(j)]], categories)
+                                    for g, j in zip(gold, probs.argmax(1))]
         out[corpus] = {**scored, BASELINE_B: [bool(p == g) for p, g in zip(fit_predict(x_train, y_train, x_test), gold)]}
     return out
 

@@ -378,14 +378,17 @@ def predict_acoustic(model: AcousticClassifier, examples: list[Example], batch_s
 
 
 @torch.no_grad()
-def predict_acoustic_windows(model: AcousticClassifier, examples: list[Example], batch_size: int = 64) -> list[torch.Tensor]:
-    """Each example's (windows, V) label probabilities of its utterance windows alone (:meth:`AcousticClassifier.logits`)."""
+def predict_acoustic_windows(model: AcousticClassifier, examples: list[Example], batch_size: int = 64, *,
+                             source: str = "head") -> list[torch.Tensor]:
+    """Each example's (windows, V) label probabilities of its utterance windows alone: the heads'
+    (:meth:`AcousticClassifier.logits`), or with ``source="probe"`` the probe's own
+    (:meth:`AcousticClassifier.probe_logits`)."""
     model.eval()
     out: list[torch.Tensor] = []
     for i in range(0, len(examples), batch_size):
         chunk = examples[i:i + batch_size]
         batch = collate_acoustic(chunk, model.config)
-        _, own = model.logits(batch)
+        own = model.probe_logits(batch) if source == "probe" else model.logits(batch)[1]
         probs = torch.softmax(own, dim=1)
         for j in range(len(chunk)):
             out.append(probs[batch.window_sample == j] if own.shape[0] else probs[:0])
