@@ -408,3 +408,20 @@ def test_pooling_only_keeps_every_windows_probe_answer_and_learns_the_pooling(co
         stage_one(mean, epochs=1, pooling_only=True, **settings)
     with pytest.raises(ConfigError, match="pooling_only needs probe_readout"):
         stage_one(cfg, epochs=1, pooling_only=True, probe_init=True)
+
+
+def test_the_llm_run_keeps_the_probes_label_words_beside_the_head_where_stage_one_wrote_them(tmp_path):
+    from acoustemo.config import load_config
+    from acoustemo.io import HEAD_WEIGHTS, LABELS_FILE, PROBE_LABELS_FILE, QFORMER_WEIGHTS
+    from acoustemo.training.loop import keep_acoustic_head
+
+    stage_one, final = tmp_path / "acoustic", tmp_path / "final"
+    stage_one.mkdir()
+    final.mkdir()
+    for name, text in ((QFORMER_WEIGHTS, "q"), (HEAD_WEIGHTS, "h"), (LABELS_FILE, '["sad"]')):
+        (stage_one / name).write_text(text)
+    cfg = load_config("tiny", [f"model.qformer_weights={stage_one / QFORMER_WEIGHTS}", "train.qformer_lr_scale=0"])
+    assert keep_acoustic_head(final, cfg)
+    assert sorted(p.name for p in final.iterdir()) == sorted([HEAD_WEIGHTS, LABELS_FILE])  # no probe: none kept
+    (stage_one / PROBE_LABELS_FILE).write_text('["sad"]')
+    assert keep_acoustic_head(final, cfg) and (final / PROBE_LABELS_FILE).read_text() == '["sad"]'
