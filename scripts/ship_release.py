@@ -6,7 +6,8 @@ Checks before copying: the weights load strictly into the configured model (ever
 else), every tensor is finite, and the shipped file is at most 25 MB. The weight matrices are stored in 16 bits
 (``acoustemo.io.half_matrices``; ``--fp32`` keeps them as trained): every clone's history grows by half as much,
 and ``benchmarks/release_eval.py --predictions`` on both folders shows whether any answer changed.
-``--acoustic-prior W`` sets the shipped config's decoding default (``model.acoustic_prior``; it needs the head). The shipped config drops
+``--acoustic-prior W[:SOURCE]`` sets the shipped config's decoding default (``model.acoustic_prior`` and
+``model.acoustic_prior_source``; it needs the head). The shipped config drops
 ``model.qformer_weights`` (the stage-1 file the run started from: its tensors are in the checkpoint); stage 1's
 classifier head and labels go along where the run kept them (``model.acoustic_prior``), and docs/MODEL_CARD.md
 goes beside the weights.
@@ -25,7 +26,7 @@ sys.path.insert(0, str(ROOT / "src"))
 MAX_BYTES = 25 * 1024 * 1024
 
 
-def main(final: str, dest: str, fp32: bool = False, acoustic_prior: float | None = None) -> int:
+def main(final: str, dest: str, fp32: bool = False, acoustic_prior: str | None = None) -> int:
     import torch
     from safetensors.torch import load_file, save
 
@@ -40,9 +41,10 @@ def main(final: str, dest: str, fp32: bool = False, acoustic_prior: float | None
     if bad:
         raise SystemExit(f"{weights}: non-finite values in {bad[0]}")
     store = (lambda t: t) if fp32 else half_matrices
-    cfg = checkpoint_config(final)
-    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, qformer_weights=None,
-                                                             acoustic_prior=acoustic_prior))
+    from acoustemo.config import acoustic_prior_overrides
+
+    cfg = checkpoint_config(final, overrides=acoustic_prior_overrides(acoustic_prior or "none"))
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, qformer_weights=None))
     model = load_model(final, cfg, device="cpu")  # strict: exactly the trainable tensors
     assert set(tensors) == set(model.trainable_state_dict())
     dest.mkdir(parents=True, exist_ok=True)
@@ -77,7 +79,8 @@ if __name__ == "__main__":
     p.add_argument("final", help="the run's final/ folder")
     p.add_argument("dest", help="the package folder of the shipped model")
     p.add_argument("--fp32", action="store_true", help="store the weight matrices as trained (default: 16 bits)")
-    p.add_argument("--acoustic-prior", type=float, default=None, metavar="W",
-                   help="the shipped config's model.acoustic_prior (default: none, the LLM alone)")
+    p.add_argument("--acoustic-prior", default=None, metavar="W[:SOURCE]",
+                   help="the shipped config's model.acoustic_prior and, when given, model.acoustic_prior_source "
+                        "(e.g. 1000:probe; default: none, the LLM alone)")
     args = p.parse_args()
     sys.exit(main(args.final, args.dest, fp32=args.fp32, acoustic_prior=args.acoustic_prior))
