@@ -30,6 +30,7 @@ def main(final: str, dest: str, fp32: bool = False, acoustic_prior: str | None =
     import torch
     from safetensors.torch import load_file, save
 
+    from acoustemo.config import acoustic_prior_overrides
     from acoustemo.io import (HEAD_WEIGHTS, LABELS_FILE, PROBE_LABELS_FILE, atomic_write_bytes, atomic_write_text,
                               half_matrices, save_tensors)
     from acoustemo.inference.loading import FINAL_WEIGHTS, checkpoint_config, load_model
@@ -41,8 +42,6 @@ def main(final: str, dest: str, fp32: bool = False, acoustic_prior: str | None =
     if bad:
         raise SystemExit(f"{weights}: non-finite values in {bad[0]}")
     store = (lambda t: t) if fp32 else half_matrices
-    from acoustemo.config import acoustic_prior_overrides
-
     cfg = checkpoint_config(final, overrides=acoustic_prior_overrides(acoustic_prior or "none"))
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, qformer_weights=None))
     model = load_model(final, cfg, device="cpu")  # strict: exactly the trainable tensors
@@ -53,17 +52,13 @@ def main(final: str, dest: str, fp32: bool = False, acoustic_prior: str | None =
     if size > MAX_BYTES:
         raise SystemExit(f"{weights}: {size / 2**20:.1f} MB to ship, over the 25 MB a shipped model may take")
     atomic_write_bytes(dest / FINAL_WEIGHTS, blob)
+    for f in (HEAD_WEIGHTS, LABELS_FILE, PROBE_LABELS_FILE):  # a previous release's head goes
+        (dest / f).unlink(missing_ok=True)
     if (final / HEAD_WEIGHTS).is_file():  # stage 1's classifier head, for model.acoustic_prior
         save_tensors(dest / HEAD_WEIGHTS, store(load_file(str(final / HEAD_WEIGHTS))))
         for f in (LABELS_FILE, PROBE_LABELS_FILE):
             if (final / f).is_file():
                 shutil.copyfile(final / f, dest / f)
-            elif (dest / f).exists():
-                (dest / f).unlink()
-    else:
-        for f in (HEAD_WEIGHTS, LABELS_FILE, PROBE_LABELS_FILE):
-            if (dest / f).exists():
-                (dest / f).unlink()
     atomic_write_text(dest / "config.yaml", cfg.to_yaml())
     shutil.copyfile(ROOT / "docs" / "MODEL_CARD.md", dest / "MODEL_CARD.md")
     for f in dest.iterdir():

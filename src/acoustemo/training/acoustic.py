@@ -145,11 +145,11 @@ def init_stats_from_probe(model: AcousticClassifier, examples: list[Example], vo
     feats, y, sample_weight = probe_rows(examples, vocab, standardize=qformer.standardize, utterances=utterances,
                                          clips=clips, weights=weights)
     coef, bias, classes, accuracy = fit_linear_probe(feats, y, c=c, sample_weight=sample_weight)  # (classes, 2d)
+    n = min(coef.shape[0], qformer.stats_proj[0].out_features)  # the probe rows the projection has room for
     word = {i: w for w, i in vocab.items()}
-    model.probe_labels = [word[int(i)] for i in classes[:min(coef.shape[0], qformer.stats_proj[0].out_features)]]
+    model.probe_labels = [word[int(i)] for i in classes[:n]]
     for q in model.qformers.values():
         linear = q.stats_proj[0]
-        n = min(coef.shape[0], linear.out_features)
         linear.weight[:n] = coef[:n]
         linear.bias[:n] = bias[:n]
         linear.weight[n:] *= 0.1  # the other rows stay small beside the probe's

@@ -42,8 +42,8 @@ from ..config import STAGE_ONE_SETTINGS, TRAJECTORY_SETTINGS, Config, load_confi
 from ..data.dataset import dataset_for, prepared_for, require
 from ..data.speakers import require_speakers
 from ..errors import ConfigError, InputError, TrainingError
-from ..io import (FINAL_WEIGHTS, HEAD_WEIGHTS, LABELS_FILE, PROBE_LABELS_FILE, QFORMER_WEIGHTS, atomic_write_bytes, atomic_write_text,
-                  read_json, remove_stale_temporaries, save_tensors)
+from ..io import (FINAL_WEIGHTS, HEAD_WEIGHTS, LABELS_FILE, PROBE_LABELS_FILE, QFORMER_WEIGHTS, atomic_write_bytes,
+                  atomic_write_text, read_json, remove_stale_temporaries, save_tensors)
 from . import checkpoint as ckpt
 from .optim import build_scheduler, epoch_batches, rank_micro_batches, weight_decay_groups
 
