@@ -38,6 +38,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("acoustemo.recipes.train", "train AcoustEmo on a manifest and its feature cache"),
     "evaluate": ("acoustemo.recipes.evaluate", "generate open-vocabulary labels for a manifest and score them"),
     "predict": ("acoustemo.recipes.predict", "run a trained model on new video or audio files"),
+    "stream": ("acoustemo.recipes.stream", "label each utterance of a live stream, file or microphone as it ends"),
     "snr": ("acoustemo.recipes.snr", "score models as pink background noise grows (SNR sweep, section 4.6)"),
     "serve": ("acoustemo.recipes.serve", "a web demo of a trained model: upload or record, see the timeline"),
     "ablate": ("acoustemo.recipes.ablate", "train and evaluate the ablations of Table 2 over several seeds"),

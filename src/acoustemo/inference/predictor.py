@@ -162,8 +162,21 @@ class Predictor:
         return self._transcriber.transcribe(wav, name=name).utterances
 
     @torch.no_grad()
+    def answer(self, example):
+        """The model's :class:`~acoustemo.model.Prediction` for one prepared example, and each utterance's own
+        emotions (None from a model that does not answer per utterance, or when windows were merged to fit)."""
+        from ..data.collate import Collator
+
+        batch = Collator(self.model.config, self.model.tokenizer, train=False)([example])
+        (pred,) = self.model.generate(batch, max_new_tokens=self.max_new_tokens)
+        own = pred.utterance_emotions
+        if own is not None and len(own) != len(example.utterances):
+            own = None
+        return pred, own
+
+    @torch.no_grad()
     def __call__(self, path: str | Path, utterances=None, *, explain: bool = False) -> MediaPrediction:
-        from ..data.collate import Collator, Example
+        from ..data.collate import Example
         from ..media import load_audio, load_frames, probe
 
         path = Path(path)
@@ -190,11 +203,7 @@ class Predictor:
                 visual = torch.zeros(1, self.visual_encoder.dim)
         example = Example(id=path.name, audio=audio, frame_rate=self.audio_encoder.frame_rate,
                           utterances=list(utterances), visual=visual)
-        batch = Collator(self.model.config, self.model.tokenizer, train=False)([example])
-        (pred,) = self.model.generate(batch, max_new_tokens=self.max_new_tokens)
-        own = pred.utterance_emotions
-        if own is not None and len(own) != len(utterances):  # windows merged to fit: no per-utterance answer
-            own = None
+        pred, own = self.answer(example)
         explanation = None
         if explain and pred.emotions and utterances:
             from .explain import explain as explain_example

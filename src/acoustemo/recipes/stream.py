@@ -1,0 +1,158 @@
+"""``acoustemo stream``: each utterance labelled as soon as it is spoken (:mod:`acoustemo.inference.stream`).
+
+    acoustemo stream talk.wav --realtime          # a file played at its own pace
+    acoustemo stream rtsp://camera/live           # anything FFmpeg opens
+    ffmpeg -i in.mp4 -f wav - | acoustemo stream -
+    arecord -f S16_LE -r 16000 | acoustemo stream - --pcm 16000
+    acoustemo stream --mic                        # needs sounddevice and PortAudio
+
+Standard output gets one JSON object per utterance, written the moment it is known (``type: utterance``: index,
+start, end, text, labels, context_labels, lag), and one at the end (``type: end``: the whole timeline, the
+last window's labels, the stream's duration and how long its processing took). Standard error shows the same as
+a live view, then the timeline (``--quiet``: nothing there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import queue
+import sys
+import threading
+import time
+
+from ..config import acoustic_prior_overrides, add_device_argument
+from ..errors import InputError
+from ..inference.stream import DEFAULT_CONTEXT
+
+_END = object()
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", nargs="?", default=None,
+                   help="a media file, a URL FFmpeg opens (rtsp, http, udp, srt), or - for standard input")
+    p.add_argument("--mic", action="store_true", help="listen to the default microphone instead (Ctrl-C ends)")
+    p.add_argument("--mic-device", default=None, help="--mic: a sounddevice input device name or index")
+    p.add_argument("--pcm", type=int, default=None, metavar="RATE",
+                   help="standard input is raw mono signed 16-bit little-endian PCM at RATE Hz (default: any "
+                        "container FFmpeg reads)")
+    p.add_argument("--realtime", action="store_true",
+                   help="play a file at its own pace, as if it were spoken now (default: as fast as it decodes)")
+    p.add_argument("--checkpoint", default=None, help="a trained model folder (default: the shipped model)")
+    p.add_argument("--context", type=int, default=DEFAULT_CONTEXT,
+                   help=f"utterances of the dialogue so far in each answer, the newest included "
+                        f"(default {DEFAULT_CONTEXT})")
+    p.add_argument("--min-silence", type=float, default=0.5,
+                   help="seconds of silence that end an utterance (default 0.5)")
+    p.add_argument("--max-utterance", type=float, default=15.0,
+                   help="an utterance still going on after this many seconds is cut (default 15)")
+    p.add_argument("--speaker-baseline", nargs="+", default=None, metavar="FILE",
+                   help="recordings of the same voice, to start its running baseline with")
+    p.add_argument("--whisper-model", default=None, help="Whisper model for transcription (default: bundled tiny.en)")
+    p.add_argument("--beam-size", type=int, default=1,
+                   help="transcription beam size (default 1, greedy: the lag matters more here than in predict)")
+    p.add_argument("--max-new-tokens", type=int, default=32)
+    p.add_argument("--acoustic-prior", default=None, metavar="W[:SOURCE]",
+                   help="as in acoustemo predict (default: the model's own setting)")
+    p.add_argument("--quiet", action="store_true", help="no live view on standard error, JSON only")
+    add_device_argument(p)
+
+
+def _chunks(args):
+    from ..media.live import decoded_chunks, microphone_chunks, paced, pcm_chunks
+
+    if args.mic:
+        if args.source is not None:
+            raise InputError(f"--mic and a source ({args.source}): give one of them")
+        return microphone_chunks(device=args.mic_device)
+    if args.source is None:
+        raise InputError("no source: give a file, a URL, - for standard input, or --mic")
+    if args.pcm is not None and args.source != "-":
+        raise InputError(f"--pcm {args.pcm}: only for standard input (-), not {args.source}")
+    if args.source == "-":
+        stdin = sys.stdin.buffer
+        chunks = pcm_chunks(stdin, args.pcm) if args.pcm is not None else decoded_chunks(stdin, name="<stdin>")
+    else:
+        chunks = decoded_chunks(args.source)
+    return paced(chunks) if args.realtime else chunks
+
+
+def _read(chunks, out: queue.Queue) -> None:
+    """The source's chunks into ``out`` with the time each came (the answers must not hold the source up)."""
+    try:
+        for chunk in chunks:
+            out.put((chunk, time.monotonic()))
+        out.put((_END, None))
+    except BaseException as e:  # noqa: BLE001 -- handed to the main thread, which raises it
+        out.put((e, None))
+
+
+def run(args) -> int:
+    from ..inference.predictor import Predictor
+    from ..inference.stream import Endpointer, StreamLabeler
+
+    live = args.mic or args.realtime or (args.source or "").find("://") >= 0
+    chunks = _chunks(args)  # bad arguments fail here, before the model loads
+    endpointer = Endpointer(min_silence=args.min_silence, max_utterance=args.max_utterance)
+    checkpoint = args.checkpoint
+    if checkpoint is None:
+        from ..inference.pretrained import pretrained_path
+
+        checkpoint = pretrained_path()
+    predictor = Predictor(checkpoint, overrides=acoustic_prior_overrides(args.acoustic_prior),
+                          transcriber_model=args.whisper_model, beam_size=args.beam_size,
+                          max_new_tokens=args.max_new_tokens, device=args.device)
+    if args.speaker_baseline:
+        predictor.set_speaker_baseline(args.speaker_baseline)
+    labeler = StreamLabeler(predictor, context=args.context)
+    view = None if args.quiet else sys.stderr
+    lines: list = []
+    last = None
+    # a live source is never held up (its backlog shows as lag); a file is read at most 30 s of audio ahead
+    incoming: queue.Queue = queue.Queue(maxsize=0 if live else 120)
+    threading.Thread(target=_read, args=(chunks, incoming), daemon=True).start()
+    started, interrupted = time.monotonic(), False
+
+    def emit(segments):
+        nonlocal last
+        for segment in segments:
+            line = labeler(segment)
+            if line is None:
+                continue
+            last = line
+            lines.append({k: v for k, v in line.to_json().items() if k != "type"})
+            print(json.dumps(line.to_json(), ensure_ascii=False), flush=True)
+            if view is not None:
+                print(line.format(), file=view, flush=True)
+
+    try:
+        ended = False
+        while not ended:
+            item, arrived = incoming.get()
+            while True:  # everything that has come since, in one pass of the VAD
+                if item is _END:
+                    ended = True
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                endpointer.push(item, arrived)
+                try:
+                    item, arrived = incoming.get_nowait()
+                except queue.Empty:
+                    break
+            emit(endpointer.ready())
+        emit(endpointer.flush())
+    except KeyboardInterrupt:
+        interrupted = True
+        emit(endpointer.flush())
+    finally:
+        labeler.close()
+    elapsed = time.monotonic() - started
+    summary = {"type": "end", "seconds": round(endpointer.seconds, 3), "processing_seconds": round(elapsed, 3),
+               "utterances": lines, "context_labels": last.context_labels if last else []}
+    print(json.dumps(summary, ensure_ascii=False), flush=True)
+    if view is not None:
+        print(f"{args.source or 'microphone'}: {len(lines)} utterances in {endpointer.seconds:.1f} s of audio "
+              f"(processed in {elapsed:.1f} s); the last window: {', '.join(summary['context_labels']) or '-'}",
+              file=view, flush=True)
+    return 130 if interrupted and not args.mic else 0
