@@ -1,6 +1,7 @@
-"""Utterance boundaries from the transcriber against the known ones: Whisper's segments vs cutting the words.
+"""Utterance boundaries against the known ones: Whisper's segments, cutting the words, and the stream's VAD.
 
     python benchmarks/utterance_split.py --data data/release [--limit 80] [--out docs/utterance-split.json]
+    python benchmarks/utterance_split.py --data data/release --modes vad --vad-silence 0.15,0.2,0.3 --split validation
 
 For the test dialogues of ``<data>/synth`` and ``<data>/ravdess`` (and ``<data>/emodb`` when present), whose
 manifests hold the exact utterance times of their composition, it transcribes each dialogue twice with the
@@ -8,6 +9,11 @@ bundled Whisper tiny.en: utterances = Whisper's segments, and utterances cut fro
 sentence ends and pauses (``acoustemo.asr.segment``, the default). Reported per corpus and mode: the share
 of dialogues with the right number of utterances, and for those, the mean absolute error of the start and
 end times (ms).
+
+Mode ``vad`` is what ``acoustemo stream`` cuts: Silero VAD over the dialogue pushed in 0.25 s chunks
+(:class:`acoustemo.inference.stream.Endpointer`), once per ``--vad-silence`` (the silence that ends an utterance);
+its bounds are measured as the speech edges the stream reports, and as the audio it reads (with ``speech_pad``
+of audio either side).
 """
 
 from __future__ import annotations
@@ -24,12 +30,37 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 
+def vad_cutter(min_silence: float, *, edges: bool):
+    """A function like ``Transcriber.transcribe`` giving the utterances the stream's endpointer cuts."""
+    from types import SimpleNamespace
+
+    from acoustemo.inference.stream import Endpointer
+    from acoustemo.utterance import Utterance
+
+    def cut(wav, name=None):
+        endpointer = Endpointer(min_silence=min_silence)
+        segments = []
+        for i in range(0, len(wav), 4000):  # 0.25 s chunks
+            endpointer.push(wav[i:i + 4000])
+            segments += endpointer.ready()
+        segments += endpointer.flush()
+        bounds = [(s.start, s.end) if edges else (s.audio_start, s.audio_start + len(s.audio) / 16000)
+                  for s in segments]
+        return SimpleNamespace(utterances=[Utterance(a, b) for a, b in bounds])
+
+    return cut
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", required=True)
     p.add_argument("--corpora", default="synth,ravdess,emodb")
+    p.add_argument("--split", default="test", choices=["train", "validation", "test"],
+                   help="the dialogues of this split (choose settings on validation, report test)")
     p.add_argument("--limit", type=int, default=0, help="at most this many dialogues per corpus (0: all)")
     p.add_argument("--min-gap", type=float, default=0.3)
+    p.add_argument("--modes", default="segments,words,vad", help="comma-separated of segments, words, vad")
+    p.add_argument("--vad-silence", default="0.2", help="vad: seconds of silence that end an utterance")
     p.add_argument("--out", default=None)
     args = p.parse_args()
 
@@ -37,21 +68,30 @@ def main() -> int:
     from acoustemo.data.manifest import read_manifest
     from acoustemo.media import load_audio
 
-    modes = {"whisper segments": Transcriber(split="segments"),
-             f"words, cut at . ? ! and pauses >= {args.min_gap} s": Transcriber(split="words", min_gap=args.min_gap)}
+    wanted = {m.strip() for m in args.modes.split(",") if m.strip()}
+    modes = {}
+    if "segments" in wanted:
+        modes["whisper segments"] = Transcriber(split="segments").transcribe
+    if "words" in wanted:
+        modes[f"words, cut at . ? ! and pauses >= {args.min_gap} s"] = Transcriber(
+            split="words", min_gap=args.min_gap).transcribe
+    if "vad" in wanted:
+        for silence in [float(x) for x in args.vad_silence.split(",") if x.strip()]:
+            modes[f"stream VAD, silence {silence} s (padded audio)"] = vad_cutter(silence, edges=False)
+            modes[f"stream VAD, silence {silence} s (speech edges, reported)"] = vad_cutter(silence, edges=True)
     report = {}
     for corpus in [c.strip() for c in args.corpora.split(",") if c.strip()]:
-        manifest = Path(args.data) / corpus / "test.jsonl"
+        manifest = Path(args.data) / corpus / f"{args.split}.jsonl"
         if not manifest.is_file():
             continue
         samples = [s for s in read_manifest(manifest) if s.utterances]
         samples = samples[:args.limit] if args.limit else samples
         rows = {}
-        for mode, transcriber in modes.items():
+        for mode, cut in modes.items():
             t0 = time.perf_counter()
             right, errors, counts = 0, [], []
             for s in samples:
-                got = transcriber.transcribe(load_audio(s.media_path), name=s.id).utterances
+                got = cut(load_audio(s.media_path), name=s.id).utterances
                 counts.append(len(got) - len(s.utterances))
                 if len(got) == len(s.utterances):
                     right += 1

@@ -25,7 +25,7 @@ def speech_bounds(wav):
     last end) in seconds."""
     from faster_whisper.vad import get_speech_timestamps
 
-    spans = get_speech_timestamps(wav, Endpointer().options)
+    spans = get_speech_timestamps(wav, Endpointer(min_silence=0.5).options)
     return spans[0]["start"] / SAMPLE_RATE, spans[-1]["end"] / SAMPLE_RATE
 
 
@@ -47,7 +47,7 @@ def chunked(wav, seconds=0.25):
 
 def test_each_utterance_comes_out_once_its_silence_has_been_heard(dialogue):
     wav, truth = dialogue
-    endpointer = Endpointer()  # min_silence 0.5 s, speech_pad 0.1 s
+    endpointer = Endpointer(min_silence=0.5, speech_pad=0.1)
     found, heard_at = [], []
     for chunk in chunked(wav):
         endpointer.push(chunk)
@@ -57,13 +57,16 @@ def test_each_utterance_comes_out_once_its_silence_has_been_heard(dialogue):
     found += endpointer.flush()
     assert len(found) == 2  # as the whole dialogue at once gives them
     for segment, (start, end), at in zip(found, truth, heard_at + [None]):
-        assert abs(segment.start - start) < 0.25 and abs(segment.end - end) < 0.25
-        assert len(segment.audio) == pytest.approx((segment.end - segment.start) * SAMPLE_RATE, abs=1)
+        audio_end = segment.audio_start + len(segment.audio) / SAMPLE_RATE
+        assert abs(segment.audio_start - start) < 0.25 and abs(audio_end - end) < 0.25
+        # the speech edges: the 0.1 s of padding taken off either side
+        assert segment.start == pytest.approx(segment.audio_start + 0.1, abs=1e-3)
+        assert segment.end == pytest.approx(audio_end - 0.1, abs=1e-3)
         if at is not None:  # given out after the silence that ends it, and not much later
-            assert segment.end - 0.1 + 0.5 <= at + 1e-6 <= segment.end + 0.5 + 0.25 + 0.1
+            assert segment.end + 0.5 <= at + 1e-6 <= segment.end + 0.5 + 0.25
     # the samples given out are the stream's own
     s = found[1]
-    begin = round(s.start * SAMPLE_RATE)
+    begin = round(s.audio_start * SAMPLE_RATE)
     np.testing.assert_array_equal(s.audio, wav[begin:begin + len(s.audio)])
 
 
@@ -92,7 +95,8 @@ def test_a_segment_knows_when_its_last_sample_arrived():
     for chunk in chunked(np.concatenate([speech, np.zeros(SAMPLE_RATE, np.float32)]), seconds=0.5):
         endpointer.push(chunk)
     (segment,) = endpointer.ready()
-    assert segment.arrived == float(int(np.ceil(segment.end / 0.5 - 1e-9)) - 1)  # the push holding its end
+    audio_end = segment.audio_start + len(segment.audio) / SAMPLE_RATE
+    assert segment.arrived == float(int(np.ceil(audio_end / 0.5 - 1e-9)) - 1)  # the push holding its last sample
 
 
 def test_decoded_chunks_are_the_file_in_pieces():
@@ -183,12 +187,14 @@ def test_stream_command_writes_a_line_per_utterance_then_the_end(tmp_path, dialo
     path = tmp_path / "dialogue.wav"
     soundfile.write(path, wav, SAMPLE_RATE)
     checkpoint = tiny_checkpoint(tmp_path / "ckpt", "model.utterance_answers=true")
-    assert main(["stream", str(path), "--checkpoint", str(checkpoint), "--max-new-tokens", "2"]) == 0
+    assert main(["stream", str(path), "--checkpoint", str(checkpoint), "--max-new-tokens", "2",
+                 "--min-silence", "0.5"]) == 0
     out, err = capsys.readouterr()
     rows = [json.loads(line) for line in out.strip().splitlines()]
     assert [r["type"] for r in rows] == ["utterance", "utterance", "end"]
-    for r, (start, end) in zip(rows, truth):
-        assert abs(r["start"] - start) < 0.25 and abs(r["end"] - end) < 0.25 and isinstance(r["labels"], list)
+    for r, (start, end) in zip(rows, truth):  # speech edges: inside the padded bounds
+        assert abs(r["start"] - 0.1 - start) < 0.25 and abs(r["end"] + 0.1 - end) < 0.25
+        assert isinstance(r["labels"], list)
     assert rows[-1]["utterances"][1]["text"] == rows[1]["text"] and rows[-1]["seconds"] == pytest.approx(len(wav) / 16000, abs=1e-3)
     assert rows[1]["text"] in err and "2 utterances" in err
 
@@ -208,6 +214,8 @@ def test_stream_reads_raw_pcm_from_standard_input(tmp_path, monkeypatch, capsys)
     (["stream"], "no source"),
     (["stream", "missing.wav"], "missing.wav: file not found"),
     (["stream", "a.wav", "--pcm", "16000"], "--pcm 16000: only for standard input"),
+    (["stream", str(CLIPS[0]), "--min-silence", "-1"], "min_silence must be >= 0 seconds"),
+    (["stream", str(CLIPS[0]), "--context", "0"], "--context 0: must be at least 1"),
 ])
 def test_bad_sources_are_one_line(argv, message, capsys):
     assert main(argv) == 2

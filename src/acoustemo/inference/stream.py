@@ -28,39 +28,49 @@ that utterance's emotion in its mean); with ``recording`` from the first utteran
     for segment in endpointer.flush():
         ...
 
+:func:`label_stream` runs both over a source of chunks, reading the source in a thread of its own so that
+the answers never hold it up (a live source's backlog shows as lag instead).
+
 The stream is taken to be one voice: a conversation between several people shares one running baseline.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 import warnings
 from collections import deque
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from ..errors import InputError
 from ..media import SAMPLE_RATE
 from ..utterance import Utterance
 
 DEFAULT_CONTEXT = 6  # utterances of the dialogue so far in each answer, the newest included
+DEFAULT_MIN_SILENCE = 0.2  # seconds (benchmarks/utterance_split.py, validation dialogues; docs/features.md)
 
 
 @dataclass
 class SpeechSegment:
-    start: float  # seconds from the start of the stream, padding included
-    end: float
-    audio: np.ndarray  # (n,) float32 at 16 kHz: the samples from start to end
+    start: float  # seconds from the start of the stream: where the VAD hears the speech begin
+    end: float  # ... and end
+    audio: np.ndarray  # (n,) float32 at 16 kHz: the speech with ``speech_pad`` of audio either side
     arrived: float  # clock time at which the stream delivered the segment's last sample
+    audio_start: float = 0.0  # seconds from the start of the stream of ``audio``'s first sample
 
 
 class Endpointer:
     """Silero VAD (faster-whisper's) over audio pushed chunk by chunk; :meth:`ready` gives the finished segments.
 
     Args:
-        min_silence: seconds of silence that end an utterance (shorter pauses stay inside it).
+        min_silence: seconds of silence that end an utterance (shorter pauses stay inside it). The default,
+            0.2, cut the validation dialogues best (``benchmarks/utterance_split.py --split validation``).
         speech_pad: seconds of audio kept on either side of the detected speech.
         min_speech: speech shorter than this many seconds is dropped (clicks, breaths).
         max_utterance: an utterance still going on after this many seconds is cut (at a pause of 100 ms where
@@ -68,16 +78,16 @@ class Endpointer:
         threshold: Silero's speech probability threshold.
     """
 
-    def __init__(self, *, min_silence: float = 0.5, speech_pad: float = 0.1, min_speech: float = 0.25,
+    def __init__(self, *, min_silence: float = DEFAULT_MIN_SILENCE, speech_pad: float = 0.1, min_speech: float = 0.25,
                  max_utterance: float = 15.0, threshold: float = 0.5, sample_rate: int = SAMPLE_RATE,
                  clock=time.monotonic):
         from faster_whisper.vad import VadOptions
 
         for name, value in (("min_silence", min_silence), ("speech_pad", speech_pad), ("min_speech", min_speech)):
             if not value >= 0:
-                raise ValueError(f"{name} must be >= 0 seconds, got {value}")
+                raise InputError(f"{name} must be >= 0 seconds, got {value}")
         if not max_utterance > 2 * speech_pad + min_speech:
-            raise ValueError(f"max_utterance={max_utterance} s leaves no room for speech")
+            raise InputError(f"max_utterance={max_utterance} s leaves no room for speech")
         self.options = VadOptions(threshold=threshold, min_speech_duration_ms=round(1000 * min_speech),
                                   max_speech_duration_s=max_utterance - 2 * speech_pad,
                                   min_silence_duration_ms=round(1000 * min_silence),
@@ -130,8 +140,10 @@ class Endpointer:
             if not closed:
                 break
             start, end = int(span["start"]), int(span["end"])
-            out.append(SpeechSegment((self.offset + start) / self.sample_rate, (self.offset + end) / self.sample_rate,
-                                     buf[start:end].copy(), self._arrival(self.offset + end)))
+            a, b = (self.offset + start) / self.sample_rate, (self.offset + end) / self.sample_rate
+            pad = min(self._pad / self.sample_rate, (b - a) / 2)  # the VAD's pad taken back off: its speech edges
+            out.append(SpeechSegment(round(a + pad, 4), round(b - pad, 4), buf[start:end].copy(),
+                                     self._arrival(self.offset + end), a))
             done = end
         if done is not None:
             cut = done
@@ -186,7 +198,7 @@ class StreamLabeler:
         from ..data.speakers import SpeakerBaseline
 
         if context < 1:
-            raise ValueError(f"context must be at least 1 utterance, got {context}")
+            raise InputError(f"context must be at least 1 utterance, got {context}")
         self.predictor, self.clock = predictor, clock
         self.history: deque[_Heard] = deque(maxlen=context)
         self.frame_rate = predictor.audio_encoder.frame_rate
@@ -237,3 +249,72 @@ class StreamLabeler:
                                  self.clock() - segment.arrived)
         self.count += 1
         return line
+
+
+@dataclass
+class StreamResult:
+    lines: list[StreamedUtterance]
+    seconds: float  # of audio heard
+    processing_seconds: float  # from the first chunk asked for to the last line
+    interrupted: bool = False  # ended by Ctrl-C (the speech heard until then was still labelled)
+
+    def to_json(self) -> dict:
+        return {"type": "end", "seconds": round(self.seconds, 3), "processing_seconds": round(self.processing_seconds, 3),
+                "utterances": [{k: v for k, v in line.to_json().items() if k != "type"} for line in self.lines],
+                "context_labels": self.lines[-1].context_labels if self.lines else []}
+
+
+_END = object()
+
+
+def _read(chunks, out: queue.Queue) -> None:
+    """The source's chunks into ``out`` with the time each came."""
+    try:
+        for chunk in chunks:
+            out.put((chunk, time.monotonic()))
+        out.put((_END, None))
+    except BaseException as e:  # noqa: BLE001 -- handed to the consumer, which raises it
+        out.put((e, None))
+
+
+def label_stream(chunks: Iterable[np.ndarray], labeler: StreamLabeler, endpointer: Endpointer | None = None, *,
+                 live: bool = False, on_line: Callable[[StreamedUtterance], None] | None = None) -> StreamResult:
+    """Every utterance of ``chunks`` (float32 at 16 kHz) labelled as it ends; ``on_line`` gets each line at once.
+
+    ``live``: the source delivers at its own pace (a microphone, a URL, a paced file) and is never held up; otherwise
+    it is read at most 30 s of audio ahead of the answers, so a long file runs in bounded memory."""
+    endpointer = endpointer or Endpointer()
+    incoming: queue.Queue = queue.Queue(maxsize=0 if live else 120)
+    threading.Thread(target=_read, args=(chunks, incoming), daemon=True).start()
+    lines: list[StreamedUtterance] = []
+    started, interrupted = time.monotonic(), False
+
+    def answer(segments):
+        for segment in segments:
+            line = labeler(segment)
+            if line is not None:
+                lines.append(line)
+                if on_line is not None:
+                    on_line(line)
+
+    try:
+        ended = False
+        while not ended:
+            item, arrived = incoming.get()
+            while True:  # everything that has come since, in one pass of the VAD
+                if item is _END:
+                    ended = True
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                endpointer.push(item, arrived)
+                try:
+                    item, arrived = incoming.get_nowait()
+                except queue.Empty:
+                    break
+            answer(endpointer.ready())
+        answer(endpointer.flush())
+    except KeyboardInterrupt:
+        interrupted = True
+        answer(endpointer.flush())
+    return StreamResult(lines, endpointer.seconds, time.monotonic() - started, interrupted)

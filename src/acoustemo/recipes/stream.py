@@ -16,16 +16,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import queue
 import sys
-import threading
-import time
 
 from ..config import acoustic_prior_overrides, add_device_argument
 from ..errors import InputError
-from ..inference.stream import DEFAULT_CONTEXT
+from ..inference.stream import DEFAULT_CONTEXT, DEFAULT_MIN_SILENCE
 
-_END = object()
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -42,8 +38,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--context", type=int, default=DEFAULT_CONTEXT,
                    help=f"utterances of the dialogue so far in each answer, the newest included "
                         f"(default {DEFAULT_CONTEXT})")
-    p.add_argument("--min-silence", type=float, default=0.5,
-                   help="seconds of silence that end an utterance (default 0.5)")
+    p.add_argument("--min-silence", type=float, default=DEFAULT_MIN_SILENCE,
+                   help=f"seconds of silence that end an utterance (default {DEFAULT_MIN_SILENCE})")
     p.add_argument("--max-utterance", type=float, default=15.0,
                    help="an utterance still going on after this many seconds is cut (default 15)")
     p.add_argument("--speaker-baseline", nargs="+", default=None, metavar="FILE",
@@ -77,23 +73,15 @@ def _chunks(args):
     return paced(chunks) if args.realtime else chunks
 
 
-def _read(chunks, out: queue.Queue) -> None:
-    """The source's chunks into ``out`` with the time each came (the answers must not hold the source up)."""
-    try:
-        for chunk in chunks:
-            out.put((chunk, time.monotonic()))
-        out.put((_END, None))
-    except BaseException as e:  # noqa: BLE001 -- handed to the main thread, which raises it
-        out.put((e, None))
-
-
 def run(args) -> int:
     from ..inference.predictor import Predictor
-    from ..inference.stream import Endpointer, StreamLabeler
+    from ..inference.stream import Endpointer, StreamLabeler, label_stream
 
     live = args.mic or args.realtime or (args.source or "").find("://") >= 0
     chunks = _chunks(args)  # bad arguments fail here, before the model loads
     endpointer = Endpointer(min_silence=args.min_silence, max_utterance=args.max_utterance)
+    if args.context < 1:
+        raise InputError(f"--context {args.context}: must be at least 1 utterance")
     checkpoint = args.checkpoint
     if checkpoint is None:
         from ..inference.pretrained import pretrained_path
@@ -106,53 +94,20 @@ def run(args) -> int:
         predictor.set_speaker_baseline(args.speaker_baseline)
     labeler = StreamLabeler(predictor, context=args.context)
     view = None if args.quiet else sys.stderr
-    lines: list = []
-    last = None
-    # a live source is never held up (its backlog shows as lag); a file is read at most 30 s of audio ahead
-    incoming: queue.Queue = queue.Queue(maxsize=0 if live else 120)
-    threading.Thread(target=_read, args=(chunks, incoming), daemon=True).start()
-    started, interrupted = time.monotonic(), False
 
-    def emit(segments):
-        nonlocal last
-        for segment in segments:
-            line = labeler(segment)
-            if line is None:
-                continue
-            last = line
-            lines.append({k: v for k, v in line.to_json().items() if k != "type"})
-            print(json.dumps(line.to_json(), ensure_ascii=False), flush=True)
-            if view is not None:
-                print(line.format(), file=view, flush=True)
+    def show(line):
+        print(json.dumps(line.to_json(), ensure_ascii=False), flush=True)
+        if view is not None:
+            print(line.format(), file=view, flush=True)
 
     try:
-        ended = False
-        while not ended:
-            item, arrived = incoming.get()
-            while True:  # everything that has come since, in one pass of the VAD
-                if item is _END:
-                    ended = True
-                    break
-                if isinstance(item, BaseException):
-                    raise item
-                endpointer.push(item, arrived)
-                try:
-                    item, arrived = incoming.get_nowait()
-                except queue.Empty:
-                    break
-            emit(endpointer.ready())
-        emit(endpointer.flush())
-    except KeyboardInterrupt:
-        interrupted = True
-        emit(endpointer.flush())
+        result = label_stream(chunks, labeler, endpointer, live=live, on_line=show)
     finally:
         labeler.close()
-    elapsed = time.monotonic() - started
-    summary = {"type": "end", "seconds": round(endpointer.seconds, 3), "processing_seconds": round(elapsed, 3),
-               "utterances": lines, "context_labels": last.context_labels if last else []}
+    summary = result.to_json()
     print(json.dumps(summary, ensure_ascii=False), flush=True)
     if view is not None:
-        print(f"{args.source or 'microphone'}: {len(lines)} utterances in {endpointer.seconds:.1f} s of audio "
-              f"(processed in {elapsed:.1f} s); the last window: {', '.join(summary['context_labels']) or '-'}",
-              file=view, flush=True)
-    return 130 if interrupted and not args.mic else 0
+        print(f"{args.source or 'microphone'}: {len(result.lines)} utterances in {result.seconds:.1f} s of audio "
+              f"(processed in {result.processing_seconds:.1f} s); the last window: "
+              f"{', '.join(summary['context_labels']) or '-'}", file=view, flush=True)
+    return 130 if result.interrupted and not args.mic else 0
