@@ -195,6 +195,9 @@ def test_stream_command_writes_a_line_per_utterance_then_the_end(tmp_path, dialo
     for r, (start, end) in zip(rows, truth):  # speech edges: inside the padded bounds
         assert abs(r["start"] - 0.1 - start) < 0.25 and abs(r["end"] + 0.1 - end) < 0.25
         assert isinstance(r["labels"], list)
+        from acoustemo.metrics.dimensions import valence_arousal
+
+        assert (r["valence"], r["arousal"]) == (valence_arousal(r["labels"]) or (None, None))
     assert rows[-1]["utterances"][1]["text"] == rows[1]["text"] and rows[-1]["seconds"] == pytest.approx(len(wav) / 16000, abs=1e-3)
     assert rows[1]["text"] in err and "2 utterances" in err
 

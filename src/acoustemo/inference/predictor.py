@@ -58,11 +58,22 @@ class MediaPrediction:
         return "\n".join(lines)
 
     def to_json(self) -> dict:
+        """The result as ``predict --json`` prints it; ``valence`` and ``arousal`` (of the clip's and each
+        utterance's labels) are derived from the words (:mod:`acoustemo.metrics.dimensions`), null where the norms
+        hold none of them."""
+        from ..metrics.dimensions import valence_arousal
+
+        def dims(labels) -> dict:
+            va = valence_arousal(labels)
+            return {"valence": va[0] if va else None, "arousal": va[1] if va else None}
+
         utterances = [{"start": u.start, "end": u.end, "text": u.text} for u in self.utterances]
         if self.utterance_emotions is not None:
             for u, own in zip(utterances, self.utterance_emotions):
                 u["labels"] = own
-        out = {"media": self.media, "emotions": self.emotions, "answer": self.text, "utterances": utterances}
+                u.update(dims(own))
+        out = {"media": self.media, "emotions": self.emotions, **dims(self.emotions), "answer": self.text,
+               "utterances": utterances}
         if self.explanation is not None:
             e = self.explanation
             out["answer_logprob"] = round(e.answer_logprob, 4)

@@ -174,12 +174,21 @@ class StreamedUtterance:
     lag: float  # seconds from the stream delivering the utterance's end to this answer
 
     def to_json(self) -> dict:
+        """The line: ``valence`` and ``arousal`` are derived from the label words (:mod:`acoustemo.metrics.dimensions`;
+        null when the norms hold none of them)."""
+        from ..metrics.dimensions import valence_arousal
+
+        va = valence_arousal(self.labels)
         return {"type": "utterance", "index": self.index, "start": round(self.start, 3), "end": round(self.end, 3),
                 "text": self.text, "labels": self.labels, "context_labels": self.context_labels,
-                "lag": round(self.lag, 3)}
+                "valence": va[0] if va else None, "arousal": va[1] if va else None, "lag": round(self.lag, 3)}
 
     def format(self) -> str:
-        return (f"  {self.start:7.2f}-{self.end:7.2f} s  {self.text}  [{', '.join(self.labels) or '?'}]"
+        from ..metrics.dimensions import valence_arousal
+
+        va = valence_arousal(self.labels)
+        dims = f"  v {va[0]:+.2f} a {va[1]:+.2f}" if va else ""
+        return (f"  {self.start:7.2f}-{self.end:7.2f} s  {self.text}  [{', '.join(self.labels) or '?'}]{dims}"
                 f"  (lag {self.lag:.2f} s)")
 
 
