@@ -240,3 +240,31 @@ def test_the_microphone_without_sounddevice_says_what_to_install(monkeypatch, ca
     assert main(["stream", "--mic"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "sounddevice" in err and "PortAudio" in err
+
+
+def test_a_live_session_of_the_server_takes_browser_chunks_and_is_limited(predictor, dialogue):
+    import av
+
+    from acoustemo.errors import InputError
+    from acoustemo.inference.service import LIVE_HEADERS, LiveSessions, Service
+
+    wav, truth = dialogue
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=48000)  # what a browser records
+    frame = av.AudioFrame.from_ndarray(wav[None, :].copy(), format="flt", layout="mono")
+    frame.sample_rate = SAMPLE_RATE
+    pcm48 = np.concatenate([f.to_ndarray().reshape(-1) for f in [*resampler.resample(frame), *resampler.resample(None)]])
+    sessions = LiveSessions(Service(predictor), max_live=1)
+    session = sessions.open()
+    with pytest.raises(InputError, match="all 1 live sessions of this server are in use"):
+        sessions.open()
+    for i in range(0, len(pcm48), 4800):  # 0.1 s chunks, int16 at 48 kHz, as Gradio sends them
+        assert session.push(48000, pcm48[i:i + 4800]) is None  # at once: the session's thread labels
+    new = session.finish()
+    assert len(new) == 2 and session.lines == new
+    for line, (start, end) in zip(new, truth):
+        assert abs(line.start - 0.1 - start) < 0.3 and abs(line.end + 0.1 - end) < 0.3
+    rows = session.rows()
+    assert len(rows) == 2 and all(len(r) == len(LIVE_HEADERS) for r in rows) and rows[1][2] == new[1].text
+    sessions.release(session)
+    sessions.release(session)  # twice is harmless
+    assert sessions.open().id == 2

@@ -83,8 +83,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _browser():
-    """Headless Debian chromium through its chromedriver; skips with how to install them when absent."""
+def _browser(*extra: str):
+    """Headless Debian chromium through its chromedriver (``extra`` command-line switches); skips with how to
+    install them when absent."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     driver = shutil.which("chromedriver")
     if not chromium or not driver:
@@ -93,7 +94,7 @@ def _browser():
     webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is missing: pip install -e '.[test]'")
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1100"):
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1100", *extra):
         options.add_argument(arg)
     return webdriver.Chrome(service=webdriver.ChromeService(executable_path=driver), options=options)
 
@@ -154,3 +155,4 @@ def test_the_page_in_a_real_browser(tmp_path):
     finally:
         browser.quit()
         app.close()
+

@@ -89,3 +89,120 @@ class Service:
                      round(u["evidence"], 2) if "evidence" in u else None] for u in result["utterances"]]
         return ServeResult(", ".join(prediction.emotions) or "(no emotion named)", timeline, prediction.figure,
                            str(json_path), result)
+
+
+LIVE_HEADERS = ["start (s)", "end (s)", "text", "emotions", "valence", "arousal", "lag (s)"]
+
+
+class LiveSessions:
+    """The live (microphone) sessions of a :class:`Service`: at most ``max_live`` at once; one more is refused with a
+    message. Each session shares the service's model and its one-at-a-time lock."""
+
+    def __init__(self, service: Service, *, max_live: int = 2, context: int | None = None):
+        if max_live < 1:
+            raise InputError(f"max_live={max_live}: at least one live session")
+        self.service, self.max_live, self.context = service, max_live, context
+        self.active: set[int] = set()
+        self._lock = threading.Lock()
+        self._next = 0
+
+    def open(self) -> "LiveSession":
+        with self._lock:
+            if len(self.active) >= self.max_live:
+                raise InputError(f"all {self.max_live} live sessions of this server are in use; try again later, "
+                                 "or upload a recording")
+            self._next += 1
+            self.active.add(self._next)
+            return LiveSession(self, self._next)
+
+    def release(self, session: "LiveSession | None") -> None:
+        if session is not None:
+            with self._lock:
+                self.active.discard(session.id)
+
+
+class LiveSession:
+    """One microphone: chunks in (any rate, int16 or float, mono or not), the timeline so far out.
+
+    :meth:`push` only hands the chunk to the session's own thread, which endpoints and labels (under the service's
+    lock, one answer at a time for the whole server), so the page's chunk events return at once and no audio waits
+    behind an answer."""
+
+    def __init__(self, sessions: LiveSessions, id: int):
+        import queue
+
+        from .stream import DEFAULT_CONTEXT, Endpointer, StreamLabeler
+
+        self.sessions, self.id = sessions, id
+        self.endpointer = Endpointer()
+        self.labeler = StreamLabeler(sessions.service.predictor, context=sessions.context or DEFAULT_CONTEXT)
+        self.lines: list = []
+        self.shown = 0  # lines the page has been sent
+        self.error: Exception | None = None
+        self._resampler, self._rate = None, None
+        self._chunks: queue.Queue = queue.Queue()
+        self._worker = threading.Thread(target=self._work, daemon=True, name=f"acoustemo-live-{id}")
+        self._worker.start()
+
+    def push(self, rate: int, data) -> None:
+        """Add a chunk of the recording (returns at once; its utterances appear in :attr:`lines` when labelled)."""
+        import numpy as np
+
+        if self.error is not None:
+            raise InputError(f"live session stopped: {self.error}")
+        x = np.asarray(data)
+        if x.ndim == 2:
+            x = x.mean(axis=1)
+        if np.issubdtype(np.asarray(data).dtype, np.integer):
+            x = x.astype(np.float32) / float(np.iinfo(np.asarray(data).dtype).max + 1)
+        self._chunks.put(self._to_16k(int(rate), x.astype(np.float32)))
+
+    def finish(self, timeout: float | None = 120.0) -> list:
+        """The recording stopped: what remains of the speech, labelled; returns every line of the session."""
+        self._chunks.put(None)
+        self._worker.join(timeout)
+        self.labeler.close()
+        return list(self.lines)
+
+    def rows(self) -> list[list]:
+        out = []
+        for line in list(self.lines):
+            j = line.to_json()
+            out.append([round(line.start, 2), round(line.end, 2), line.text, ", ".join(line.labels), j["valence"],
+                        j["arousal"], round(line.lag, 2)])
+        return out
+
+    def _work(self) -> None:
+        try:
+            while True:
+                chunk = self._chunks.get()
+                if chunk is None:
+                    self._answer(self.endpointer.flush())
+                    return
+                self.endpointer.push(chunk)
+                if self._chunks.empty():  # everything that came meanwhile in one pass of the VAD
+                    self._answer(self.endpointer.ready())
+        except Exception as e:  # noqa: BLE001 -- reported by the next push
+            self.error = e
+
+    def _answer(self, segments) -> None:
+        for segment in segments:
+            with self.sessions.service._lock:
+                line = self.labeler(segment)
+            if line is not None:
+                self.lines.append(line)
+
+    def _to_16k(self, rate: int, x):
+        from ..media import SAMPLE_RATE
+
+        if rate == SAMPLE_RATE:
+            return x
+        import av
+        import numpy as np
+
+        if self._resampler is None or self._rate != rate:
+            self._resampler, self._rate = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE), rate
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(x[None, :]), format="flt", layout="mono")
+        frame.sample_rate = rate
+        out = [f.to_ndarray().reshape(-1) for f in self._resampler.resample(frame)]
+        return np.concatenate(out) if out else np.zeros(0, np.float32)
