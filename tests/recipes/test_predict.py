@@ -162,6 +162,7 @@ def test_the_shipped_model_prints_its_answer_and_nothing_else(tmp_path):
     import sys
 
     env = {k: v for k, v in os.environ.items() if k != "HF_HUB_DISABLE_PROGRESS_BARS"}
+    env["ACOUSTEMO_HOME"] = str(tmp_path / "home")  # as on a fresh machine: the bundled LLM is converted first
     run = subprocess.run([sys.executable, "-m", "acoustemo.cli", "predict", str(CLIP)], capture_output=True,
                          text=True, env=env, timeout=600)
     assert run.returncode == 0, run.stderr

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
@@ -80,6 +81,28 @@ def resolve(cfg: ModelConfig) -> tuple[str, str | None]:
     return cfg.llm, cfg.llm_gguf_file
 
 
+@contextlib.contextmanager
+def _quiet_gguf_conversion():
+    """transformers' GGUF reader draws a plain tqdm bar that ignores HF_HUB_DISABLE_PROGRESS_BARS: silence it
+    when the Hugging Face bars are off (the commands' default; ``--verbose`` shows it)."""
+    from huggingface_hub.utils import are_progress_bars_disabled
+
+    if not are_progress_bars_disabled():
+        yield
+        return
+    import functools
+
+    import transformers.modeling_gguf_pytorch_utils as gguf
+    from tqdm.auto import tqdm
+
+    original = gguf.tqdm
+    gguf.tqdm = functools.partial(tqdm, disable=True)
+    try:
+        yield
+    finally:
+        gguf.tqdm = original
+
+
 def _converted_bundled(name: str) -> Path:
     """The bundled GGUF model converted once into a safetensors folder (atomic: temp folder + rename)."""
     target = acoustemo_home() / "llm" / name
@@ -94,7 +117,8 @@ def _converted_bundled(name: str) -> Path:
     if not (folder / filename).is_file():
         raise ConfigError(f"{folder / filename}: not found in the installed {package!r} package")
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=filename)
-    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=filename, dtype=torch.float32)
+    with _quiet_gguf_conversion():
+        model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=filename, dtype=torch.float32)
     # the weights are de-quantised to float32 on load; drop the GGUF marks that forbid saving them
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
