@@ -230,6 +230,9 @@ def main() -> int:
     p.add_argument("--acoustic-prior", default=None, metavar="W[:SOURCE]",
                    help="decode with model.acoustic_prior=W (a number >= 0, or none; default: the model's setting) "
                         "and model.acoustic_prior_source=SOURCE (head or probe) when given")
+    p.add_argument("--max-samples", type=int, default=0,
+                   help="score at most this many samples per set: every k-th of the manifest's order, so every "
+                        "speaker keeps its share (0: all; the same samples for any model)")
     p.add_argument("--threads", type=int, default=0)
     args = p.parse_args()
     if args.threads:
@@ -256,7 +259,7 @@ def main() -> int:
     data = Path(args.data)
     cache = FeatureCache(data / "cache")
     report = {"checkpoint": str(folder) if model is not None else None, "acoustic": args.acoustic,
-              "split": args.split, "sets": {}}
+              "split": args.split, "max_samples": args.max_samples or None, "sets": {}}
     predictions = []
     for name in [s.strip() for s in args.sets.split(",") if s.strip()]:
         corpus, train_corpus, categories, what = SETS[name]
@@ -267,6 +270,9 @@ def main() -> int:
         train = read_manifest(data / train_corpus / "train.jsonl")
         manifests = [data / corpus / f"{split}.jsonl" for split in args.split.split("+")]
         test = [s for m in manifests for s in read_manifest(m)]
+        if args.max_samples and len(test) > args.max_samples:
+            step = len(test) / args.max_samples
+            test = [test[int(i * step)] for i in range(args.max_samples)]
         if not test:
             print(f"{name}: {' + '.join(map(str, manifests))} has no samples, skipped", flush=True)
             continue
