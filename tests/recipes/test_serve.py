@@ -156,3 +156,64 @@ def test_the_page_in_a_real_browser(tmp_path):
         browser.quit()
         app.close()
 
+
+
+@pytest.mark.slow
+def test_the_live_tab_labels_a_fake_microphone_while_it_plays(tmp_path):
+    """Chromium's fake microphone plays the example dialogue (in a loop); the live tab's timeline gets its rows
+    while the recording goes on, utterance by utterance. ACOUSTEMO_SCREENSHOT_LIVE=PATH saves the screenshot
+    (docs/serve-live.png in docs/usage.md)."""
+    import soundfile
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from acoustemo.inference.predictor import Predictor
+    from acoustemo.inference.pretrained import pretrained_path
+    from acoustemo.inference.service import LiveSessions
+    from acoustemo.media import load_audio
+    from acoustemo.recipes.serve import launch
+
+    import numpy as np
+
+    mic = tmp_path / "mic.wav"  # the dialogue, then two seconds of silence before it loops
+    soundfile.write(mic, np.concatenate([load_audio(DIALOGUE), np.zeros(32000, np.float32)]), 16000,
+                    subtype="PCM_16")
+    browser = _browser("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                       f"--use-file-for-fake-audio-capture={mic}")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    service = Service(Predictor(pretrained_path(), beam_size=1), out_dir=tmp_path / "results", explain=False)
+    live = LiveSessions(service, max_live=1)
+    port = _free_port()
+    app = launch(service, port=port, block=False, live=live)
+    try:
+        browser.get(f"http://127.0.0.1:{port}/")
+        wait = WebDriverWait(browser, 300)
+        tab = wait.until(lambda d: [b for b in d.find_elements(By.CSS_SELECTOR, "button[role=tab]")
+                                    if "Live" in b.text])
+        tab[0].click()
+        record = wait.until(lambda d: [b for b in d.find_elements(By.CSS_SELECTOR, "#live-audio button")
+                                       if "record" in (b.text + (b.get_attribute("aria-label") or "")).lower()])
+        record[0].click()
+        started = time.monotonic()
+
+        def rows(d) -> int:  # every sentence of the dialogue ends "by the door"
+            return d.find_element(By.CSS_SELECTOR, "#live-timeline").text.lower().count("by the door")
+
+        wait.until(lambda d: rows(d) >= 1)  # while the fake microphone is still being recorded
+        assert live.active, "the session is still open: the row came while recording"
+        wait.until(lambda d: rows(d) >= 2)
+        seconds_to_two_rows = time.monotonic() - started
+        labels = browser.find_element(By.CSS_SELECTOR, "#live-labels textarea").get_attribute("value")
+        assert labels and all(w.strip() for w in labels.split(","))
+        time.sleep(1)
+        browser.save_screenshot(str(tmp_path / "live.png"))
+        if os.environ.get("ACOUSTEMO_SCREENSHOT_LIVE"):
+            browser.save_screenshot(os.environ["ACOUSTEMO_SCREENSHOT_LIVE"])
+        stop = [b for b in browser.find_elements(By.CSS_SELECTOR, "#live-audio button")
+                if "stop" in (b.text + (b.get_attribute("aria-label") or "")).lower()]
+        stop[0].click()
+        wait.until(lambda d: not live.active)  # the session is given back when the recording stops
+        print(f"two live rows after {seconds_to_two_rows:.1f} s of recording")
+    finally:
+        browser.quit()
+        app.close()
