@@ -66,6 +66,14 @@ def best_overlap(start: float, end: float, spans):
     return best
 
 
+def primary_hits(gold, spans) -> list[bool]:
+    """Per known utterance ((start, end, category), ...): is the first label of the span overlapping it most in
+    its category (False where none overlaps)."""
+    from acoustemo.metrics.primary import EMOTION_CATEGORIES, primary_hit
+
+    return [primary_hit(c, best_overlap(a, b, spans) or [], EMOTION_CATEGORIES) for a, b, c in gold]
+
+
 def rss_mb() -> float:
     import psutil
 
@@ -88,7 +96,6 @@ def main() -> int:
     from acoustemo.inference.stream import Endpointer, StreamLabeler, label_stream
     from acoustemo.media import SAMPLE_RATE
     from acoustemo.media.live import paced
-    from acoustemo.metrics.primary import EMOTION_CATEGORIES, primary_hit
 
     wav, gold, dialogues = build_stream(Path(args.data) / args.corpus / f"{args.split}.jsonl", args.minutes)
     seconds = len(wav) / SAMPLE_RATE
@@ -112,8 +119,7 @@ def main() -> int:
     last = [line.lag for line in result.lines if line.end >= seconds - 60.0]
     after_first_minute = next((m for t, m in memory if t >= 60.0), memory[0][1] if memory else float("nan"))
     streamed = [(line.start, line.end, line.labels) for line in result.lines]
-    hits = [bool(best_overlap(a, b, streamed)) and primary_hit(c, best_overlap(a, b, streamed), EMOTION_CATEGORIES)
-            for a, b, c in gold]
+    hits = primary_hits(gold, streamed)
     report = {
         "checkpoint": str(checkpoint), "corpus": f"{args.corpus}/{args.split}", "dialogues": len(dialogues),
         "stream_seconds": round(seconds, 1), "processing_seconds": round(result.processing_seconds, 1),
@@ -130,8 +136,7 @@ def main() -> int:
             result_b = predictor(sample.media_path)
             own = result_b.utterance_emotions or [result_b.emotions] * len(result_b.utterances)
             batch_spans += [(offset + u.start, offset + u.end, labels) for u, labels in zip(result_b.utterances, own)]
-        batch_hits = [bool(best_overlap(a, b, batch_spans))
-                      and primary_hit(c, best_overlap(a, b, batch_spans), EMOTION_CATEGORIES) for a, b, c in gold]
+        batch_hits = primary_hits(gold, batch_spans)
         report["batch_primary"] = 100.0 * sum(batch_hits) / len(batch_hits)
         report["both_right"] = sum(s and b for s, b in zip(hits, batch_hits))
         report["stream_only_right"] = sum(s and not b for s, b in zip(hits, batch_hits))

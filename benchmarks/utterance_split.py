@@ -35,16 +35,19 @@ def vad_cutter(min_silence: float, *, edges: bool):
     from types import SimpleNamespace
 
     from acoustemo.inference.stream import Endpointer
+    from acoustemo.media import SAMPLE_RATE
     from acoustemo.utterance import Utterance
+
+    step = SAMPLE_RATE // 4  # 0.25 s chunks
 
     def cut(wav, name=None):
         endpointer = Endpointer(min_silence=min_silence)
         segments = []
-        for i in range(0, len(wav), 4000):  # 0.25 s chunks
-            endpointer.push(wav[i:i + 4000])
+        for i in range(0, len(wav), step):
+            endpointer.push(wav[i:i + step])
             segments += endpointer.ready()
         segments += endpointer.flush()
-        bounds = [(s.start, s.end) if edges else (s.audio_start, s.audio_start + len(s.audio) / 16000)
+        bounds = [(s.start, s.end) if edges else (s.audio_start, s.audio_start + len(s.audio) / SAMPLE_RATE)
                   for s in segments]
         return SimpleNamespace(utterances=[Utterance(a, b) for a, b in bounds])
 

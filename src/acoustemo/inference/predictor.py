@@ -61,11 +61,7 @@ class MediaPrediction:
         """The result as ``predict --json`` prints it; ``valence`` and ``arousal`` (of the clip's and each
         utterance's labels) are derived from the words (:mod:`acoustemo.metrics.dimensions`), null where the norms
         hold none of them."""
-        from ..metrics.dimensions import valence_arousal
-
-        def dims(labels) -> dict:
-            va = valence_arousal(labels)
-            return {"valence": va[0] if va else None, "arousal": va[1] if va else None}
+        from ..metrics.dimensions import valence_arousal_fields as dims
 
         utterances = [{"start": u.start, "end": u.end, "text": u.text} for u in self.utterances]
         if self.utterance_emotions is not None:

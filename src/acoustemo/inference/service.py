@@ -139,23 +139,20 @@ class LiveSession:
         self.lines: list = []
         self.shown = 0  # lines the page has been sent
         self.error: Exception | None = None
-        self._resampler, self._rate = None, None
+        self._resample = None  # MonoResampler from the page's rate to 16 kHz
         self._chunks: queue.Queue = queue.Queue()
         self._worker = threading.Thread(target=self._work, daemon=True, name=f"acoustemo-live-{id}")
         self._worker.start()
 
     def push(self, rate: int, data) -> None:
         """Add a chunk of the recording (returns at once; its utterances appear in :attr:`lines` when labelled)."""
-        import numpy as np
+        from ..media.live import MonoResampler, as_mono_float
 
         if self.error is not None:
             raise InputError(f"live session stopped: {self.error}")
-        x = np.asarray(data)
-        if x.ndim == 2:
-            x = x.mean(axis=1)
-        if np.issubdtype(np.asarray(data).dtype, np.integer):
-            x = x.astype(np.float32) / float(np.iinfo(np.asarray(data).dtype).max + 1)
-        self._chunks.put(self._to_16k(int(rate), x.astype(np.float32)))
+        if self._resample is None or self._resample.rate != int(rate):
+            self._resample = MonoResampler(int(rate))
+        self._chunks.put(self._resample(as_mono_float(data)))
 
     def finish(self, timeout: float | None = 120.0) -> list:
         """The recording stopped: what remains of the speech, labelled; returns every line of the session."""
@@ -165,12 +162,10 @@ class LiveSession:
         return list(self.lines)
 
     def rows(self) -> list[list]:
-        out = []
-        for line in list(self.lines):
-            j = line.to_json()
-            out.append([round(line.start, 2), round(line.end, 2), line.text, ", ".join(line.labels), j["valence"],
-                        j["arousal"], round(line.lag, 2)])
-        return out
+        from ..metrics.dimensions import valence_arousal_fields
+
+        return [[round(line.start, 2), round(line.end, 2), line.text, ", ".join(line.labels),
+                 *valence_arousal_fields(line.labels).values(), round(line.lag, 2)] for line in list(self.lines)]
 
     def _work(self) -> None:
         try:
@@ -191,18 +186,3 @@ class LiveSession:
                 line = self.labeler(segment)
             if line is not None:
                 self.lines.append(line)
-
-    def _to_16k(self, rate: int, x):
-        from ..media import SAMPLE_RATE
-
-        if rate == SAMPLE_RATE:
-            return x
-        import av
-        import numpy as np
-
-        if self._resampler is None or self._rate != rate:
-            self._resampler, self._rate = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE), rate
-        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(x[None, :]), format="flt", layout="mono")
-        frame.sample_rate = rate
-        out = [f.to_ndarray().reshape(-1) for f in self._resampler.resample(frame)]
-        return np.concatenate(out) if out else np.zeros(0, np.float32)

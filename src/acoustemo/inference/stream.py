@@ -176,12 +176,11 @@ class StreamedUtterance:
     def to_json(self) -> dict:
         """The line: ``valence`` and ``arousal`` are derived from the label words (:mod:`acoustemo.metrics.dimensions`;
         null when the norms hold none of them)."""
-        from ..metrics.dimensions import valence_arousal
+        from ..metrics.dimensions import valence_arousal_fields
 
-        va = valence_arousal(self.labels)
         return {"type": "utterance", "index": self.index, "start": round(self.start, 3), "end": round(self.end, 3),
                 "text": self.text, "labels": self.labels, "context_labels": self.context_labels,
-                "valence": va[0] if va else None, "arousal": va[1] if va else None, "lag": round(self.lag, 3)}
+                **valence_arousal_fields(self.labels), "lag": round(self.lag, 3)}
 
     def format(self) -> str:
         from ..metrics.dimensions import valence_arousal

@@ -81,12 +81,41 @@ def _decode(container, name: str, size: int, sample_rate: int) -> Iterator[np.nd
             yield np.clip(chunk, -1.0, 1.0)
 
 
+def as_mono_float(data) -> np.ndarray:
+    """Samples as ``(n,)`` float32 in [-1, 1]: channels (last axis of a 2-D array) averaged, integers scaled by
+    their type's range (int16 by 32768)."""
+    x = np.asarray(data)
+    scale = float(np.iinfo(x.dtype).max + 1) if np.issubdtype(x.dtype, np.integer) else 1.0
+    if x.ndim == 2:
+        x = x.mean(axis=1)
+    return (x.astype(np.float32) / scale).astype(np.float32, copy=False)
+
+
+class MonoResampler:
+    """Mono float32 chunks at ``rate`` Hz to ``sample_rate`` Hz, chunk by chunk (FFmpeg's libswresample keeps its
+    state across chunks, so their joins add nothing); at the same rate the chunks pass unchanged."""
+
+    def __init__(self, rate: int, sample_rate: int = SAMPLE_RATE):
+        self.rate = rate
+        self._resampler = (av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+                           if rate != sample_rate else None)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        if self._resampler is None:
+            return x
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(x, dtype=np.float32)[None, :], format="flt",
+                                           layout="mono")
+        frame.sample_rate = self.rate
+        out = [f.to_ndarray().reshape(-1) for f in self._resampler.resample(frame)]
+        return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
 def pcm_chunks(stream, rate: int, *, chunk_seconds: float = DEFAULT_CHUNK_SECONDS, name: str = "<stdin>",
                sample_rate: int = SAMPLE_RATE) -> Iterator[np.ndarray]:
     """Mono s16le PCM at ``rate`` Hz read from the binary ``stream`` until it ends, resampled to ``sample_rate``."""
     if rate <= 0:
         raise MediaError(f"{name}: PCM sample rate must be positive, got {rate}")
-    resampler = av.AudioResampler(format="fltp", layout="mono", rate=sample_rate) if rate != sample_rate else None
+    resample = MonoResampler(rate, sample_rate)
     step = 2 * max(1, round(chunk_seconds * rate))
     carry = b""
     while True:
@@ -98,15 +127,9 @@ def pcm_chunks(stream, rate: int, *, chunk_seconds: float = DEFAULT_CHUNK_SECOND
         data = data[:len(data) - len(data) % 2]
         if not data:
             continue
-        x = np.frombuffer(data, dtype="<i2")
-        if resampler is None:
-            yield x.astype(np.float32) / 32768.0
-            continue
-        frame = av.AudioFrame.from_ndarray(x[None, :].copy(), format="s16", layout="mono")
-        frame.sample_rate = rate
-        out = [f.to_ndarray()[0] for f in resampler.resample(frame)]
-        if out:
-            yield np.concatenate(out).astype(np.float32)
+        out = resample(as_mono_float(np.frombuffer(data, dtype="<i2")))
+        if len(out):
+            yield out
 
 
 def microphone_chunks(*, chunk_seconds: float = DEFAULT_CHUNK_SECONDS, device=None,

@@ -42,3 +42,10 @@ def valence_arousal(labels) -> tuple[float, float] | None:
     v = sum(x for x, _ in found) / len(found)
     a = sum(y for _, y in found) / len(found)
     return (round((v - SCALE_MIDDLE) / SCALE_HALF, 3), round((a - SCALE_MIDDLE) / SCALE_HALF, 3))
+
+
+def valence_arousal_fields(labels) -> dict[str, float | None]:
+    """``{"valence": v, "arousal": a}`` of ``labels`` as the JSON outputs write them (None for both when the norms
+    hold none of the words)."""
+    va = valence_arousal(labels)
+    return {"valence": va[0] if va else None, "arousal": va[1] if va else None}

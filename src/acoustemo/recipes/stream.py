@@ -77,7 +77,9 @@ def run(args) -> int:
     from ..inference.predictor import Predictor
     from ..inference.stream import Endpointer, StreamLabeler, label_stream
 
-    live = args.mic or args.realtime or (args.source or "").find("://") >= 0
+    from ..media.live import is_url
+
+    live = args.mic or args.realtime or is_url(args.source or "")
     chunks = _chunks(args)  # bad arguments fail here, before the model loads
     endpointer = Endpointer(min_silence=args.min_silence, max_utterance=args.max_utterance)
     if args.context < 1:
