@@ -583,8 +583,12 @@ def add_config_arguments(parser: argparse.ArgumentParser, default: str | None = 
 
 
 def add_quantization_argument(parser: argparse.ArgumentParser) -> None:
-    """``--load-in-8bit`` / ``--load-in-4bit``: the LLM's weights quantized by bitsandbytes (GPUs; inference)."""
+    """``--load-in-8bit`` / ``--load-in-4bit``: the LLM's weights quantized by bitsandbytes (GPUs; inference);
+    ``--int8``: its linear layers dynamically quantised by torch (CPUs; inference)."""
     group = parser.add_mutually_exclusive_group()
+    group.add_argument("--int8", dest="quantize", action="store_const", const="int8",
+                       help="the LLM's linear layers in int8 (torch dynamic quantisation, CPU): about twice as fast "
+                            "a decode; a few answers change (docs/performance.md)")
     group.add_argument("--load-in-8bit", dest="quantize", action="store_const", const="8bit",
                        help="load the LLM in 8 bits (bitsandbytes, CUDA): a 7B model in about 8 GB")
     group.add_argument("--load-in-4bit", dest="quantize", action="store_const", const="4bit",

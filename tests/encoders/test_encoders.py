@@ -52,6 +52,22 @@ def test_whisper_ct2_and_torch_backends_agree(whisper):
     assert torch_enc.settings() == whisper.settings()
 
 
+def test_one_whisper_pass_gives_the_features_and_the_words(whisper):
+    wav = load_audio(CLIP)  # "Kids are talking by the door."
+    features, text, no_speech = whisper.encode_with_text(wav)
+    torch.testing.assert_close(features, whisper.encode(wav))
+    assert "kids are talking by the door" in text.lower() and no_speech < 0.5
+    hiss = (np.random.default_rng(0).standard_normal(16000) * 1e-3).astype(np.float32)
+    assert whisper.encode_with_text(hiss)[1] == ""  # faster-whisper's no-speech rule
+    prosody = build_audio_encoder("whisper_prosody")
+    assert prosody.speaks and whisper.speaks and not build_audio_encoder("whisper", backend="torch").speaks
+    with_prosody, same_text, _ = prosody.encode_with_text(wav)
+    torch.testing.assert_close(with_prosody, prosody.encode(wav))
+    assert same_text == text
+    with pytest.raises(ValueError, match="at most 30 s"):
+        whisper.encode_with_text(np.zeros(31 * 16000, np.float32))
+
+
 def test_imagebind_audio_architecture_and_frame_rate():
     from acoustemo.encoders.imagebind import ImageBindAudio, ImageBindAudioConfig, load_imagebind_audio
 

@@ -131,14 +131,15 @@ def test_paced_chunks_come_no_faster_than_real_time():
 
 
 class Recorder:
-    """A predictor's ``answer`` that remembers the examples it was given."""
+    """A predictor's ``answer_newest`` that remembers the examples and the earlier lines it was given."""
 
     def __init__(self, predictor):
-        self.examples, self.answer = [], predictor.answer
+        self.examples, self.earlier, self.answer = [], [], predictor.answer_newest
 
-    def __call__(self, example):
+    def __call__(self, example, earlier):
         self.examples.append(example)
-        return self.answer(example)
+        self.earlier.append(earlier)
+        return self.answer(example, earlier)
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +153,7 @@ def test_the_labeler_answers_each_utterance_with_the_recent_dialogue(predictor, 
     from acoustemo.data.speakers import FrameStats, SpeakerBaseline
 
     recorder = Recorder(predictor)
-    monkeypatch.setattr(predictor, "answer", recorder)
+    monkeypatch.setattr(predictor, "answer_newest", recorder)
     labeler = StreamLabeler(predictor, context=2, clock=lambda: 100.0)
     segments = [SpeechSegment(3.0 * i, 3.0 * i + 2.5, load_audio(CLIPS[i % 2]), arrived=99.5) for i in range(3)]
     lines = [labeler(s) for s in segments]
@@ -167,9 +168,22 @@ def test_the_labeler_answers_each_utterance_with_the_recent_dialogue(predictor, 
     voice = FrameStats.of(torch.cat(frames))
     expected = SpeakerBaseline.of_model(predictor.model, 50.0).normalize(torch.cat(frames[1:]), voice)
     torch.testing.assert_close(last.audio, expected)
-    # the line's labels are the newest utterance's own answer
-    own = predictor.answer.answer(last)[1]
+    # the line's labels are the newest utterance's own answer, the earlier lines given as they were streamed
+    assert recorder.earlier == [[], [lines[0].labels], [lines[1].labels]]
+    own = predictor.answer_newest.answer(last, [lines[1].labels])[1]
     assert lines[2].labels == list(own[-1])
+    labeler.close()
+
+
+def test_one_whisper_pass_hears_what_the_transcriber_hears(predictor):
+    assert predictor.transcribes_with_encoder  # the checkpoint's encoder is the bundled tiny.en
+    labeler = StreamLabeler(predictor)
+    segment = SpeechSegment(0.0, 2.5, load_audio(CLIPS[0]), arrived=0.0)
+    one_frames, one_text = labeler._hear(segment)
+    labeler.one_pass = False  # a --whisper-model other than the encoder's: Whisper beside the encoder
+    two_frames, two_text = labeler._hear(segment)
+    torch.testing.assert_close(one_frames, two_frames)
+    assert one_text.lower().strip(".") == two_text.lower().strip(".") == "kids are talking by the door"
     labeler.close()
 
 

@@ -78,10 +78,23 @@ class ProsodyAugmentedEncoder:
         return {"base": self.base.name, "base_settings": self.base.settings(), "prosody": list(PROSODY_FEATURES),
                 "pitch_range": [PITCH_FLOOR, PITCH_CEILING], "praat_step": PRAAT_STEP}
 
-    def encode(self, waveform_16k: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """``(N,)`` samples at 16 kHz -> ``(L, base.dim + 6)`` float32."""
+    @property
+    def speaks(self) -> bool:
+        return bool(getattr(self.base, "speaks", False))
+
+    def encode_with_text(self, waveform_16k: np.ndarray | torch.Tensor, **kwargs) -> tuple[torch.Tensor, str, float]:
+        """The base encoder's :meth:`~acoustemo.encoders.whisper.WhisperEncoder.encode_with_text`, the prosody
+        columns appended to its features."""
         wav = as_waveform(waveform_16k)
-        features = self.base.encode(wav)
+        features, text, no_speech = self.base.encode_with_text(wav, **kwargs)
+        return self._with_prosody(wav, features), text, no_speech
+
+    def _with_prosody(self, wav: np.ndarray, features: torch.Tensor) -> torch.Tensor:
         prosody = prosody_frames(wav, self.frame_rate)
         n = min(len(features), len(prosody))
         return torch.cat([features[:n], prosody[:n]], dim=1).contiguous()
+
+    def encode(self, waveform_16k: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """``(N,)`` samples at 16 kHz -> ``(L, base.dim + 6)`` float32."""
+        wav = as_waveform(waveform_16k)
+        return self._with_prosody(wav, self.base.encode(wav))

@@ -205,6 +205,7 @@ class WhisperAudioEncoder:
             self.n_mels = int(self.encoder.config.num_mel_bins)
         self._fingerprint = fingerprint
         self._mel = FeatureExtractor(feature_size=self.n_mels)
+        self._tokenizer = None  # faster-whisper's, for encode_with_text
 
     def settings(self) -> dict:
         # the backend is not part of the key: both give the same features (to float32 precision)
@@ -228,6 +229,48 @@ class WhisperAudioEncoder:
         with torch.inference_mode():
             dev = next(self.encoder.parameters()).device
             return self.encoder(torch.from_numpy(chunks).to(dev)).last_hidden_state.float().cpu().numpy()
+
+    @property
+    def speaks(self) -> bool:
+        """Whether :meth:`encode_with_text` works: the CTranslate2 backend holds Whisper's decoder too."""
+        return self.backend == "ct2"
+
+    def encode_with_text(self, waveform_16k: np.ndarray | torch.Tensor, *, language: str | None = "en"
+                         ) -> tuple[torch.Tensor, str, float]:
+        """(what :meth:`encode` gives, the words Whisper hears, its no-speech probability) from one pass of the
+        encoder, for at most 30 s of audio (one chunk): the CTranslate2 model that computes the features holds
+        Whisper's decoder too, which reads the same encoder output (greedy, without timestamps; the text is empty
+        where Whisper hears no speech, by faster-whisper's rule: no-speech probability above 0.6 and mean token
+        log-probability below -1). What the stream needs per utterance: a transcription costs a fifth of the
+        encoder's time instead of a second encoder pass (docs/performance.md)."""
+        import ctranslate2
+        from faster_whisper.tokenizer import Tokenizer
+
+        if not self.speaks:
+            raise ValueError("encode_with_text needs the CTranslate2 backend (a faster-whisper model folder)")
+        wav = as_waveform(waveform_16k)
+        if len(wav) > CHUNK_SAMPLES:
+            raise ValueError(f"encode_with_text takes at most {CHUNK_SECONDS} s of audio, got {len(wav) / SAMPLE_RATE:.1f} s")
+        if self._tokenizer is None:
+            import tokenizers
+
+            multilingual = self._ct2.is_multilingual
+            self._tokenizer = Tokenizer(tokenizers.Tokenizer.from_file(str(Path(self.model_ref) / "tokenizer.json")),
+                                        multilingual, task="transcribe",
+                                        language=(language or "en") if multilingual else "en")
+        mel = self.log_mel(wav).astype(np.float32)[None]  # (1, n_mels, 3000)
+        encoded = self._ct2.encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(mel)), to_cpu=False)
+        total = num_frames(len(wav), self.frame_rate)
+        features = torch.from_numpy(np.ascontiguousarray(np.asarray(encoded)[0, :total], dtype=np.float32))
+        tok = self._tokenizer
+        (result,) = self._ct2.generate(encoded, [[*tok.sot_sequence, tok.no_timestamps]], beam_size=1,
+                                       max_length=min(448, 40 + round(12 * len(wav) / SAMPLE_RATE)),
+                                       return_scores=True, return_no_speech_prob=True)
+        ids = [t for t in result.sequences_ids[0] if t < tok.eot]
+        text = tok.decode(ids).strip()
+        if result.no_speech_prob > 0.6 and result.scores[0] < -1.0:
+            text = ""
+        return features, text, float(result.no_speech_prob)
 
     def encode(self, waveform_16k: np.ndarray | torch.Tensor) -> torch.Tensor:
         """``(N,)`` float samples at 16 kHz -> ``(L, dim)`` float32, ``L = ceil(N / 320)``."""

@@ -115,8 +115,11 @@ class Predictor:
         checkpoint = Path(checkpoint)
         self.device = resolve_device(device or "auto")
         self.cfg = checkpoint_config(checkpoint, None, overrides)
-        self.model = load_model(checkpoint, self.cfg, device=self.device, quantize=quantize)
-        if quantize is None:  # LoRA folded into the full-precision weights: faster answers, same model
+        self.model = load_model(checkpoint, self.cfg, device=self.device,
+                                quantize=None if quantize == "int8" else quantize)
+        if quantize == "int8":  # the LLM's linear layers in int8 for a CPU's decode (AcoustEmo.int8_decode)
+            self.model.int8_decode()
+        elif quantize is None:  # LoRA folded into the full-precision weights: faster answers, same model
             self.model.merge_lora()
         t = self.cfg.train
         self.audio_encoder = build_audio_encoder(encoder_name(t.audio_key or "whisper"), device=self.device)
@@ -180,6 +183,36 @@ class Predictor:
         if own is not None and len(own) != len(example.utterances):
             own = None
         return pred, own
+
+    @torch.no_grad()
+    def answer_newest(self, example, earlier: list[list[str]]):
+        """As :meth:`answer`, for a dialogue whose utterances but the last were answered before (``earlier``: the
+        labels of each): the model reads those lines instead of writing them again
+        (:meth:`~acoustemo.model.AcoustEmo.answer_newest`). A model that does not answer per utterance answers the
+        clip's question (own: None)."""
+        from ..data.collate import Collator
+
+        if not self.model.config.utterance_answers:
+            return self.answer(example)
+        batch = Collator(self.model.config, self.model.tokenizer, train=False)([example])
+        if batch.question != ["utterances"] or (batch.merged and batch.merged[0]):
+            return self.answer(example)  # windows merged to fit: no line per utterance to write
+        pred = self.model.answer_newest(batch, earlier, max_new_tokens=self.max_new_tokens)
+        return pred, pred.utterance_emotions
+
+    @property
+    def transcribes_with_encoder(self) -> bool:
+        """Whether the audio encoder is Whisper's own transcription model (the default: the bundled tiny.en), so one
+        encoder pass gives both the features and the words (:meth:`WhisperEncoder.encode_with_text
+        <acoustemo.encoders.whisper.WhisperEncoder.encode_with_text>`, what the stream uses)."""
+        from ..encoders.whisper import bundled_whisper_path
+
+        enc = self.audio_encoder
+        if not getattr(enc, "speaks", False):
+            return False
+        base = getattr(enc, "base", enc)
+        wanted = self._transcriber_model or bundled_whisper_path()
+        return Path(str(base.model_ref)).resolve() == Path(str(wanted)).resolve()
 
     @torch.no_grad()
     def __call__(self, path: str | Path, utterances=None, *, explain: bool = False) -> MediaPrediction:

@@ -195,6 +195,7 @@ class StreamedUtterance:
 class _Heard:
     frames: torch.Tensor  # (L, d) raw encoder frames of the segment
     text: str
+    labels: list[str] | None = None  # the labels its line gave (given back to the model as its earlier lines)
 
 
 class StreamLabeler:
@@ -216,6 +217,7 @@ class StreamLabeler:
         self.voice = predictor.speaker_baseline  # FrameStats of the voice so far (None: nothing heard)
         self.count = 0
         self._pool = ThreadPoolExecutor(max_workers=1)
+        self.one_pass = predictor.transcribes_with_encoder
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)
@@ -224,17 +226,11 @@ class StreamLabeler:
     def __call__(self, segment: SpeechSegment) -> StreamedUtterance | None:
         """The segment's line, or None when Whisper hears no words in it (it is then left out of the dialogue,
         as the batch path leaves out speech without words)."""
-        from ..asr.transcribe import NoSpeechWarning
         from ..data.collate import Example
         from ..data.speakers import FrameStats
 
         p = self.predictor
-        features = self._pool.submit(p.audio_encoder.encode, segment.audio)
-        with warnings.catch_warnings():  # a segment without words is expected here (a cough, a laugh)
-            warnings.simplefilter("ignore", NoSpeechWarning)
-            heard = p.transcribe(segment.audio, f"stream@{segment.start:.2f}s")
-        text = " ".join(u.text for u in heard).strip()
-        frames = features.result()
+        frames, text = self._hear(segment)
         if not text or not len(frames):
             return None
         if self.baseline is not None:
@@ -250,13 +246,35 @@ class StreamLabeler:
             utterances.append(Utterance(round(t, 3), round(t + length, 3), h.text))
             t += length
         visual = None if p.visual_encoder is None else torch.zeros(1, p.visual_encoder.dim)  # audio: no face
-        pred, own = p.answer(Example(id=f"stream-{self.count}", audio=audio, frame_rate=self.frame_rate,
-                                     utterances=utterances, visual=visual))
-        line = StreamedUtterance(self.count, segment.start, segment.end, text,
-                                 list(own[-1]) if own is not None else list(pred.emotions), list(pred.emotions),
+        example = Example(id=f"stream-{self.count}", audio=audio, frame_rate=self.frame_rate, utterances=utterances,
+                          visual=visual)
+        pred, own = p.answer_newest(example, [h.labels for h in list(self.history)[:-1]])
+        labels = list(own[-1]) if own is not None else list(pred.emotions)
+        self.history[-1].labels = labels
+        line = StreamedUtterance(self.count, segment.start, segment.end, text, labels, list(pred.emotions),
                                  self.clock() - segment.arrived)
         self.count += 1
         return line
+
+    def _hear(self, segment: SpeechSegment) -> tuple[torch.Tensor, str]:
+        """(the segment's raw encoder frames, its words): from one Whisper pass where the audio encoder is the
+        transcriber's own model (the default: :meth:`~acoustemo.encoders.whisper.WhisperEncoder.encode_with_text`),
+        else Whisper transcribing while the encoder computes the frames."""
+        from ..asr.transcribe import NoSpeechWarning
+
+        from .predictor import has_speech
+
+        p = self.predictor
+        if self.one_pass and len(segment.audio) <= 30 * SAMPLE_RATE:
+            if not has_speech(segment.audio):  # as the transcriber's own VAD filter: Whisper invents words in noise
+                return torch.zeros(0, p.audio_encoder.dim), ""
+            frames, text, _ = p.audio_encoder.encode_with_text(segment.audio)
+            return frames, text
+        features = self._pool.submit(p.audio_encoder.encode, segment.audio)
+        with warnings.catch_warnings():  # a segment without words is expected here (a cough, a laugh)
+            warnings.simplefilter("ignore", NoSpeechWarning)
+            heard = p.transcribe(segment.audio, f"stream@{segment.start:.2f}s")
+        return features.result(), " ".join(u.text for u in heard).strip()
 
 
 @dataclass

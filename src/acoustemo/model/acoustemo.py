@@ -162,6 +162,23 @@ class AcoustEmo(nn.Module):
             self.lora_merged = True
         return self
 
+    def int8_decode(self) -> "AcoustEmo":
+        """For inference on a CPU only: the LLM's linear layers (LoRA merged first) replaced by torch's dynamically
+        quantised int8 ones (weights in int8, activations quantised per batch; fbgemm/onednn kernels). Decoding reads
+        a quarter of the bytes per token: about twice as fast for SmolLM2-135M on a 2-core CPU (docs/performance.md,
+        with the answers it changes). torch's eager ``quantize_dynamic`` is used because torchao's int8 configs
+        were slower than float32 there. The Q-Formers, projections and the acoustic head stay float32."""
+        import torch.ao.quantization as tq
+
+        if self.device.type != "cpu":
+            raise ConfigError(f"--int8: torch's dynamic int8 kernels run on the CPU; the model is on {self.device}")
+        self.merge_lora()
+        with warnings.catch_warnings():  # torch points eager-mode users to torchao (slower here, see above)
+            warnings.simplefilter("ignore")
+            self.llm = tq.quantize_dynamic(self.llm, {nn.Linear}, dtype=torch.qint8)
+        self.lora_merged = True  # cannot be saved or trained either
+        return self
+
     def save_trainable(self, path: str | Path) -> None:
         if self.lora_merged:
             raise RuntimeError("the LoRA weights were merged into the LLM (merge_lora): this model cannot be saved")
@@ -279,6 +296,32 @@ class AcoustEmo(nn.Module):
             else:
                 preds.append(Prediction(i, t.strip(), parse_emotions(t)))
         return preds
+
+    @torch.no_grad()
+    def answer_newest(self, batch: Batch, earlier: list[list[str]], *, max_new_tokens: int = 32) -> Prediction:
+        """The answer for one dialogue asked per utterance (the second question form) in which the lines of every
+        utterance but the last are given: ``earlier``, their labels in order. The model writes the clip's list
+        (at most ``max_new_tokens``; an end of the answer there only ends that list), reads the given lines, and
+        writes the last utterance's line (:mod:`acoustemo.model.decode`): about two lists' tokens, where
+        :meth:`generate` writes every line."""
+        from .decode import Read, Write, greedy_decode
+
+        if len(batch.ids) != 1 or batch.question != ["utterances"]:
+            raise ValueError("answer_newest takes one dialogue collated with the per-utterance question")
+        n = batch.num_utterances[0]
+        if len(earlier) != n - 1:
+            raise ValueError(f"{len(earlier)} given lines for a dialogue of {n} utterances (one less is needed)")
+        batch = batch.to(self.device)
+        tok = self.tokenizer
+        given = "".join(f"{i}: {', '.join(labels)}\n" for i, labels in enumerate(earlier, 1)) + f"{n}:"
+        plan = [Write(max_new_tokens, ends_answer=False), Read(tuple(tok(given, add_special_tokens=False).input_ids), own_line=True),
+                Write(TOKENS_PER_UTTERANCE_LINE)]
+        processors = [self.acoustic_prior(batch)] if self.config.acoustic_prior is not None else []
+        ids, _ = greedy_decode(self.llm, self.embed(batch), plan, tokenizer=tok, eos_token_id=tok.eos_token_id,
+                               logits_processors=processors)
+        text = tok.decode(ids, skip_special_tokens=True)
+        clip, own = parse_answer(text, n)
+        return Prediction(batch.ids[0], text.strip(), clip, own or [[] for _ in range(n)])
 
     def acoustic_prior(self, batch: Batch):
         """The logits processor of ``model.acoustic_prior`` for ``batch`` (:mod:`acoustemo.model.prior`): the

@@ -140,12 +140,18 @@ def _converted_bundled(name: str) -> Path:
     return target
 
 
-QUANTIZATIONS = ("8bit", "4bit")
+QUANTIZATIONS = ("8bit", "4bit", "int8")  # bitsandbytes (loading, CUDA); torch's dynamic int8 (after loading, CPU)
 
 
 def check_quantization(quantize: str | None, device: str | torch.device) -> None:
-    """Stop before anything is loaded when ``quantize`` cannot work: bitsandbytes missing, or not a CUDA device."""
+    """Stop before anything is loaded when ``quantize`` cannot work: bitsandbytes missing, or not a CUDA device
+    (``"int8"``: not a CPU)."""
     if quantize is None:
+        return
+    if quantize == "int8":
+        if torch.device(device).type != "cpu":
+            raise ConfigError(f"--int8: torch's dynamic int8 kernels run on the CPU, not {device} "
+                              f"(--load-in-8bit on a CUDA GPU)")
         return
     flag = f"--load-in-{quantize}"
     if quantize not in QUANTIZATIONS:

@@ -18,7 +18,7 @@ import argparse
 import json
 import sys
 
-from ..config import acoustic_prior_overrides, add_device_argument
+from ..config import acoustic_prior_overrides, add_device_argument, add_quantization_argument
 from ..errors import InputError
 from ..inference.stream import DEFAULT_CONTEXT, DEFAULT_MIN_SILENCE
 
@@ -51,7 +51,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--acoustic-prior", default=None, metavar="W[:SOURCE]",
                    help="as in acoustemo predict (default: the model's own setting)")
     p.add_argument("--quiet", action="store_true", help="no live view on standard error, JSON only")
+    p.add_argument("--float32", action="store_true",
+                   help="keep the LLM in float32 on a CPU (default there: --int8, for the lag; docs/performance.md)")
     add_device_argument(p)
+    add_quantization_argument(p)
 
 
 def _chunks(args):
@@ -74,8 +77,10 @@ def _chunks(args):
 
 
 def run(args) -> int:
+    from ..device import resolve_device
     from ..inference.predictor import Predictor
     from ..inference.stream import Endpointer, StreamLabeler, label_stream
+    from ..model.llm import check_quantization
 
     from ..media.live import is_url
 
@@ -84,6 +89,13 @@ def run(args) -> int:
     endpointer = Endpointer(min_silence=args.min_silence, max_utterance=args.max_utterance)
     if args.context < 1:
         raise InputError(f"--context {args.context}: must be at least 1 utterance")
+    device = resolve_device(args.device)
+    quantize = args.quantize
+    if args.float32 and quantize is not None:
+        raise InputError(f"--float32 and --{'int8' if quantize == 'int8' else 'load-in-' + quantize}: give one of them")
+    if quantize is None and not args.float32 and device.type == "cpu":
+        quantize = "int8"
+    check_quantization(quantize, device)
     checkpoint = args.checkpoint
     if checkpoint is None:
         from ..inference.pretrained import pretrained_path
@@ -91,7 +103,7 @@ def run(args) -> int:
         checkpoint = pretrained_path()
     predictor = Predictor(checkpoint, overrides=acoustic_prior_overrides(args.acoustic_prior),
                           transcriber_model=args.whisper_model, beam_size=args.beam_size,
-                          max_new_tokens=args.max_new_tokens, device=args.device)
+                          max_new_tokens=args.max_new_tokens, device=device, quantize=quantize)
     if args.speaker_baseline:
         predictor.set_speaker_baseline(args.speaker_baseline)
     labeler = StreamLabeler(predictor, context=args.context)
