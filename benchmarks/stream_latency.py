@@ -5,13 +5,15 @@
 The test dialogues of ``<data>/<corpus>`` (built by ``make release-data``; RAVDESS by default), ordered by speaker,
 are played back to back with a second of silence between them, as one stream of ``--minutes``, through the
 library's :func:`~acoustemo.inference.stream.label_stream` at real pace (0.25 s chunks, the shipped model unless
-``--checkpoint``). Reported:
+``--checkpoint``, with ``acoustemo stream``'s defaults: the LLM in int8 on a CPU unless ``--float32``, greedy
+transcription, ``--context`` 6). Reported:
 
 * the lag from the stream delivering an utterance's end to its line: median, p95, max, and the median in the first
   and the last minute (a stream that falls behind shows a growing lag);
 * the process's resident memory after the first minute and at the end;
 * per-utterance primary-emotion accuracy of the streamed labels against the composition's known utterance labels,
-  beside the batch path's (``Predictor`` on each dialogue file, which sees the whole dialogue) on the same
+  beside the batch path's (``Predictor`` on each dialogue file as ``acoustemo predict`` runs it: float32, beam 5;
+  it sees the whole dialogue) on the same
   utterances; an utterance is matched to the line (or the batch utterance) that overlaps it most, and one
   without a match counts as wrong.
 """
@@ -88,6 +90,8 @@ def main() -> int:
     p.add_argument("--minutes", type=float, default=10.0)
     p.add_argument("--checkpoint", default=None, help="a trained model folder (default: the shipped model)")
     p.add_argument("--no-batch", action="store_true", help="skip the batch path's answers")
+    p.add_argument("--float32", action="store_true", help="as acoustemo stream --float32 (default: --int8 on a CPU)")
+    p.add_argument("--context", type=int, default=None, help="as acoustemo stream --context")
     p.add_argument("--out", default=None, help="also write the numbers to this JSON file")
     args = p.parse_args()
 
@@ -101,8 +105,8 @@ def main() -> int:
     seconds = len(wav) / SAMPLE_RATE
     print(f"stream: {len(dialogues)} dialogues, {len(gold)} utterances, {seconds / 60:.1f} min", flush=True)
     checkpoint = args.checkpoint or pretrained_path()
-    predictor = Predictor(checkpoint, beam_size=1)
-    labeler = StreamLabeler(predictor)
+    predictor = Predictor(checkpoint, beam_size=1, quantize=None if args.float32 else "int8")
+    labeler = StreamLabeler(predictor, **({"context": args.context} if args.context else {}))
     step = SAMPLE_RATE // 4
     chunks = (wav[i:i + step] for i in range(0, len(wav), step))
     memory, started = [], time.monotonic()
@@ -121,7 +125,8 @@ def main() -> int:
     streamed = [(line.start, line.end, line.labels) for line in result.lines]
     hits = primary_hits(gold, streamed)
     report = {
-        "checkpoint": str(checkpoint), "corpus": f"{args.corpus}/{args.split}", "dialogues": len(dialogues),
+        "checkpoint": str(checkpoint), "llm": "float32" if args.float32 else "int8",
+        "context": labeler.history.maxlen, "corpus": f"{args.corpus}/{args.split}", "dialogues": len(dialogues),
         "stream_seconds": round(seconds, 1), "processing_seconds": round(result.processing_seconds, 1),
         "lines": len(result.lines), "known_utterances": len(gold),
         "lag_median": statistics.median(lags), "lag_p95": float(np.percentile(lags, 95)), "lag_max": max(lags),
@@ -130,7 +135,9 @@ def main() -> int:
         "rss_mb_after_first_minute": round(after_first_minute, 1), "rss_mb_end": round(rss_mb(), 1),
         "stream_primary": 100.0 * sum(hits) / len(hits),
     }
-    if not args.no_batch:
+    if not args.no_batch:  # the batch path as acoustemo predict runs it (float32, beam 5)
+        del predictor, labeler
+        predictor = Predictor(checkpoint)
         batch_spans = []
         for sample, offset in dialogues:
             result_b = predictor(sample.media_path)

@@ -99,6 +99,68 @@ def _browser(*extra: str):
     return webdriver.Chrome(service=webdriver.ChromeService(executable_path=driver), options=options)
 
 
+class SlowPredictor(FakePredictor):
+    """A FakePredictor that takes ``seconds`` per answer (a queue builds up behind it)."""
+
+    def __init__(self, seconds: float):
+        super().__init__()
+        self.seconds = seconds
+
+    def __call__(self, path, *, explain=False):
+        import time
+
+        time.sleep(self.seconds)
+        return super().__call__(path, explain=explain)
+
+
+def _ask_at_once(port: int, clients: int) -> list:
+    """``clients`` API clients uploading CLIP at the same moment: each one's answer, or its error message."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradio_client import Client, handle_file
+
+    ready = threading.Barrier(clients)
+
+    def ask(_):
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        ready.wait()
+        try:
+            return client.predict(handle_file(str(CLIP)), None, api_name="/analyse")
+        except Exception as e:  # noqa: BLE001 -- the message is what the test looks at
+            return str(e)
+
+    with ThreadPoolExecutor(clients) as pool:
+        return list(pool.map(ask, range(clients)))
+
+
+def test_four_clients_at_once_all_get_answers_and_a_full_queue_says_so(tmp_path):
+    from acoustemo.recipes.serve import launch
+
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    fake = SlowPredictor(0.3)
+    service = Service(fake, explain=False, out_dir=tmp_path / "a", keep_results=2)
+    port = _free_port()
+    app = launch(service, port=port, block=False, queue_size=4)
+    try:
+        answers = _ask_at_once(port, 4)
+    finally:
+        app.close()
+    assert [a[0] if isinstance(a, tuple) else a for a in answers] == ["calm, relaxed"] * 4
+    assert len(fake.calls) == 4
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["00003", "00004"]  # the last keep_results only
+    # a queue of one behind one answer at a time: of four at once, two are refused with Gradio's message
+    service = Service(SlowPredictor(2.0), explain=False, out_dir=tmp_path / "b")
+    port = _free_port()
+    app = launch(service, port=port, block=False, queue_size=1)
+    try:
+        answers = _ask_at_once(port, 4)
+    finally:
+        app.close()
+    refused = [a for a in answers if isinstance(a, str)]
+    assert len(refused) == 2 and all("queue is full" in a.lower() for a in refused), answers
+
+
 @pytest.mark.slow
 def test_the_page_in_a_real_browser(tmp_path):
     """The shipped model behind the page: upload the example dialogue, press Analyse, see the labels, the

@@ -1,9 +1,11 @@
 """A loaded :class:`~acoustemo.inference.predictor.Predictor` answering requests, with the limits a server needs:
-the upload's size and length, one request at a time, and the files of each result (``acoustemo serve``)."""
+the upload's size and length, one request at a time, and the files of each result, of which the last
+``keep_results`` are kept (``acoustemo serve``)."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -32,9 +34,12 @@ class Service:
     """
 
     def __init__(self, predictor, *, max_mb: float = 50.0, max_seconds: float = 120.0, explain: bool = True,
-                 out_dir: str | Path | None = None):
+                 out_dir: str | Path | None = None, keep_results: int = 256):
         if max_mb <= 0 or max_seconds <= 0:
             raise InputError(f"max_mb={max_mb}, max_seconds={max_seconds}: limits must be positive")
+        if keep_results < 1:
+            raise InputError(f"keep_results={keep_results}: at least the latest result must be kept")
+        self.keep_results = keep_results
         self.predictor, self.max_mb, self.max_seconds, self.explain = predictor, max_mb, max_seconds, explain
         self.out_dir = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="acoustemo-serve-"))
         self._lock = threading.Lock()
@@ -76,6 +81,9 @@ class Service:
             folder = self.out_dir / f"{self._count:05d}"
             prediction = self.predictor(path, explain=self.explain)
             folder.mkdir(parents=True, exist_ok=True)
+            old = self.out_dir / f"{self._count - self.keep_results:05d}"
+            if self._count > self.keep_results and old.is_dir():  # a long-running server's disk stays bounded
+                shutil.rmtree(old, ignore_errors=True)
             if prediction.explanation is not None:
                 prediction.figure = str(plot_explanation(path, prediction.utterances, prediction.emotions,
                                                          prediction.explanation, folder / "evidence.png"))

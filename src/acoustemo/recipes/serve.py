@@ -63,7 +63,8 @@ def build_app(service: Service, *, title: str = "AcoustEmo", live: LiveSessions 
             raise gr.Error(one_line(str(e))) from None
         return r.labels, r.timeline, r.figure, r.json_path
 
-    with gr.Blocks(title=title, analytics_enabled=False) as app:
+    # Gradio's copies of the uploads older than an hour are deleted every hour: a long-running server's disk stays bounded
+    with gr.Blocks(title=title, analytics_enabled=False, delete_cache=(3600, 3600)) as app:
         gr.Markdown(f"# {title}\nOpen-vocabulary emotions of speech, utterance by utterance.")
         with gr.Tab("Upload", id="upload-tab"):
             gr.Markdown("Upload or record audio, or upload a video, then press **Analyse**. The evidence column says "
@@ -81,7 +82,7 @@ def build_app(service: Service, *, title: str = "AcoustEmo", live: LiveSessions 
                     figure = gr.Image(label="Evidence", type="filepath", elem_id="figure", interactive=False)
                     download = gr.File(label="Result (JSON)", elem_id="download", interactive=False)
             button.click(analyse, inputs=[audio, video], outputs=[labels, timeline, figure, download],
-                         concurrency_limit=1)
+                         concurrency_limit=1, api_name="analyse")
         if live is not None:
             _live_tab(gr, live)
     return app
