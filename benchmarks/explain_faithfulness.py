@@ -1,6 +1,6 @@
 """Is the evidence of ``predict --explain`` faithful? On synthetic dialogues the cue sits in a known utterance.
 
-    python benchmarks/explain_faithfulness.py --data data/release [--checkpoint runs/release/final]
+    python benchmarks/explain_faithfulness.py --data data/release [--checkpoint runs/release/final] [--method gradient]
 
 For every test dialogue of ``<data>/synth`` whose cue lies in one utterance (``cues.jsonl``: ``target``), the
 model answers, :func:`acoustemo.inference.explain.explain` measures each utterance's evidence for that answer (true
@@ -27,6 +27,8 @@ def main() -> int:
     p.add_argument("--data", required=True, help="folder built by `make release-data` (uses synth/ and cache/)")
     p.add_argument("--checkpoint", default=None, help="trained model folder (default: the shipped model)")
     p.add_argument("--split", default="test")
+    p.add_argument("--method", choices=("occlusion", "gradient"), default="occlusion",
+                   help="how the evidence is measured (acoustemo.inference.explain.explain)")
     p.add_argument("--out", default=None, help="also write the numbers to this JSON file")
     args = p.parse_args()
 
@@ -60,7 +62,7 @@ def main() -> int:
         ex = ds[i]
         if not answers[s.id] or not ex.utterances:
             continue
-        e = explain(model, ex, answers[s.id])
+        e = explain(model, ex, answers[s.id], method=args.method)
         target = cues[s.id]["target"]
         peak = max(range(len(e.attention)), key=lambda k: max(e.attention[k]) if e.attention[k] else 0.0)
         rows.append({"id": s.id, "cue": cues[s.id]["cue"], "design": cues[s.id]["design"], "target": target,
@@ -68,7 +70,7 @@ def main() -> int:
                      "top_evidence": int(torch.tensor(e.evidence).argmax()), "attention_peak": peak})
     n = len(rows)
     report = {
-        "checkpoint": str(folder), "split": args.split, "dialogues": n,
+        "checkpoint": str(folder), "split": args.split, "method": args.method, "dialogues": n,
         "skipped (no answer)": len(samples) - n,
         "evidence top-1 = cue utterance (%)": 100 * sum(r["top_evidence"] == r["target"] for r in rows) / max(1, n),
         "attention peak = cue utterance (%)": 100 * sum(r["attention_peak"] == r["target"] for r in rows) / max(1, n),

@@ -33,6 +33,22 @@ def test_evidence_is_the_drop_in_the_answers_likelihood_when_one_utterance_is_ne
     assert e.answer_logprob == pytest.approx(float(whole), abs=1e-5) and e.answer_logprob < 0
 
 
+def test_gradient_evidence_is_the_first_order_change_of_the_same_occlusion(tiny_model, example):
+    e = explain(tiny_model, example, LABELS, method="gradient")
+    occluded = explain(tiny_model, example, LABELS)
+    assert e.answer_logprob == pytest.approx(occluded.answer_logprob, abs=1e-4)
+    assert e.windows == occluded.windows and e.attention == occluded.attention
+    base = baseline_frame(tiny_model, example.audio)
+    step = 1e-2  # a small step of the occlusion: (log p(x) - log p(x moved a step toward the baseline)) / step
+    for i, (b, end) in enumerate(e.windows):
+        audio = example.audio.clone()
+        audio[b:end] += step * (base - audio[b:end])
+        (moved,) = answer_logprobs(tiny_model, [dataclasses.replace(example, audio=audio)], LABELS)
+        assert e.evidence[i] == pytest.approx((e.answer_logprob - float(moved)) / step, rel=0.05, abs=2e-3)
+    with pytest.raises(ValueError, match="evidence method"):
+        explain(tiny_model, example, LABELS, method="shap")
+
+
 def test_an_answer_per_utterance_is_scored_on_its_clip_line_in_its_own_question_form(example):
     from conftest import tiny_config
     from acoustemo.inference.explain import _before_first_newline

@@ -84,14 +84,46 @@ def _before_first_newline(tokenizer, target: torch.Tensor, keep: torch.Tensor) -
     return out
 
 
+EVIDENCE_METHODS = ("occlusion", "gradient")
+
+
+def gradient_evidence(model, example: Example, labels: list[str], *, first_line: bool = False
+                      ) -> tuple[float, torch.Tensor, torch.Tensor]:
+    """(log p(answer | clip), the gradient of that log-likelihood with respect to the frames (L, d), the baseline
+    frame (d,)) from one forward and one backward pass: the first-order estimate of every occlusion at once,
+    ``evidence_i ~ sum over utterance i's frames of gradient . (frame - baseline)``."""
+    collator = Collator(model.config, model.tokenizer, train=True)
+    batch = collator([dataclasses.replace(example, labels=list(labels))]).to(model.device)
+    audio = batch.audio.detach().float().requires_grad_(True)
+    batch.audio = audio
+    with torch.enable_grad():
+        logits = model(batch).logits[:, :-1].float()
+        target = batch.labels[:, 1:]
+        keep = target != IGNORE_INDEX
+        if first_line:
+            keep = keep & _before_first_newline(model.tokenizer, target, keep)
+        logp = torch.log_softmax(logits, dim=-1).gather(-1, target.clamp_min(0)[..., None])[..., 0]
+        total = (logp * keep).sum()
+        (grad,) = torch.autograd.grad(total, audio)
+    base = baseline_frame(model, example.audio).to(grad.device, grad.dtype)
+    return float(total), grad[0, : example.audio.shape[0]].detach(), base
+
+
 @torch.no_grad()
 def explain(model, example: Example, labels: list[str],
-            utterance_labels: list[list[str]] | None = None) -> Explanation:
+            utterance_labels: list[list[str]] | None = None, *, method: str = "occlusion") -> Explanation:
     """Evidence and frame attention of every utterance of ``example`` for the answer naming ``labels`` (and,
     from a model that answers per utterance, each utterance's ``utterance_labels``: the answer is given in that
-    question form and its clip line is scored)."""
+    question form and its clip line is scored).
+
+    ``method``: "occlusion" scores the answer once per utterance with that utterance's frames neutralised (the
+    definition; time grows with the square of the utterance count, as each copy reads the whole dialogue);
+    "gradient" estimates all of them at once to first order from one forward and one backward pass (linear in
+    the utterances; docs/performance.md compares the two). The gradient needs the LLM's float weights (not --int8)."""
     if not labels:
         raise ValueError("explain needs the answer's labels (an empty answer has nothing to explain)")
+    if method not in EVIDENCE_METHODS:
+        raise ValueError(f"evidence method {method!r}: one of {', '.join(EVIDENCE_METHODS)}")
     model.eval()
     utterances = list(example.utterances or [])
     if utterance_labels is not None:
@@ -102,13 +134,20 @@ def explain(model, example: Example, labels: list[str],
     length = example.audio.shape[0]
     begin, end = utterance_windows([u.start for u in utterances], [u.end for u in utterances], example.frame_rate,
                                    length) if utterances else ([], [])
-    base = baseline_frame(model, example.audio).to(example.audio.dtype)
-    copies = []
-    for b, e in zip(begin, end):
-        audio = example.audio.clone()
-        audio[b:e] = base
-        copies.append(dataclasses.replace(example, audio=audio))
-    scores = answer_logprobs(model, [example, *copies], labels, first_line=utterance_labels is not None)
+    first_line = utterance_labels is not None
+    if method == "gradient":
+        logprob, grad, base = gradient_evidence(model, example, labels, first_line=first_line)
+        change = grad * (example.audio.to(grad.device, grad.dtype) - base)  # (L, d)
+        evidence = [float(change[b:e].sum()) for b, e in zip(begin, end)]
+    else:
+        base = baseline_frame(model, example.audio).to(example.audio.dtype)
+        copies = []
+        for b, e in zip(begin, end):
+            audio = example.audio.clone()
+            audio[b:e] = base
+            copies.append(dataclasses.replace(example, audio=audio))
+        scores = answer_logprobs(model, [example, *copies], labels, first_line=first_line)
+        logprob, evidence = float(scores[0]), (scores[0] - scores[1:]).tolist()
     attention: list[list[float]] = [[] for _ in utterances]
     if utterances and "utterance" in model.qformers:
         q = model.qformers["utterance"]
@@ -117,8 +156,7 @@ def explain(model, example: Example, labels: list[str],
                                       torch.tensor(begin, device=model.device), torch.tensor(end, device=model.device))
         weights = q.frame_attention(frames, mask).cpu()
         attention = [weights[i, : e - b].tolist() for i, (b, e) in enumerate(zip(begin, end))]
-    return Explanation(float(scores[0]), (scores[0] - scores[1:]).tolist(), attention, list(zip(begin, end)),
-                       example.frame_rate)
+    return Explanation(logprob, evidence, attention, list(zip(begin, end)), example.frame_rate)
 
 
 def plot_explanation(media: str | Path, utterances, emotions: list[str], explanation: Explanation,

@@ -26,6 +26,8 @@ import torch
 
 from ..errors import InputError
 
+DEFAULT_EVIDENCE_METHOD = "gradient"  # --explain's (docs/performance.md: linear in the utterances)
+
 
 @dataclass
 class MediaPrediction:
@@ -113,6 +115,7 @@ class Predictor:
         from .loading import checkpoint_config, load_model
 
         checkpoint = Path(checkpoint)
+        self.quantize = quantize
         self.device = resolve_device(device or "auto")
         self.cfg = checkpoint_config(checkpoint, None, overrides)
         self.model = load_model(checkpoint, self.cfg, device=self.device,
@@ -200,6 +203,16 @@ class Predictor:
         pred = self.model.answer_newest(batch, earlier, max_new_tokens=self.max_new_tokens)
         return pred, pred.utterance_emotions
 
+    def evidence_method(self, wanted: str | None = None) -> str:
+        """How ``--explain`` measures evidence (:func:`acoustemo.inference.explain.explain`): ``wanted``, or the
+        default, "gradient" (linear in the utterances); occlusion where the LLM is in int8 (no backward pass)."""
+        from ..errors import ConfigError
+
+        int8 = self.quantize == "int8"
+        if wanted == "gradient" and int8:
+            raise ConfigError("--explain-method gradient needs the LLM's float weights: leave out --int8")
+        return wanted or ("occlusion" if int8 else DEFAULT_EVIDENCE_METHOD)
+
     @property
     def transcribes_with_encoder(self) -> bool:
         """Whether the audio encoder is Whisper's own transcription model (the default: the bundled tiny.en), so one
@@ -215,7 +228,8 @@ class Predictor:
         return Path(str(base.model_ref)).resolve() == Path(str(wanted)).resolve()
 
     @torch.no_grad()
-    def __call__(self, path: str | Path, utterances=None, *, explain: bool = False) -> MediaPrediction:
+    def __call__(self, path: str | Path, utterances=None, *, explain: bool = False,
+                 explain_method: str | None = None) -> MediaPrediction:
         from ..data.collate import Example
         from ..media import load_audio, load_frames, probe
 
@@ -248,6 +262,7 @@ class Predictor:
         if explain and pred.emotions and utterances:
             from .explain import explain as explain_example
 
-            explanation = explain_example(self.model, example, pred.emotions, own)
+            explanation = explain_example(self.model, example, pred.emotions, own,
+                                          method=self.evidence_method(explain_method))
         return MediaPrediction(str(path), list(utterances), pred.text, pred.emotions, explanation,
                                utterance_emotions=own)

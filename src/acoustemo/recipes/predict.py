@@ -39,6 +39,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--explain", action="store_true",
                    help="per utterance: evidence (occlusion) and the Q-Former's frame attention, and a figure per file")
     p.add_argument("--figures", default="explain", help="--explain: folder of the figures (default: explain/)")
+    p.add_argument("--explain-method", choices=("gradient", "occlusion"), default=None,
+                   help="--explain: gradient (one backward pass, linear in the utterances; the default) or occlusion "
+                        "(one scoring per utterance with its sound neutralised; the default with --int8)")
     p.add_argument("--speaker-baseline", nargs="+", default=None, metavar="FILE",
                    help="other recordings of the same speaker: each file is measured against this voice's baseline "
                         "(a model trained with model.speaker_normalization; default: each file's own)")
@@ -70,7 +73,7 @@ def run(args) -> int:
     failed = 0
     for media in args.media:
         try:
-            result = predictor(media, explain=args.explain)
+            result = predictor(media, explain=args.explain, explain_method=args.explain_method)
             if args.explain and result.explanation is not None:
                 from ..inference.explain import plot_explanation
 
