@@ -131,10 +131,10 @@ def test_paced_chunks_come_no_faster_than_real_time():
 
 
 class Recorder:
-    """A predictor's ``answer_newest`` that remembers the examples and the earlier lines it was given."""
+    """A predictor's ``answer`` that remembers the examples and the earlier lines it was given."""
 
     def __init__(self, predictor):
-        self.examples, self.earlier, self.answer = [], [], predictor.answer_newest
+        self.examples, self.earlier, self.answer = [], [], predictor.answer
 
     def __call__(self, example, earlier):
         self.examples.append(example)
@@ -153,7 +153,7 @@ def test_the_labeler_answers_each_utterance_with_the_recent_dialogue(predictor, 
     from acoustemo.data.speakers import FrameStats, SpeakerBaseline
 
     recorder = Recorder(predictor)
-    monkeypatch.setattr(predictor, "answer_newest", recorder)
+    monkeypatch.setattr(predictor, "answer", recorder)
     labeler = StreamLabeler(predictor, context=2, clock=lambda: 100.0)
     segments = [SpeechSegment(3.0 * i, 3.0 * i + 2.5, load_audio(CLIPS[i % 2]), arrived=99.5) for i in range(3)]
     lines = [labeler(s) for s in segments]
@@ -170,7 +170,7 @@ def test_the_labeler_answers_each_utterance_with_the_recent_dialogue(predictor, 
     torch.testing.assert_close(last.audio, expected)
     # the line's labels are the newest utterance's own answer, the earlier lines given as they were streamed
     assert recorder.earlier == [[], [lines[0].labels], [lines[1].labels]]
-    own = predictor.answer_newest.answer(last, [lines[1].labels])[1]
+    own = predictor.answer.answer(last, [lines[1].labels])[1]
     assert lines[2].labels == list(own[-1])
     labeler.close()
 

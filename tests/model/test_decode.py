@@ -69,16 +69,20 @@ def test_a_write_stops_after_its_line_and_a_read_starts_on_its_own_line(model):
     assert tok.decode(ids) == "a\nx"  # the budget ran out before the line's end: the read starts a new line
 
 
-def test_answer_newest_writes_only_the_last_line(model):
+def test_an_answer_per_utterance_has_one_line_per_utterance_in_order_and_reads_the_given_ones(model):
     example = make_example(utterances=THREE, labels=None)
     batch = batch_of(model, example)
+    pred = model.answer_per_utterance(batch, max_new_tokens=4)
+    lines = pred.text.split("\n")  # the clip's list (maybe empty: a random model), then the three lines
+    assert [line.split(":")[0] for line in lines[-3:]] == ["1", "2", "3"] and len(lines) <= 4
+    assert len(pred.utterance_emotions) == 3 and pred.emotions == parse_answer(pred.text, 3)[0]
     earlier = [["calm"], ["sad", "gloomy"]]
-    pred = model.answer_newest(batch, earlier, max_new_tokens=4)
+    pred = model.answer_per_utterance(batch, earlier, max_new_tokens=4)
     clip, own = parse_answer(pred.text, 3)
     assert own[:2] == earlier and pred.utterance_emotions == own and pred.emotions == clip
     assert "1: calm\n2: sad, gloomy\n3:" in pred.text
-    with pytest.raises(ValueError, match="one less"):
-        model.answer_newest(batch, [["calm"]])
+    with pytest.raises(ValueError, match="nothing left"):
+        model.answer_per_utterance(batch, [["calm"]] * 3)
 
 
 def test_int8_decode_quantises_the_llm_and_still_answers(model):
@@ -88,7 +92,7 @@ def test_int8_decode_quantises_the_llm_and_still_answers(model):
     kinds = {type(m).__module__ for m in q.llm.modules() if "Linear" in type(m).__name__}
     assert any("quantized" in k for k in kinds) and not any(k == "torch.nn.modules.linear" for k in kinds)
     batch = batch_of(q, make_example(utterances=THREE, labels=None))
-    pred = q.answer_newest(batch, [["calm"], ["sad"]], max_new_tokens=4)
+    pred = q.answer_per_utterance(batch, [["calm"], ["sad"]], max_new_tokens=4)
     assert parse_answer(pred.text, 3)[1][:2] == [["calm"], ["sad"]]
     with pytest.raises(RuntimeError, match="cannot be saved"):
         q.save_trainable("unused.safetensors")

@@ -175,33 +175,26 @@ class Predictor:
         return self._transcriber.transcribe(wav, name=name).utterances
 
     @torch.no_grad()
-    def answer(self, example):
+    def answer(self, example, given: list[list[str]] = ()):
         """The model's :class:`~acoustemo.model.Prediction` for one prepared example, and each utterance's own
-        emotions (None from a model that does not answer per utterance, or when windows were merged to fit)."""
+        emotions (None from a model that does not answer per utterance, or when windows were merged to fit).
+
+        A model that answers per utterance is decoded with the answer's layout fixed
+        (:meth:`~acoustemo.model.AcoustEmo.answer_per_utterance`: a line per utterance, in order); ``given``, the
+        labels of the first utterances, are read as their lines instead of written (what the stream passes: the
+        utterances it answered before)."""
         from ..data.collate import Collator
 
         batch = Collator(self.model.config, self.model.tokenizer, train=False)([example])
-        (pred,) = self.model.generate(batch, max_new_tokens=self.max_new_tokens)
+        per_utterance = batch.question == ["utterances"] and not (batch.merged and batch.merged[0])
+        if per_utterance and batch.num_utterances[0] > len(given):
+            pred = self.model.answer_per_utterance(batch, list(given), max_new_tokens=self.max_new_tokens)
+        else:
+            (pred,) = self.model.generate(batch, max_new_tokens=self.max_new_tokens)
         own = pred.utterance_emotions
         if own is not None and len(own) != len(example.utterances):
             own = None
         return pred, own
-
-    @torch.no_grad()
-    def answer_newest(self, example, earlier: list[list[str]]):
-        """As :meth:`answer`, for a dialogue whose utterances but the last were answered before (``earlier``: the
-        labels of each): the model reads those lines instead of writing them again
-        (:meth:`~acoustemo.model.AcoustEmo.answer_newest`). A model that does not answer per utterance answers the
-        clip's question (own: None)."""
-        from ..data.collate import Collator
-
-        if not self.model.config.utterance_answers:
-            return self.answer(example)
-        batch = Collator(self.model.config, self.model.tokenizer, train=False)([example])
-        if batch.question != ["utterances"] or (batch.merged and batch.merged[0]):
-            return self.answer(example)  # windows merged to fit: no line per utterance to write
-        pred = self.model.answer_newest(batch, earlier, max_new_tokens=self.max_new_tokens)
-        return pred, pred.utterance_emotions
 
     def evidence_method(self, wanted: str | None = None) -> str:
         """How ``--explain`` measures evidence (:func:`acoustemo.inference.explain.explain`): ``wanted``, or the

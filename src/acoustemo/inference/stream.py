@@ -248,7 +248,7 @@ class StreamLabeler:
         visual = None if p.visual_encoder is None else torch.zeros(1, p.visual_encoder.dim)  # audio: no face
         example = Example(id=f"stream-{self.count}", audio=audio, frame_rate=self.frame_rate, utterances=utterances,
                           visual=visual)
-        pred, own = p.answer_newest(example, [h.labels for h in list(self.history)[:-1]])
+        pred, own = p.answer(example, [h.labels for h in list(self.history)[:-1]])
         labels = list(own[-1]) if own is not None else list(pred.emotions)
         self.history[-1].labels = labels
         line = StreamedUtterance(self.count, segment.start, segment.end, text, labels, list(pred.emotions),

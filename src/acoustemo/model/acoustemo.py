@@ -298,28 +298,40 @@ class AcoustEmo(nn.Module):
         return preds
 
     @torch.no_grad()
-    def answer_newest(self, batch: Batch, earlier: list[list[str]], *, max_new_tokens: int = 32) -> Prediction:
-        """The answer for one dialogue asked per utterance (the second question form) in which the lines of every
-        utterance but the last are given: ``earlier``, their labels in order. The model writes the clip's list
-        (at most ``max_new_tokens``; an end of the answer there only ends that list), reads the given lines, and
-        writes the last utterance's line (:mod:`acoustemo.model.decode`): about two lists' tokens, where
-        :meth:`generate` writes every line."""
+    def answer_per_utterance(self, batch: Batch, given: list[list[str]] = (), *, max_new_tokens: int = 32
+                             ) -> Prediction:
+        """The answer for one dialogue in the second question form (the clip's list, then a line per utterance),
+        decoded greedily with the answer's layout fixed (:mod:`acoustemo.model.decode`): the model writes the clip's
+        list (at most ``max_new_tokens``), then each utterance's line after reading its number (``"3:"``), so every
+        utterance gets exactly one line, in order, and nothing is written after the last. ``given``: the labels of
+        the first utterances, read as their lines instead of written (the stream: they were answered as they came).
+
+        On the dialogues the model was trained on it writes that layout itself, so the words are those of
+        :meth:`generate` (docs/performance.md counts the differences); on longer ones it may not (skipped or
+        invented line numbers, lines past the last utterance), and the reading keeps the layout. Each read costs one
+        forward pass for several tokens and the answer stops at its last line: fewer passes than writing it."""
         from .decode import Read, Write, greedy_decode
 
         if len(batch.ids) != 1 or batch.question != ["utterances"]:
-            raise ValueError("answer_newest takes one dialogue collated with the per-utterance question")
+            raise ValueError("answer_per_utterance takes one dialogue collated with the per-utterance question")
         n = batch.num_utterances[0]
-        if len(earlier) != n - 1:
-            raise ValueError(f"{len(earlier)} given lines for a dialogue of {n} utterances (one less is needed)")
+        if len(given) >= n:
+            raise ValueError(f"{len(given)} given lines for a dialogue of {n} utterances: nothing left to answer")
         batch = batch.to(self.device)
         tok = self.tokenizer
-        given = "".join(f"{i}: {', '.join(labels)}\n" for i, labels in enumerate(earlier, 1)) + f"{n}:"
-        plan = [Write(max_new_tokens, ends_answer=False), Read(tuple(tok(given, add_special_tokens=False).input_ids), own_line=True),
-                Write(TOKENS_PER_UTTERANCE_LINE)]
+
+        def ids(text: str) -> tuple[int, ...]:
+            return tuple(tok(text, add_special_tokens=False).input_ids)
+
+        given_lines = "".join(f"{i}: {', '.join(labels)}\n" for i, labels in enumerate(given, 1))
+        plan: list = [Write(max_new_tokens, ends_answer=False)]
+        for k in range(len(given) + 1, n + 1):
+            plan += [Read(ids((given_lines if k == len(given) + 1 else "") + f"{k}:"), own_line=True),
+                     Write(TOKENS_PER_UTTERANCE_LINE, ends_answer=False)]
         processors = [self.acoustic_prior(batch)] if self.config.acoustic_prior is not None else []
-        ids, _ = greedy_decode(self.llm, self.embed(batch), plan, tokenizer=tok, eos_token_id=tok.eos_token_id,
-                               logits_processors=processors)
-        text = tok.decode(ids, skip_special_tokens=True)
+        answer, _ = greedy_decode(self.llm, self.embed(batch), plan, tokenizer=tok, eos_token_id=tok.eos_token_id,
+                                  logits_processors=processors)
+        text = tok.decode(answer, skip_special_tokens=True)
         clip, own = parse_answer(text, n)
         return Prediction(batch.ids[0], text.strip(), clip, own or [[] for _ in range(n)])
 
