@@ -227,6 +227,42 @@ def test_stream_reads_raw_pcm_from_standard_input(tmp_path, monkeypatch, capsys)
     assert [r["type"] for r in rows] == ["utterance", "end"] and err == ""
 
 
+def test_a_stream_that_breaks_mid_utterance_labels_what_it_heard_and_ends_with_one_line(
+        tmp_path, dialogue, monkeypatch, capsys):
+    from acoustemo.media.decode import MediaError
+
+    wav, truth = dialogue
+    cut = round((truth[1][0] + 1.0) * SAMPLE_RATE)  # a second into the second utterance
+
+    def broken(source, **kwargs):
+        yield from chunked(wav[:cut])
+        raise MediaError(f"{source}: connection reset by peer")
+
+    monkeypatch.setattr("acoustemo.media.live.decoded_chunks", broken)
+    checkpoint = tiny_checkpoint(tmp_path / "ckpt", "model.utterance_answers=true")
+    assert main(["stream", "rtsp://camera/live", "--checkpoint", str(checkpoint), "--max-new-tokens", "2",
+                 "--min-silence", "0.5", "--quiet"]) == 2
+    out, err = capsys.readouterr()
+    rows = [json.loads(line) for line in out.strip().splitlines()]  # every line printed is still valid JSON
+    assert [r["type"] for r in rows] == ["utterance", "utterance", "end"]
+    assert rows[1]["end"] <= cut / SAMPLE_RATE + 0.01 and "connection reset" in rows[-1]["error"]
+    assert err.strip().splitlines() == ["acoustemo stream: error: rtsp://camera/live: connection reset by peer; the "
+                                        "stream ended there (what was heard before is labelled above)"]
+
+
+def test_stream_reads_a_wav_from_standard_input(tmp_path, monkeypatch, capsys):
+    import soundfile
+
+    buffer = io.BytesIO()
+    soundfile.write(buffer, load_audio(CLIPS[0]), SAMPLE_RATE, format="WAV")
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(buffer.getvalue())))
+    checkpoint = tiny_checkpoint(tmp_path / "ckpt")
+    assert main(["stream", "-", "--checkpoint", str(checkpoint), "--quiet", "--max-new-tokens", "2"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    assert [r["type"] for r in rows] == ["utterance", "end"]
+    assert "kids are talking by the door" in rows[0]["text"].lower()
+
+
 @pytest.mark.parametrize("argv, message", [
     (["stream"], "no source"),
     (["stream", "missing.wav"], "missing.wav: file not found"),

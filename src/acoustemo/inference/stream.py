@@ -283,11 +283,15 @@ class StreamResult:
     seconds: float  # of audio heard
     processing_seconds: float  # from the first chunk asked for to the last line
     interrupted: bool = False  # ended by Ctrl-C (the speech heard until then was still labelled)
+    error: Exception | None = None  # the source broke (the speech heard until then was still labelled)
 
     def to_json(self) -> dict:
-        return {"type": "end", "seconds": round(self.seconds, 3), "processing_seconds": round(self.processing_seconds, 3),
-                "utterances": [{k: v for k, v in line.to_json().items() if k != "type"} for line in self.lines],
-                "context_labels": self.lines[-1].context_labels if self.lines else []}
+        out = {"type": "end", "seconds": round(self.seconds, 3), "processing_seconds": round(self.processing_seconds, 3),
+               "utterances": [{k: v for k, v in line.to_json().items() if k != "type"} for line in self.lines],
+               "context_labels": self.lines[-1].context_labels if self.lines else []}
+        if self.error is not None:
+            out["error"] = str(self.error).splitlines()[0] if str(self.error) else type(self.error).__name__
+        return out
 
 
 _END = object()
@@ -308,12 +312,14 @@ def label_stream(chunks: Iterable[np.ndarray], labeler: StreamLabeler, endpointe
     """Every utterance of ``chunks`` (float32 at 16 kHz) labelled as it ends; ``on_line`` gets each line at once.
 
     ``live``: the source delivers at its own pace (a microphone, a URL, a paced file) and is never held up; otherwise
-    it is read at most 30 s of audio ahead of the answers, so a long file runs in bounded memory."""
+    it is read at most 30 s of audio ahead of the answers, so a long file runs in bounded memory. A source that
+    breaks (raises) ends the stream as its end would: the utterance it cut is labelled with what was heard, and the
+    result holds the error."""
     endpointer = endpointer or Endpointer()
     incoming: queue.Queue = queue.Queue(maxsize=0 if live else 120)
     threading.Thread(target=_read, args=(chunks, incoming), daemon=True).start()
     lines: list[StreamedUtterance] = []
-    started, interrupted = time.monotonic(), False
+    started, interrupted, error = time.monotonic(), False, None
 
     def answer(segments):
         for segment in segments:
@@ -331,8 +337,11 @@ def label_stream(chunks: Iterable[np.ndarray], labeler: StreamLabeler, endpointe
                 if item is _END:
                     ended = True
                     break
-                if isinstance(item, BaseException):
+                if isinstance(item, KeyboardInterrupt):
                     raise item
+                if isinstance(item, Exception):
+                    error, ended = item, True
+                    break
                 endpointer.push(item, arrived)
                 try:
                     item, arrived = incoming.get_nowait()
@@ -343,4 +352,4 @@ def label_stream(chunks: Iterable[np.ndarray], labeler: StreamLabeler, endpointe
     except KeyboardInterrupt:
         interrupted = True
         answer(endpointer.flush())
-    return StreamResult(lines, endpointer.seconds, time.monotonic() - started, interrupted)
+    return StreamResult(lines, endpointer.seconds, time.monotonic() - started, interrupted, error)

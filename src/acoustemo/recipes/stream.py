@@ -124,4 +124,8 @@ def run(args) -> int:
         print(f"{args.source or 'microphone'}: {len(result.lines)} utterances in {result.seconds:.1f} s of audio "
               f"(processed in {result.processing_seconds:.1f} s); the last window: "
               f"{', '.join(summary['context_labels']) or '-'}", file=view, flush=True)
+    if result.error is not None:  # everything heard until then was labelled and printed above
+        name, message = args.source or "microphone", summary["error"]
+        raise InputError(f"{message if name in message else f'{name}: {message}'}; the stream ended there "
+                         f"(what was heard before is labelled above)")
     return 130 if result.interrupted and not args.mic else 0
