@@ -7,7 +7,8 @@ The clips are speech: the example RAVDESS dialogue (examples/, 7.7 s, three sent
 sentences spoken by espeak-ng, to 10, 30 and 60 s (``--lengths``, at most 90 s). Cold: a fresh ``acoustemo predict`` process on the 10 s clip (Python start,
 imports, model load, then one file). Warm: the median of ``--repeats`` calls of a loaded
 :class:`acoustemo.inference.predictor.Predictor`, split into its stages (decode, transcription, audio encoder, generation
-of the answer, explanation). Nothing is asserted: it reports. Run it on an idle machine.
+of the answer, explanation), as ``predict`` runs by default and with ``--beam-size 1 --int8`` (greedy
+transcription, the LLM's linear layers in int8). Nothing is asserted: it reports. Run it on an idle machine.
 """
 
 from __future__ import annotations
@@ -75,19 +76,19 @@ def warm_request(predictor, clip: Path, explain: bool) -> dict:
     import acoustemo.media as media
 
     stages = {"transcribe": Timed(predictor.transcribe), "audio encoder": Timed(predictor.audio_encoder.encode),
-              "generate": Timed(predictor.model.generate), "decode": Timed(media.load_audio),
+              "answer": Timed(predictor.answer), "decode": Timed(media.load_audio),
               "explain": Timed(explain_module.explain)}
-    saved = (predictor.transcribe, predictor.audio_encoder.encode, predictor.model.generate, media.load_audio,
+    saved = (predictor.transcribe, predictor.audio_encoder.encode, predictor.answer, media.load_audio,
              explain_module.explain)
-    predictor.transcribe, predictor.audio_encoder.encode, predictor.model.generate = (
-        stages["transcribe"], stages["audio encoder"], stages["generate"])
+    predictor.transcribe, predictor.audio_encoder.encode, predictor.answer = (
+        stages["transcribe"], stages["audio encoder"], stages["answer"])
     media.load_audio, explain_module.explain = stages["decode"], stages["explain"]
     try:
         t0 = time.perf_counter()
         result = predictor(clip, explain=explain)
         total = time.perf_counter() - t0
     finally:
-        (predictor.transcribe, predictor.audio_encoder.encode, predictor.model.generate, media.load_audio,
+        (predictor.transcribe, predictor.audio_encoder.encode, predictor.answer, media.load_audio,
          explain_module.explain) = saved
     return {"total": total, **{k: v.seconds for k, v in stages.items()}, "utterances": len(result.utterances),
             "labels": ", ".join(result.emotions)}
@@ -140,21 +141,23 @@ def main() -> int:
     report = {"checkpoint": checkpoint, "threads": torch.get_num_threads(), "cold_predict_10s": cold,
               "model_load": load, "warm": {}}
     print(f"model, transcriber and encoder load: {load:.1f} s; torch threads {torch.get_num_threads()}")
-    print(f"{'clip':>6} {'explain':>8} {'total':>7} {'decode':>7} {'transcr.':>8} {'encoder':>8} {'generate':>8} "
+    print(f"{'clip':>6} {'explain':>8} {'total':>7} {'decode':>7} {'transcr.':>8} {'encoder':>8} {'answer':>8} "
           f"{'explain':>8}  utterances")
-    for n in lengths:
-        for explain in (False, True):
-            r = median_of([warm_request(predictor, clips[n], explain) for _ in range(args.repeats)])
-            report["warm"][f"{n}s{' explain' if explain else ''}"] = r
-            print(f"{n:>5}s {'yes' if explain else 'no':>8} {r['total']:7.2f} {r['decode']:7.2f} "
-                  f"{r['transcribe']:8.2f} {r['audio encoder']:8.2f} {r['generate']:8.2f} {r['explain']:8.2f}  "
-                  f"{r['utterances']}", flush=True)
-    greedy = Predictor(checkpoint, beam_size=1)
-    warm_request(greedy, clips[10], explain=False)
-    r = median_of([warm_request(greedy, clips[10], False) for _ in range(args.repeats)])
-    report["warm"]["10s greedy transcription"] = r
-    print(f"10 s clip, greedy transcription (--beam-size 1): total {r['total']:.2f} s, transcription "
-          f"{r['transcribe']:.2f} s", flush=True)
+
+    def rows(predictor, tag: str, explains) -> None:
+        for n in lengths:
+            for explain in explains:
+                r = median_of([warm_request(predictor, clips[n], explain) for _ in range(args.repeats)])
+                report["warm"][f"{n}s{' explain' if explain else ''}{tag}"] = r
+                print(f"{n:>5}s {'yes' if explain else 'no':>8} {r['total']:7.2f} {r['decode']:7.2f} "
+                      f"{r['transcribe']:8.2f} {r['audio encoder']:8.2f} {r['answer']:8.2f} {r['explain']:8.2f}  "
+                      f"{r['utterances']}{tag}", flush=True)
+
+    rows(predictor, "", (False, True))
+    del predictor
+    fast = Predictor(checkpoint, beam_size=1, quantize="int8")
+    warm_request(fast, clips[10], explain=False)
+    rows(fast, " --beam-size 1 --int8", (False,))
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     return 0

@@ -113,6 +113,26 @@ def test_quantization_settings_and_where_they_cannot_work(monkeypatch):
     q = quantization_config("4bit", llm="meta-llama/Llama-2-7b-hf", device="cuda:0", dtype=torch.bfloat16)
     assert q.load_in_4bit and q.bnb_4bit_quant_type == "nf4" and q.bnb_4bit_compute_dtype == torch.bfloat16
     assert quantization_config("8bit", llm="x", device="cuda", dtype=torch.float16).load_in_8bit
+    from acoustemo.model.llm import check_quantization
+
+    check_quantization("int8", "cpu")  # torch's dynamic int8: CPUs only
+    with pytest.raises(ConfigError, match="--int8: torch's dynamic int8 kernels run on the CPU, not cuda"):
+        check_quantization("int8", "cuda")
+
+
+def test_predict_int8_answers_and_its_explanation_falls_back_to_occlusion(checkpoint, capsys):
+    from acoustemo.errors import ConfigError
+    from acoustemo.inference.predictor import Predictor
+
+    assert main(["predict", str(CLIP), "--checkpoint", str(checkpoint), "--json", "--int8", "--explain",
+                 "--figures", str(checkpoint.parent / "figures"), "--max-new-tokens", "2"]) == 0
+    out = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert "emotions" in out and all("evidence" in u for u in out["utterances"])
+    predictor = Predictor(checkpoint, quantize="int8", max_new_tokens=2)
+    assert predictor.evidence_method() == "occlusion"
+    with pytest.raises(ConfigError, match="needs the LLM's float weights"):
+        predictor.evidence_method("gradient")
+    assert Predictor(checkpoint, max_new_tokens=2).evidence_method() == "gradient"
 
 
 def speaker_checkpoint(tmp_path):

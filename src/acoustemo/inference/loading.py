@@ -34,7 +34,8 @@ def checkpoint_config(checkpoint: str | os.PathLike, config: str | None = None,
 def load_model(checkpoint: str | os.PathLike, cfg: Config | None = None, *,
                device: str | torch.device | None = None, quantize: str | None = None):
     """The :class:`~acoustemo.model.AcoustEmo` of ``checkpoint`` in eval mode (``cfg``: its config by default;
-    ``quantize``: "8bit" / "4bit" LLM weights through bitsandbytes)."""
+    ``quantize``: "8bit" / "4bit" LLM weights through bitsandbytes, "int8" its linear layers dynamically quantised
+    after loading, :meth:`AcoustEmo.int8_decode <acoustemo.model.AcoustEmo.int8_decode>`; both inference only)."""
     from ..model import AcoustEmo
 
     checkpoint = Path(checkpoint)
@@ -47,7 +48,7 @@ def load_model(checkpoint: str | os.PathLike, cfg: Config | None = None, *,
         # are trainable tensors of the checkpoint, checked by the strict load below
         cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, qformer_weights=None))
     torch.manual_seed(cfg.train.seed)
-    model = AcoustEmo.from_config(cfg.model, device=device, quantize=quantize)
+    model = AcoustEmo.from_config(cfg.model, device=device, quantize=None if quantize == "int8" else quantize)
     try:
         model.load_trainable(weights)
     except (KeyError, ValueError) as e:
@@ -63,4 +64,6 @@ def load_model(checkpoint: str | os.PathLike, cfg: Config | None = None, *,
     elif cfg.model.acoustic_prior is not None:
         raise InputError(f"{checkpoint}: model.acoustic_prior needs the stage-1 head ({HEAD_WEIGHTS}, {LABELS_FILE}) "
                          f"beside the weights")
+    if quantize == "int8":
+        model.int8_decode()
     return model.eval()

@@ -118,11 +118,8 @@ class Predictor:
         self.quantize = quantize
         self.device = resolve_device(device or "auto")
         self.cfg = checkpoint_config(checkpoint, None, overrides)
-        self.model = load_model(checkpoint, self.cfg, device=self.device,
-                                quantize=None if quantize == "int8" else quantize)
-        if quantize == "int8":  # the LLM's linear layers in int8 for a CPU's decode (AcoustEmo.int8_decode)
-            self.model.int8_decode()
-        elif quantize is None:  # LoRA folded into the full-precision weights: faster answers, same model
+        self.model = load_model(checkpoint, self.cfg, device=self.device, quantize=quantize)
+        if quantize is None:  # LoRA folded into the full-precision weights: faster answers, same model
             self.model.merge_lora()
         t = self.cfg.train
         self.audio_encoder = build_audio_encoder(encoder_name(t.audio_key or "whisper"), device=self.device)

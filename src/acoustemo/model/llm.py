@@ -167,6 +167,9 @@ def quantization_config(quantize: str | None, *, llm: str, device: str | torch.d
     ``dtype`` compute), or None; a clear ConfigError when it cannot work here."""
     if quantize is None:
         return None
+    if quantize == "int8":
+        raise ConfigError("int8 is torch's dynamic quantisation after loading (AcoustEmo.int8_decode), not a "
+                          "bitsandbytes loading config")
     check_quantization(quantize, device)
     flag = f"--load-in-{quantize}"
     if llm == "tiny":
