@@ -9,8 +9,8 @@ with its defaults (a queue of ``--queue-size`` requests, one answer at a time, t
 clip ``--rounds`` times one after another (the clip: benchmarks/latency.py's, the example RAVDESS dialogue then
 espeak-ng sentences, to ``--seconds``). Reported: how many got answers and how many were refused (a full queue),
 each request's latency from upload to answer (p50, p95, max), the throughput, and this process's resident memory
-before the first request and after the last (the server runs in it; the clients' threads are small beside the
-model). Nothing is asserted: it reports. Run it on an idle machine.
+before the first request, after the first round's answers and after the last (the server runs in it, and so do the
+clients). Nothing is asserted: it reports. Run it on an idle machine.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def main() -> int:
     app = launch(service, port=port, block=False, queue_size=args.queue_size)
     before = rss_mb()
     start = threading.Barrier(args.clients)
-    latencies, refused, lock = [], [], threading.Lock()
+    latencies, refused, trace, lock = [], [], [], threading.Lock()
 
     def client(i: int) -> None:
         c = Client(f"http://127.0.0.1:{port}/", verbose=False)
@@ -92,6 +92,7 @@ def main() -> int:
                 continue
             with lock:
                 latencies.append(time.perf_counter() - t)
+                trace.append(rss_mb())
             print(f"  client {i}: {latencies[-1]:.2f} s", file=sys.stderr, flush=True)
 
     began = time.perf_counter()
@@ -109,7 +110,8 @@ def main() -> int:
         "latency_s": {"p50": round(statistics.median(latencies), 2), "p95": round(percentile(latencies, 0.95), 2),
                       "max": round(max(latencies), 2)} if latencies else None,
         "wall_s": round(wall, 1), "throughput_per_min": round(60 * len(latencies) / wall, 1),
-        "rss_mb": {"before": round(before), "after": round(after)},
+        "rss_mb": {"before": round(before), "after_first_round": round(trace[min(args.clients, len(trace)) - 1])
+                   if trace else None, "after": round(after)},
     }
     print(json.dumps(report, indent=2))
     if args.out:

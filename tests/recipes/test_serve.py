@@ -4,6 +4,7 @@ import json
 import os
 import shutil
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -25,10 +26,11 @@ class FakePredictor:
     """Stands in for acoustemo.inference.predictor.Predictor: records the calls, answers with two utterances."""
 
     def __init__(self):
-        self.calls = []
+        self.calls, self.threads = [], []
 
     def __call__(self, path, *, explain=False):
         self.calls.append((Path(path), explain))
+        self.threads.append(threading.get_ident())
         utterances = [Utterance(0.1, 1.2, "Kids are talking"), Utterance(1.5, 3.0, "by the door")]
         return MediaPrediction(str(path), utterances, "calm, relaxed\n1: calm\n2: relaxed", ["calm", "relaxed"],
                                utterance_emotions=[["calm"], ["relaxed"]])
@@ -49,6 +51,25 @@ def test_a_request_gives_labels_timeline_and_a_json_download(tmp_path):
     assert [(u["text"], u["labels"]) for u in saved["utterances"]] == [("Kids are talking", ["calm"]),
                                                                         ("by the door", ["relaxed"])]
     assert result.figure is None
+
+
+def test_requests_from_many_threads_run_the_model_on_one_thread_of_its_own(tmp_path):
+    # the model's memory grows with every thread that calls it (allocator arenas, OpenMP pools): a web server's
+    # pool of threads must not each become one
+    from concurrent.futures import ThreadPoolExecutor
+
+    fake = FakePredictor()
+    service = Service(fake, explain=False, out_dir=tmp_path)
+    callers = set()
+
+    def ask(_):
+        callers.add(threading.get_ident())
+        return service(CLIP).labels
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(ask, range(8)))
+    assert answers == ["calm, relaxed"] * 8 and len(fake.calls) == 8
+    assert len(set(fake.threads)) == 1 and set(fake.threads).isdisjoint(callers | {threading.get_ident()})
 
 
 def test_uploads_over_the_limits_or_not_media_get_a_message_and_reach_no_model(tmp_path, media_synth):

@@ -1,6 +1,11 @@
 """A loaded :class:`~acoustemo.inference.predictor.Predictor` answering requests, with the limits a server needs:
 the upload's size and length, one request at a time, and the files of each result, of which the last
-``keep_results`` are kept (``acoustemo serve``)."""
+``keep_results`` are kept (``acoustemo serve``).
+
+Every request runs on the service's one worker thread, whichever thread of the web server asked: a model called
+from many threads costs memory for each of them (the allocator's per-thread arenas, an OpenMP pool per calling
+thread), 50 MB a thread here, so a server whose pool holds 40 threads would grow by 2 GB (docs/performance.md,
+serve under load)."""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import json
 import shutil
 import tempfile
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +50,18 @@ class Service:
         self.out_dir = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="acoustemo-serve-"))
         self._lock = threading.Lock()
         self._count = 0
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="acoustemo-service")
+
+    def _predict(self, path: Path, folder: Path):
+        """The prediction and its figure, on the worker thread."""
+        from .explain import plot_explanation
+
+        prediction = self.predictor(path, explain=self.explain)
+        folder.mkdir(parents=True, exist_ok=True)
+        if prediction.explanation is not None:
+            prediction.figure = str(plot_explanation(path, prediction.utterances, prediction.emotions,
+                                                     prediction.explanation, folder / "evidence.png"))
+        return prediction
 
     def check(self, path: str | Path) -> Path:
         """The limits, before anything is decoded; returns the path."""
@@ -72,21 +90,16 @@ class Service:
             raise InputError(str(e).replace(str(path), path.name)) from None
 
     def _run(self, path: Path) -> ServeResult:
-        from .explain import plot_explanation
         from ..io import atomic_write_text
 
         path = self.check(path)
         with self._lock:
             self._count += 1
             folder = self.out_dir / f"{self._count:05d}"
-            prediction = self.predictor(path, explain=self.explain)
-            folder.mkdir(parents=True, exist_ok=True)
+            prediction = self._worker.submit(self._predict, path, folder).result()
             old = self.out_dir / f"{self._count - self.keep_results:05d}"
             if self._count > self.keep_results and old.is_dir():  # a long-running server's disk stays bounded
                 shutil.rmtree(old, ignore_errors=True)
-            if prediction.explanation is not None:
-                prediction.figure = str(plot_explanation(path, prediction.utterances, prediction.emotions,
-                                                         prediction.explanation, folder / "evidence.png"))
         result = prediction.to_json()
         result["media"] = path.name  # not the server's upload path
         if prediction.figure:
