@@ -72,6 +72,18 @@ def test_requests_from_many_threads_run_the_model_on_one_thread_of_its_own(tmp_p
     assert len(set(fake.threads)) == 1 and set(fake.threads).isdisjoint(callers | {threading.get_ident()})
 
 
+def test_the_servers_allocator_arenas_are_limited_unless_the_user_set_them(monkeypatch):
+    import platform
+
+    from acoustemo.inference.service import limit_malloc_arenas
+
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert limit_malloc_arenas() is False  # the user's own setting stands
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert limit_malloc_arenas() is True
+
+
 def test_uploads_over_the_limits_or_not_media_get_a_message_and_reach_no_model(tmp_path, media_synth):
     fake = FakePredictor()
     service = Service(fake, max_mb=0.01, max_seconds=2.0, out_dir=tmp_path)

@@ -26,7 +26,7 @@ import sys
 from ..config import add_device_argument, add_quantization_argument
 from ..device import resolve_device
 from ..errors import AcoustemoError, InputError, one_line
-from ..inference.service import LIVE_HEADERS, TIMELINE_HEADERS, LiveSessions, Service
+from ..inference.service import LIVE_HEADERS, TIMELINE_HEADERS, LiveSessions, Service, limit_malloc_arenas
 
 
 
@@ -150,6 +150,7 @@ def run(args) -> int:
         from ..inference.pretrained import pretrained_path
 
         checkpoint = pretrained_path()
+    limit_malloc_arenas()  # before the model and the server's threads allocate
     predictor = Predictor(checkpoint, transcriber_model=args.whisper_model, beam_size=args.beam_size,
                           device=args.device, quantize=args.quantize)
     service = Service(predictor, max_mb=args.max_mb, max_seconds=args.max_seconds, explain=not args.no_explain)
