@@ -92,6 +92,9 @@ def main() -> int:
     p.add_argument("--no-batch", action="store_true", help="skip the batch path's answers")
     p.add_argument("--float32", action="store_true", help="as acoustemo stream --float32 (default: --int8 on a CPU)")
     p.add_argument("--context", type=int, default=None, help="as acoustemo stream --context")
+    p.add_argument("--baseline-window", type=float, default=None, help="as acoustemo stream --baseline-window")
+    p.add_argument("--fast", action="store_true",
+                   help="as fast as possible, not in real time (accuracy only: the lags then mean nothing)")
     p.add_argument("--out", default=None, help="also write the numbers to this JSON file")
     args = p.parse_args()
 
@@ -106,7 +109,8 @@ def main() -> int:
     print(f"stream: {len(dialogues)} dialogues, {len(gold)} utterances, {seconds / 60:.1f} min", flush=True)
     checkpoint = args.checkpoint or pretrained_path()
     predictor = Predictor(checkpoint, beam_size=1, quantize=None if args.float32 else "int8")
-    labeler = StreamLabeler(predictor, **({"context": args.context} if args.context else {}))
+    labeler = StreamLabeler(predictor, baseline_window=args.baseline_window,
+                            **({"context": args.context} if args.context else {}))
     step = SAMPLE_RATE // 4
     chunks = (wav[i:i + step] for i in range(0, len(wav), step))
     memory, started = [], time.monotonic()
@@ -116,7 +120,8 @@ def main() -> int:
         print(f"  {line.end:7.1f} s  lag {line.lag:5.2f} s  rss {memory[-1][1]:6.0f} MB  [{', '.join(line.labels)}]",
               flush=True)
 
-    result = label_stream(paced(chunks), labeler, Endpointer(), live=True, on_line=on_line)
+    result = label_stream(chunks if args.fast else paced(chunks), labeler, Endpointer(), live=not args.fast,
+                          on_line=on_line)
     labeler.close()
     lags = [line.lag for line in result.lines]
     first = [line.lag for line in result.lines if line.end < 60.0]
@@ -126,7 +131,8 @@ def main() -> int:
     hits = primary_hits(gold, streamed)
     report = {
         "checkpoint": str(checkpoint), "llm": "float32" if args.float32 else "int8",
-        "context": labeler.history.maxlen, "corpus": f"{args.corpus}/{args.split}", "dialogues": len(dialogues),
+        "context": labeler.history.maxlen, "baseline_window": args.baseline_window, "realtime": not args.fast,
+        "corpus": f"{args.corpus}/{args.split}", "dialogues": len(dialogues),
         "stream_seconds": round(seconds, 1), "processing_seconds": round(result.processing_seconds, 1),
         "lines": len(result.lines), "known_utterances": len(gold),
         "lag_median": statistics.median(lags), "lag_p95": float(np.percentile(lags, 95)), "lag_max": max(lags),

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from acoustemo.errors import InputError
 from acoustemo.cli import main
 from acoustemo.inference.predictor import Predictor
 from acoustemo.inference.stream import Endpointer, SpeechSegment, StreamLabeler
@@ -175,6 +176,27 @@ def test_the_labeler_answers_each_utterance_with_the_recent_dialogue(predictor, 
     labeler.close()
 
 
+def test_a_baseline_window_forgets_the_voices_before_it(predictor, monkeypatch):
+    from acoustemo.data.speakers import FrameStats, SpeakerBaseline
+
+    recorder = Recorder(predictor)
+    monkeypatch.setattr(predictor, "answer", recorder)
+    wavs = [load_audio(CLIPS[i % 2]) for i in range(3)]
+    frames = [predictor.audio_encoder.encode(w) for w in wavs]
+    # a window just over the newest two utterances' length: the first is forgotten once the third is heard
+    window = (len(frames[1]) + len(frames[2])) / 50 - 0.01
+    labeler = StreamLabeler(predictor, context=3, baseline_window=window)
+    for i, w in enumerate(wavs):
+        labeler(SpeechSegment(3.0 * i, 3.0 * i + 2.5, w, arrived=0.0))
+    voice = FrameStats.of(torch.cat(frames[1:]))
+    expected = SpeakerBaseline.of_model(predictor.model, 50.0).normalize(torch.cat(frames), voice)
+    torch.testing.assert_close(recorder.examples[-1].audio, expected)
+    assert labeler.voice.count == len(frames[1]) + len(frames[2])
+    labeler.close()
+    with pytest.raises(InputError, match="baseline window must be positive seconds, got 0"):
+        StreamLabeler(predictor, baseline_window=0)
+
+
 def test_one_whisper_pass_hears_what_the_transcriber_hears(predictor):
     assert predictor.transcribes_with_encoder  # the checkpoint's encoder is the bundled tiny.en
     labeler = StreamLabeler(predictor)
@@ -269,6 +291,7 @@ def test_stream_reads_a_wav_from_standard_input(tmp_path, monkeypatch, capsys):
     (["stream", "a.wav", "--pcm", "16000"], "--pcm 16000: only for standard input"),
     (["stream", str(CLIPS[0]), "--min-silence", "-1"], "min_silence must be >= 0 seconds"),
     (["stream", str(CLIPS[0]), "--context", "0"], "--context 0: must be at least 1"),
+    (["stream", str(CLIPS[0]), "--baseline-window", "0"], "--baseline-window 0.0: must be positive seconds"),
 ])
 def test_bad_sources_are_one_line(argv, message, capsys):
     assert main(argv) == 2

@@ -32,6 +32,8 @@ that utterance's emotion in its mean); with ``recording`` from the first utteran
 the answers never hold it up (a live source's backlog shows as lag instead).
 
 The stream is taken to be one voice: a conversation between several people shares one running baseline.
+``baseline_window`` makes the baseline forget: it holds only the last that many seconds of speech, so that it
+follows a change of voice, at the cost of a noisier estimate for one voice.
 """
 
 from __future__ import annotations
@@ -203,18 +205,28 @@ class StreamLabeler:
     ``context`` utterances as the dialogue (see the module docstring)."""
 
     def __init__(self, predictor, *, context: int = DEFAULT_CONTEXT, baseline_seconds: float = 10.0,
-                 clock=time.monotonic):
+                 baseline_window: float | None = None, clock=time.monotonic):
+        """``baseline_window``: the running baseline holds only the last this many seconds of speech (at least the
+        newest utterance), so that it follows a change of voice; None (the default): everything heard, the best
+        estimate for one voice. Seeded files (``Predictor.set_speaker_baseline``) stay in it either way."""
         from ..data.speakers import SpeakerBaseline
 
         if context < 1:
             raise InputError(f"context must be at least 1 utterance, got {context}")
+        if baseline_window is not None and not baseline_window > 0:
+            raise InputError(f"baseline window must be positive seconds, got {baseline_window}")
         self.predictor, self.clock = predictor, clock
         self.history: deque[_Heard] = deque(maxlen=context)
         self.frame_rate = predictor.audio_encoder.frame_rate
         self.mode = predictor.cfg.model.speaker_normalization
         self.baseline = None if self.mode == "none" else SpeakerBaseline.of_model(predictor.model, self.frame_rate)
-        self.baseline_frames = baseline_seconds * self.frame_rate
-        self.voice = predictor.speaker_baseline  # FrameStats of the voice so far (None: nothing heard)
+        self.seed = predictor.speaker_baseline  # FrameStats of the voice's other recordings, or None
+        self.voice = self.seed  # FrameStats of the voice so far (None: nothing heard)
+        self.window = None if baseline_window is None else baseline_window * self.frame_rate  # frames
+        self._recent: deque = deque()  # FrameStats of the utterances in the window, oldest first
+        self.baseline_frames = baseline_seconds * self.frame_rate  # heard before the baseline is used (speaker)
+        if self.window is not None:
+            self.baseline_frames = min(self.baseline_frames, self.window)
         self.count = 0
         self._pool = ThreadPoolExecutor(max_workers=1)
         self.one_pass = predictor.transcribes_with_encoder
@@ -234,8 +246,7 @@ class StreamLabeler:
         if not text or not len(frames):
             return None
         if self.baseline is not None:
-            own = FrameStats.of(frames)
-            self.voice = own if self.voice is None else self.voice.merge(own)
+            self.voice = self._heard_voice(FrameStats.of(frames))
         self.history.append(_Heard(frames, text))
         audio = torch.cat([h.frames for h in self.history])
         if self.baseline is not None and (self.mode == "recording" or self.voice.count >= self.baseline_frames):
@@ -255,6 +266,18 @@ class StreamLabeler:
                                  self.clock() - segment.arrived)
         self.count += 1
         return line
+
+    def _heard_voice(self, own):
+        """The running baseline once an utterance of statistics ``own`` is heard."""
+        from ..data.speakers import pooled
+
+        if self.window is None:
+            return own if self.voice is None else self.voice.merge(own)
+        self._recent.append(own)
+        while len(self._recent) > 1 and sum(s.count for s in self._recent) - self._recent[0].count >= self.window:
+            self._recent.popleft()
+        recent = pooled(self._recent)
+        return recent if self.seed is None else self.seed.merge(recent)
 
     def _hear(self, segment: SpeechSegment) -> tuple[torch.Tensor, str]:
         """(the segment's raw encoder frames, its words): from one Whisper pass where the audio encoder is the

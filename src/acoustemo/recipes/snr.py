@@ -4,7 +4,7 @@
         --model full=runs/release/final \\
         --model "full head=runs/probe-ablation/ravdess/full/seed-0/acoustic" \\
         --model "w/o utterance head=runs/probe-ablation/ravdess/no_utterance/seed-0/acoustic" \\
-        --snr clean,20,10,5,0 --gain -30,-20,-10
+        --snr clean,20,10,5,0 --gain=-30,-20,-10
 
 Every sample of the manifest is heard again with pink background noise at each SNR (speech power over noise
 power, the speech measured inside the sample's utterances; the same noise as ``acoustemo synth --snr``, one

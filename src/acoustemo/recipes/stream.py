@@ -44,6 +44,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="an utterance still going on after this many seconds is cut (default 15)")
     p.add_argument("--speaker-baseline", nargs="+", default=None, metavar="FILE",
                    help="recordings of the same voice, to start its running baseline with")
+    p.add_argument("--baseline-window", type=float, default=None, metavar="SECONDS",
+                   help="the running baseline holds only the last SECONDS of speech, so that it follows a change of "
+                        "voice (default: everything heard, best for one voice; docs/usage.md)")
     p.add_argument("--whisper-model", default=None, help="Whisper model for transcription (default: bundled tiny.en)")
     p.add_argument("--beam-size", type=int, default=1,
                    help="transcription beam size (default 1, greedy: the lag matters more here than in predict)")
@@ -89,6 +92,8 @@ def run(args) -> int:
     endpointer = Endpointer(min_silence=args.min_silence, max_utterance=args.max_utterance)
     if args.context < 1:
         raise InputError(f"--context {args.context}: must be at least 1 utterance")
+    if args.baseline_window is not None and not args.baseline_window > 0:
+        raise InputError(f"--baseline-window {args.baseline_window}: must be positive seconds")
     device = resolve_device(args.device)
     quantize = args.quantize
     if args.float32 and quantize is not None:
@@ -106,7 +111,7 @@ def run(args) -> int:
                           max_new_tokens=args.max_new_tokens, device=device, quantize=quantize)
     if args.speaker_baseline:
         predictor.set_speaker_baseline(args.speaker_baseline)
-    labeler = StreamLabeler(predictor, context=args.context)
+    labeler = StreamLabeler(predictor, context=args.context, baseline_window=args.baseline_window)
     view = None if args.quiet else sys.stderr
 
     def show(line):
