@@ -54,7 +54,8 @@ from ..errors import InputError
 from ..media import SAMPLE_RATE
 from ..utterance import Utterance
 
-DEFAULT_CONTEXT = 6  # utterances of the dialogue so far in each answer, the newest included
+DEFAULT_CONTEXT = 3  # utterances of the dialogue so far in each answer, the newest included (docs/performance.md: 6
+# gave the same first labels on the validation dialogues, 0.25 s later)
 DEFAULT_MIN_SILENCE = 0.2  # seconds (benchmarks/utterance_split.py, validation dialogues; docs/features.md)
 
 
