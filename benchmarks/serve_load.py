@@ -127,8 +127,8 @@ def main() -> int:
     after = rss_mb()
     report = {
         "clients": args.clients, "rounds": args.rounds, "clip_seconds": args.seconds, "queue_size": args.queue_size,
-        "explain": not args.no_explain, "int8": args.int8, "malloc_arenas_limited": arenas, "answered": len(latencies), "refused": len(refused),
-        "refusals": sorted(set(refused)),
+        "explain": not args.no_explain, "int8": args.int8, "malloc_arenas_limited": arenas,
+        "answered": len(latencies), "refused": len(refused), "refusals": sorted(set(refused)),
         "latency_s": {"p50": round(statistics.median(latencies), 2), "p95": round(percentile(latencies, 0.95), 2),
                       "max": round(max(latencies), 2)} if latencies else None,
         "wall_s": round(wall, 1), "throughput_per_min": round(60 * len(latencies) / wall, 1),

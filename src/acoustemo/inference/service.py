@@ -35,8 +35,7 @@ def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
         return False
     name = ctypes.util.find_library("c")
     try:
-        libc = ctypes.CDLL(name) if name else None
-        mallopt = libc.mallopt if libc is not None else None
+        mallopt = ctypes.CDLL(name).mallopt if name else None
     except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to set
         return False
     return mallopt is not None and bool(mallopt(-8, arenas))  # -8: M_ARENA_MAX in glibc's malloc.h
