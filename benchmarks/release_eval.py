@@ -66,6 +66,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from acoustemo.cache.store import FeatureCache  # noqa: E402
+from acoustemo.config import add_prior_arguments, prior_overrides  # noqa: E402
 from acoustemo.data.collate import Example  # noqa: E402
 from acoustemo.data.dataset import FeatureDataset, prepared_for, resolve_key  # noqa: E402
 from acoustemo.data.manifest import read_manifest  # noqa: E402
@@ -227,9 +228,7 @@ def main() -> int:
                    help="a model trained with speaker baselines (model.speaker_normalization): measure each test "
                         "sample against its speaker's, pooled over the test manifest's samples of that speaker "
                         "(manifest, default), or give it nothing of the voice (none: each file on its own)")
-    p.add_argument("--acoustic-prior", default=None, metavar="W[:SOURCE]",
-                   help="decode with model.acoustic_prior=W (a number >= 0, or none; default: the model's setting) "
-                        "and model.acoustic_prior_source=SOURCE (head or probe) when given")
+    add_prior_arguments(p)
     p.add_argument("--max-samples", type=int, default=0,
                    help="score at most this many samples per set: every k-th of the manifest's order, so every "
                         "speaker keeps its share (0: all; the same samples for any model)")
@@ -251,9 +250,7 @@ def main() -> int:
 
         model, cfg = None, load_config(Path(args.acoustic) / "config.yaml")
     else:
-        from acoustemo.config import acoustic_prior_overrides
-
-        overrides = acoustic_prior_overrides(args.acoustic_prior)
+        overrides = prior_overrides(args)
         cfg = checkpoint_config(folder, overrides=overrides)
         model = load_model(folder, cfg, device="cpu")
     data = Path(args.data)

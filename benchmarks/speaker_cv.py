@@ -138,6 +138,9 @@ def cross_validate(examples, folds, categories, per_utterance, dims, fit_mode, s
 CORPORA = {"ravdess-single": EMOTION_CATEGORIES, "ravdess": EMOTION_CATEGORIES, "synth": CUE_CATEGORIES,
            "emodb": EMOTION_CATEGORIES}
 PROBE_SOURCE = "stage 1, probe source"  # model.acoustic_prior_source=probe: the probe per utterance
+# model.clip_prior_source=utterances: a clip of several utterances named from their probe priors, per emphasis
+CLIP_ROW = "stage 1, clip from utterances, emphasis"
+CLIP_EMPHASES = (0.0, 2.0, 5.0, 10.0, 20.0, 50.0)
 BASELINE_B = "(b) Whisper mean+std probe"
 AUGMENTED = "+augmented"  # --stage1 token: train on the augmented copies too
 AUGMENTED_MANIFEST = "augmented/train.jsonl"  # under --data, as scripts/release_data.sh writes it
@@ -206,7 +209,9 @@ def stage1_cv(data: Path, config: str, name: str, overrides: list[str], folds_k:
                     "hits": score_fold(model, samples, augmented, held, cache, base, dims)}
             atomic_write_json(done_file, done)
         elif set(done["hits"]) < set(score_sets(samples, augmented, held)) or (
-                base.train.acoustic.probe_init and not all(PROBE_SOURCE in h for h in done["hits"].values())):
+                base.train.acoustic.probe_init and not all(PROBE_SOURCE in h and (c == "ravdess-utterances"
+                                                                                  or clip_rows()[0] in h)
+                                                           for c, h in done["hits"].items())):
             model = load_acoustic(fold_dir / "acoustic")
             if model.probe_labels is None and base.train.acoustic.probe_init:  # trained before they were saved
                 model.probe_labels = fold_probe_labels(base, fold_dir)
@@ -330,6 +335,10 @@ def score_sets(samples, augmented, held) -> list[str]:
     return out + (["ravdess-utterances"] if "ravdess" in out else []) + copies
 
 
+def clip_rows() -> list[str]:
+    return [f"{CLIP_ROW} {e:g}" for e in CLIP_EMPHASES]
+
+
 def score_fold(model, samples, augmented, held, cache, cfg, dims: int) -> dict:
     """The held-out samples' hits per set: the stage-1 head's top label (against each speaker's baseline, and for a
     speaker-relative model also with raw frames) and baseline (b) fitted on the fold's (clean) training samples; on
@@ -337,6 +346,7 @@ def score_fold(model, samples, augmented, held, cache, cfg, dims: int) -> dict:
     the held-out speakers' augmented copies of that corpus."""
     from acoustemo.data.dataset import prepared_for
     from acoustemo.metrics.primary import primary_hit
+    from acoustemo.model.prior import clip_from_utterances, neutral_mask
     from acoustemo.training.acoustic import predict_acoustic, predict_acoustic_windows
 
     key = resolve_key(cache, "audio", cfg.train.audio_key)
@@ -374,6 +384,12 @@ def score_fold(model, samples, augmented, held, cache, cfg, dims: int) -> dict:
                                      for w, p in zip(windows, predict_acoustic(model, examples))])
             scored[PROBE_SOURCE] = [primary_hit(g, [model.labels[int(j)]], categories)
                                     for g, j in zip(gold, probs.argmax(1))]
+            if not per_utterance:
+                for row, emphasis in zip(clip_rows(), CLIP_EMPHASES):
+                    named = torch.stack([clip_from_utterances(w, neutral_mask(model.labels), emphasis)
+                                         if len(w) > 1 else p for w, p in zip(windows, probs)])
+                    scored[row] = [primary_hit(g, [model.labels[int(j)]], categories)
+                                   for g, j in zip(gold, named.argmax(1))]
         out[corpus] = {**scored, BASELINE_B: [bool(p == g) for p, g in zip(fit_predict(x_train, y_train, x_test), gold)]}
     return out
 

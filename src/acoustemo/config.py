@@ -156,6 +156,13 @@ class ModelConfig:
     # that window's frames, and a clip of a single utterance takes it for the clip's first label too (clips of
     # several utterances keep the head's attention pooling). Decode-time, like acoustic_prior
     acoustic_prior_source: Literal["head", "probe"] = "head"
+    # where the prior of the clip's first label comes from for a clip of several utterances: "head", the
+    # classifier's attention-pooled answer for the whole clip; "utterances", the utterances' own priors (from
+    # acoustic_prior_source) pooled so that the most emotional one names the clip, each weighed by
+    # exp(clip_prior_emphasis * its probability of an emotion other than calm/neutral)
+    # (acoustemo.model.prior.clip_from_utterances; 0: their plain mean). Decode-time, like acoustic_prior
+    clip_prior_source: Literal["head", "utterances"] = "head"
+    clip_prior_emphasis: float = 10.0
     # how the stage-1 classifier (acoustemo.model.classifier) pools its statistics head's scores over a sample's
     # slots: "mean" (every slot alike) or "attention" (the attention head's weights, so that one emotional
     # utterance among neutral ones can carry the read-out probe's decision for the whole dialogue)
@@ -165,6 +172,8 @@ class ModelConfig:
         _positive(self, "audio_dim", "visual_dim", "max_length", "fixed_window_seconds")
         if self.acoustic_prior is not None and not (self.acoustic_prior >= 0 and math.isfinite(self.acoustic_prior)):
             raise ConfigError(f"model.acoustic_prior={self.acoustic_prior} must be a finite number >= 0 (or null)")
+        if not (self.clip_prior_emphasis >= 0 and math.isfinite(self.clip_prior_emphasis)):
+            raise ConfigError(f"model.clip_prior_emphasis={self.clip_prior_emphasis} must be a finite number >= 0")
         if not (self.global_qformer or self.utterance_qformer):
             raise ConfigError("global_qformer and utterance_qformer are both False: the model would have no "
                               "acoustic tokens")
@@ -596,6 +605,17 @@ def add_quantization_argument(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(quantize=None)
 
 
+def clip_prior_overrides(value: str | None) -> list[str]:
+    """``--clip-prior head|utterances[:EMPHASIS]`` as config overrides (``model.clip_prior_source``,
+    ``model.clip_prior_emphasis``), None for the model's own settings."""
+    if value is None:
+        return []
+    source, _, emphasis = value.strip().partition(":")
+    if source not in ("head", "utterances") or (emphasis and source == "head"):
+        raise ConfigError(f"--clip-prior {value!r}: expected head or utterances[:EMPHASIS]")
+    return [f"model.clip_prior_source={source}", *([f"model.clip_prior_emphasis={emphasis}"] if emphasis else [])]
+
+
 def acoustic_prior_overrides(value: str | None) -> list[str]:
     """``--acoustic-prior W[:SOURCE]`` as config overrides: a number, optionally with where the utterances' prior
     comes from (``1000:probe``, ``2:head``; ``model.acoustic_prior_source``), "none" for the LLM alone, None for
@@ -606,6 +626,26 @@ def acoustic_prior_overrides(value: str | None) -> list[str]:
     if weight.lower() == "none":
         return ["model.acoustic_prior=null"]
     return [f"model.acoustic_prior={weight}", *([f"model.acoustic_prior_source={source}"] if source else [])]
+
+
+def add_prior_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--acoustic-prior`` and ``--clip-prior``, the decode-time settings of the first labels; read back as
+    config overrides by :func:`prior_overrides`."""
+    parser.add_argument("--acoustic-prior", default=None, metavar="W[:SOURCE]",
+                        help="weight of the stage-1 classifier on the first label of each list (model.acoustic_prior: "
+                             "a number >= 0, or none for the LLM alone; default: the model's own setting), and "
+                             "where the utterances' prior comes from (head or probe, model.acoustic_prior_source), "
+                             "e.g. 1000:probe")
+    parser.add_argument("--clip-prior", default=None, metavar="head|utterances[:EMPHASIS]",
+                        help="where the clip's first label comes from when it has several utterances: the "
+                             "classifier's answer for the whole clip (head) or the most emotional utterance's "
+                             "(utterances, model.clip_prior_source; EMPHASIS: model.clip_prior_emphasis); default: "
+                             "the model's own setting")
+
+
+def prior_overrides(args: argparse.Namespace) -> list[str]:
+    """The config overrides of :func:`add_prior_arguments`' options."""
+    return acoustic_prior_overrides(args.acoustic_prior) + clip_prior_overrides(args.clip_prior)
 
 
 def add_device_argument(parser: argparse.ArgumentParser) -> None:

@@ -152,3 +152,55 @@ def test_the_probe_source_gives_each_utterance_the_probes_scores_and_a_one_utter
     torch.testing.assert_close(prior.clip[1], expected[2])  # b has one utterance: its clip is that utterance
     clip, _ = model.acoustic_head.logits(batch)
     torch.testing.assert_close(prior.clip[0], clip.softmax(-1)[0])  # a has two: the head's pooling decides
+
+
+def test_a_clip_named_from_its_utterances_takes_the_emotional_one_as_far_as_the_emphasis_says():
+    from acoustemo.model.prior import clip_from_utterances, neutral_mask
+
+    neutral = neutral_mask(LABELS)
+    assert neutral.tolist() == [False, False, False, True]  # only "calm" names no emotion
+    calm = torch.tensor([0.1, 0.0, 0.0, 0.9])
+    sad = torch.tensor([0.6, 0.0, 0.0, 0.4])
+    utterances = torch.stack([calm, calm, sad])
+    torch.testing.assert_close(clip_from_utterances(utterances, neutral, 0.0), utterances.mean(0))
+    assert clip_from_utterances(utterances, neutral, 0.0).argmax() == LABELS.index("calm")  # outvoted
+    strong = clip_from_utterances(utterances, neutral, 50.0)
+    torch.testing.assert_close(strong, sad, atol=1e-6, rtol=0)  # the emotional line alone
+    # the weights: exp(emphasis * emotional mass), normalised
+    w = torch.softmax(torch.tensor([0.1, 0.1, 0.6]) * 5.0, 0)
+    torch.testing.assert_close(clip_from_utterances(utterances, neutral, 5.0), w @ utterances)
+    with pytest.raises(ValueError, match=r"must be \(n >= 1, 4\)"):
+        clip_from_utterances(utterances[:0], neutral, 5.0)
+
+
+def test_the_utterances_clip_prior_pools_the_probes_utterances_and_leaves_one_utterance_clips_alone():
+    from acoustemo.model.prior import clip_from_utterances, neutral_mask
+
+    torch.manual_seed(0)
+    base = tiny_config()
+    cfg = tiny_config(use_visual=False, acoustic_prior=1.0, acoustic_prior_source="probe",
+                      clip_prior_source="utterances", clip_prior_emphasis=4.0,
+                      acoustic=dataclasses.replace(base.acoustic, stats_token=True))
+    model = AcoustEmo.from_config(cfg).eval()
+    head = {k: v for k, v in AcousticClassifier(cfg, LABELS).state_dict().items() if not k.startswith("qformers.")}
+    examples = [make_example("a"), make_example("b", seconds=3.0, utterances=((0.3, 2.7, "ok"),), seed=1)]
+    batch = Collator(model.config, model.tokenizer, train=False)(examples)
+    model.attach_acoustic_head(LABELS, head, probe_labels=["happy", "sad", "calm"])
+    prior = model.acoustic_prior(batch)
+    torch.testing.assert_close(prior.clip[0], clip_from_utterances(prior.utterances[0], neutral_mask(LABELS), 4.0))
+    torch.testing.assert_close(prior.clip[1], prior.utterances[1][0])
+
+
+def test_clip_prior_overrides_and_the_emphasis_is_checked():
+    from acoustemo.config import clip_prior_overrides
+    from acoustemo.errors import ConfigError
+
+    assert clip_prior_overrides(None) == []
+    assert clip_prior_overrides("head") == ["model.clip_prior_source=head"]
+    assert clip_prior_overrides("utterances:5") == ["model.clip_prior_source=utterances",
+                                                    "model.clip_prior_emphasis=5"]
+    for bad in ("pooled", "head:5"):
+        with pytest.raises(ConfigError, match="expected head or utterances"):
+            clip_prior_overrides(bad)
+    with pytest.raises(ConfigError, match="clip_prior_emphasis=-1.0 must be a finite number >= 0"):
+        tiny_config(clip_prior_emphasis=-1.0)

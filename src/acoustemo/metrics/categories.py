@@ -39,3 +39,6 @@ EMOTION_LABELS: dict[str, tuple[str, ...]] = {
     "surprised": ("surprised", "astonished", "amazed", "startled"),
     "boredom": ("bored", "weary", "indifferent", "apathetic"),
 }
+
+# the words of no emotion: neutral and calm material, and the synthetic corpus's control utterances
+NEUTRAL_WORDS: frozenset[str] = frozenset(EMOTION_LABELS["neutral"] + EMOTION_LABELS["calm"] + CUE_LABELS["control"])

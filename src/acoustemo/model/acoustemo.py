@@ -339,7 +339,7 @@ class AcoustEmo(nn.Module):
         """The logits processor of ``model.acoustic_prior`` for ``batch`` (:mod:`acoustemo.model.prior`): the
         classifier's label probabilities for each clip and, where a sample's windows are its utterances, for
         each utterance."""
-        from .prior import AcousticPrior
+        from .prior import AcousticPrior, clip_from_utterances, neutral_mask
 
         head = self.acoustic_head
         if head is None:
@@ -354,6 +354,7 @@ class AcoustEmo(nn.Module):
                                   "(probe-labels.json: a stage 1 started from a probe, train.acoustic.probe_init)")
             own = head.probe_logits(batch)
         clip, own = clip.softmax(-1), own.softmax(-1)
+        neutral = neutral_mask(head.labels)
         per_sample = []
         for j, n in enumerate(batch.num_utterances or [0] * clip.shape[0]):
             windows = own[batch.window_sample == j] if own.shape[0] else own
@@ -362,6 +363,8 @@ class AcoustEmo(nn.Module):
             per_sample.append(windows if utterances else None)
             if probe and utterances and n == 1:  # a clip of one utterance: the clip is that utterance
                 clip[j] = windows[0]
+            elif utterances and n > 1 and self.config.clip_prior_source == "utterances":
+                clip[j] = clip_from_utterances(windows, neutral, self.config.clip_prior_emphasis)
         return AcousticPrior(self.tokenizer, self._label_trie, clip, per_sample, self.config.acoustic_prior)
 
 

@@ -13,6 +13,10 @@ label under the current node, and no other token is allowed; once a whole label 
 through it has a higher prior) the LLM goes on freely (more labels, the next line). ``w = 0`` only constrains the
 first label to a known label word; a large ``w`` makes it the classifier's top label. The labels after the first
 and everything else stay the LLM's own, open vocabulary.
+
+The clip's prior is the classifier's pooled answer for the clip (``model.clip_prior_source: head``) or, for a clip
+of several utterances, read from the utterances' own priors (``utterances``, :func:`clip_from_utterances`): the
+clip takes the emotion of the utterance that carries one, as a listener names a dialogue by its emotional line.
 """
 
 from __future__ import annotations
@@ -21,7 +25,26 @@ import re
 
 import torch
 
+from ..metrics.categories import NEUTRAL_WORDS
+
 _LINE_START = re.compile(r"(?:^|\n)\s*(\d{1,3})\s*:\s*$")  # "...\n2:" (an utterance's list begins here)
+
+
+def neutral_mask(labels: list[str]) -> torch.Tensor:
+    """(V,) bool: which of the label words name no emotion (:data:`~acoustemo.metrics.categories.NEUTRAL_WORDS`)."""
+    return torch.tensor([w.strip().lower() in NEUTRAL_WORDS for w in labels], dtype=torch.bool)
+
+
+def clip_from_utterances(utterances: torch.Tensor, neutral: torch.Tensor, emphasis: float) -> torch.Tensor:
+    """A clip's label distribution (V,) from its utterances' (n, V): their weighted mean, each utterance weighed
+    by ``exp(emphasis * e)`` where ``e`` is its emotional mass, the probability it gives the labels that are not
+    ``neutral`` ((V,) bool). ``emphasis = 0`` is the plain mean, in which calm utterances outvote one emotional
+    line; the larger it is, the more the most emotional utterance alone names the clip."""
+    if utterances.ndim != 2 or utterances.shape[0] == 0 or utterances.shape[1] != neutral.shape[0]:
+        raise ValueError(f"utterances {tuple(utterances.shape)} must be (n >= 1, {neutral.shape[0]})")
+    emotional = utterances[:, ~neutral.to(utterances.device)].sum(-1)  # (n,)
+    weights = torch.softmax(float(emphasis) * emotional, 0)
+    return weights @ utterances
 
 
 class LabelTrie:

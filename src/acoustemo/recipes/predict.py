@@ -21,7 +21,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..config import add_device_argument, add_quantization_argument
+from ..config import add_device_argument, add_prior_arguments, add_quantization_argument, prior_overrides
 from ..device import resolve_device
 from ..errors import AcoustemoError, one_line
 from ..inference.predictor import Predictor
@@ -45,10 +45,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--speaker-baseline", nargs="+", default=None, metavar="FILE",
                    help="other recordings of the same speaker: each file is measured against this voice's baseline "
                         "(a model trained with model.speaker_normalization; default: each file's own)")
-    p.add_argument("--acoustic-prior", default=None, metavar="W[:SOURCE]",
-                   help="weight of the stage-1 classifier on the first label of each list (model.acoustic_prior: "
-                        "a number >= 0, or none for the LLM alone; default: the model's own setting), and where "
-                        "the utterances' prior comes from (head or probe, model.acoustic_prior_source), e.g. 1000:probe")
+    add_prior_arguments(p)
     add_device_argument(p)
     add_quantization_argument(p)
 
@@ -62,9 +59,7 @@ def run(args) -> int:
         from ..inference.pretrained import pretrained_path
 
         checkpoint = pretrained_path()
-    from ..config import acoustic_prior_overrides
-
-    overrides = acoustic_prior_overrides(args.acoustic_prior)
+    overrides = prior_overrides(args)
     predictor = Predictor(checkpoint, overrides=overrides, transcriber_model=args.whisper_model,
                           beam_size=args.beam_size, max_new_tokens=args.max_new_tokens, device=args.device,
                           quantize=args.quantize)

@@ -18,7 +18,7 @@ import argparse
 import json
 import sys
 
-from ..config import acoustic_prior_overrides, add_device_argument, add_quantization_argument
+from ..config import add_device_argument, add_prior_arguments, add_quantization_argument, prior_overrides
 from ..errors import InputError
 from ..inference.stream import DEFAULT_CONTEXT, DEFAULT_MIN_SILENCE
 
@@ -51,8 +51,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--beam-size", type=int, default=1,
                    help="transcription beam size (default 1, greedy: the lag matters more here than in predict)")
     p.add_argument("--max-new-tokens", type=int, default=32)
-    p.add_argument("--acoustic-prior", default=None, metavar="W[:SOURCE]",
-                   help="as in acoustemo predict (default: the model's own setting)")
+    add_prior_arguments(p)
     p.add_argument("--quiet", action="store_true", help="no live view on standard error, JSON only")
     p.add_argument("--float32", action="store_true",
                    help="keep the LLM in float32 on a CPU (default there: --int8, for the lag; docs/performance.md)")
@@ -106,7 +105,7 @@ def run(args) -> int:
         from ..inference.pretrained import pretrained_path
 
         checkpoint = pretrained_path()
-    predictor = Predictor(checkpoint, overrides=acoustic_prior_overrides(args.acoustic_prior),
+    predictor = Predictor(checkpoint, overrides=prior_overrides(args),
                           transcriber_model=args.whisper_model, beam_size=args.beam_size,
                           max_new_tokens=args.max_new_tokens, device=device, quantize=quantize)
     if args.speaker_baseline:
