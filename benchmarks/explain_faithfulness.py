@@ -21,15 +21,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from acoustemo.config import add_prior_arguments, prior_overrides  # noqa: E402
+
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", required=True, help="folder built by `make release-data` (uses synth/ and cache/)")
     p.add_argument("--checkpoint", default=None, help="trained model folder (default: the shipped model)")
     p.add_argument("--split", default="test")
-    p.add_argument("--method", choices=("occlusion", "gradient"), default="occlusion",
+    p.add_argument("--method", choices=("occlusion", "gradient", "prior"), default="occlusion",
                    help="how the evidence is measured (acoustemo.inference.explain.explain)")
     p.add_argument("--out", default=None, help="also write the numbers to this JSON file")
+    add_prior_arguments(p)
     args = p.parse_args()
 
     import torch
@@ -44,7 +47,8 @@ def main() -> int:
     from acoustemo.inference.pretrained import pretrained_path
 
     folder = Path(args.checkpoint) if args.checkpoint else pretrained_path()
-    model, cfg = load_model(folder, device="cpu"), checkpoint_config(folder)
+    cfg = checkpoint_config(folder, overrides=prior_overrides(args))
+    model = load_model(folder, cfg, device="cpu")
     data = Path(args.data)
     cues = {}
     for line in (data / "synth" / "cues.jsonl").read_text().splitlines():

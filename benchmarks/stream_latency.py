@@ -4,9 +4,9 @@
 
 The test dialogues of ``<data>/<corpus>`` (built by ``make release-data``; RAVDESS by default), ordered by speaker,
 are played back to back with a second of silence between them, as one stream of ``--minutes``, through the
-library's :func:`~acoustemo.inference.stream.label_stream` at real pace (0.25 s chunks, the shipped model unless
-``--checkpoint``, with ``acoustemo stream``'s defaults: the LLM in int8 on a CPU unless ``--float32``, greedy
-transcription, ``--context`` 6). Reported:
+library's :func:`~acoustemo.inference.stream.label_stream` at real pace (``--chunk`` seconds at a time, 0.25 by
+default; the shipped model unless ``--checkpoint``, with ``acoustemo stream``'s defaults: the LLM in int8 on a CPU
+unless ``--float32``, greedy transcription, ``--context`` 3). Reported:
 
 * the lag from the stream delivering an utterance's end to its line: median, p95, max, and the median in the first
   and the last minute (a stream that falls behind shows a growing lag);
@@ -93,6 +93,7 @@ def main() -> int:
     p.add_argument("--float32", action="store_true", help="as acoustemo stream --float32 (default: --int8 on a CPU)")
     p.add_argument("--context", type=int, default=None, help="as acoustemo stream --context")
     p.add_argument("--baseline-window", type=float, default=None, help="as acoustemo stream --baseline-window")
+    p.add_argument("--chunk", type=float, default=0.25, help="seconds of audio the source delivers at a time")
     p.add_argument("--fast", action="store_true",
                    help="as fast as possible, not in real time (accuracy only: the lags then mean nothing)")
     p.add_argument("--out", default=None, help="also write the numbers to this JSON file")
@@ -111,7 +112,7 @@ def main() -> int:
     predictor = Predictor(checkpoint, beam_size=1, quantize=None if args.float32 else "int8")
     labeler = StreamLabeler(predictor, baseline_window=args.baseline_window,
                             **({"context": args.context} if args.context else {}))
-    step = SAMPLE_RATE // 4
+    step = max(1, round(args.chunk * SAMPLE_RATE))
     chunks = (wav[i:i + step] for i in range(0, len(wav), step))
     memory, started = [], time.monotonic()
 
@@ -132,6 +133,7 @@ def main() -> int:
     report = {
         "checkpoint": str(checkpoint), "llm": "float32" if args.float32 else "int8",
         "context": labeler.history.maxlen, "baseline_window": args.baseline_window, "realtime": not args.fast,
+        "chunk_seconds": args.chunk,
         "corpus": f"{args.corpus}/{args.split}", "dialogues": len(dialogues),
         "stream_seconds": round(seconds, 1), "processing_seconds": round(result.processing_seconds, 1),
         "lines": len(result.lines), "known_utterances": len(gold),

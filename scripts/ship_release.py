@@ -7,7 +7,8 @@ else), every tensor is finite, and the shipped file is at most 25 MB. The weight
 (``acoustemo.io.half_matrices``; ``--fp32`` keeps them as trained): every clone's history grows by half as much,
 and ``benchmarks/release_eval.py --predictions`` on both folders shows whether any answer changed.
 ``--acoustic-prior W[:SOURCE]`` sets the shipped config's decoding default (``model.acoustic_prior`` and
-``model.acoustic_prior_source``; it needs the head). The shipped config drops
+``model.acoustic_prior_source``; it needs the head), ``--clip-prior head|utterances[:EMPHASIS]`` where a clip of
+several utterances takes its first label from (``model.clip_prior_source``). The shipped config drops
 ``model.qformer_weights`` (the stage-1 file the run started from: its tensors are in the checkpoint); stage 1's
 classifier head and labels go along where the run kept them (``model.acoustic_prior``), and docs/MODEL_CARD.md
 goes beside the weights.
@@ -26,11 +27,12 @@ sys.path.insert(0, str(ROOT / "src"))
 MAX_BYTES = 25 * 1024 * 1024
 
 
-def main(final: str, dest: str, fp32: bool = False, acoustic_prior: str | None = None) -> int:
+def main(final: str, dest: str, fp32: bool = False, acoustic_prior: str | None = None,
+         clip_prior: str | None = None) -> int:
     import torch
     from safetensors.torch import load_file, save
 
-    from acoustemo.config import acoustic_prior_overrides
+    from acoustemo.config import acoustic_prior_overrides, clip_prior_overrides
     from acoustemo.io import (HEAD_WEIGHTS, LABELS_FILE, PROBE_LABELS_FILE, atomic_write_bytes, atomic_write_text,
                               half_matrices, save_tensors)
     from acoustemo.inference.loading import FINAL_WEIGHTS, checkpoint_config, load_model
@@ -42,7 +44,8 @@ def main(final: str, dest: str, fp32: bool = False, acoustic_prior: str | None =
     if bad:
         raise SystemExit(f"{weights}: non-finite values in {bad[0]}")
     store = (lambda t: t) if fp32 else half_matrices
-    cfg = checkpoint_config(final, overrides=acoustic_prior_overrides(acoustic_prior or "none"))
+    cfg = checkpoint_config(final, overrides=acoustic_prior_overrides(acoustic_prior or "none")
+                            + clip_prior_overrides(clip_prior))
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, qformer_weights=None))
     model = load_model(final, cfg, device="cpu")  # strict: exactly the trainable tensors
     assert set(tensors) == set(model.trainable_state_dict())
@@ -77,5 +80,8 @@ if __name__ == "__main__":
     p.add_argument("--acoustic-prior", default=None, metavar="W[:SOURCE]",
                    help="the shipped config's model.acoustic_prior and, when given, model.acoustic_prior_source "
                         "(e.g. 1000:probe; default: none, the LLM alone)")
+    p.add_argument("--clip-prior", default=None, metavar="head|utterances[:EMPHASIS]",
+                   help="the shipped config's model.clip_prior_source (and emphasis); default: the run's")
     args = p.parse_args()
-    sys.exit(main(args.final, args.dest, fp32=args.fp32, acoustic_prior=args.acoustic_prior))
+    sys.exit(main(args.final, args.dest, fp32=args.fp32, acoustic_prior=args.acoustic_prior,
+                  clip_prior=args.clip_prior))

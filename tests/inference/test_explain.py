@@ -132,3 +132,35 @@ def test_predict_explain_gives_evidence_and_attention_per_utterance(tmp_path, ca
     assert isinstance(u["evidence"], float) and result["attention_rate"] == 50.0
     assert abs(len(u["attention"]) - (u["end"] - u["start"]) * 50.0) <= 2  # one weight per frame of the utterance
     assert result["figure"] == str(figures / f"{CLIP.name}.png") and (figures / f"{CLIP.name}.png").is_file()
+
+
+def test_prior_evidence_is_each_utterances_share_in_the_prior_that_named_the_clip(example):
+    from conftest import tiny_config
+    from acoustemo.data.collate import Collator
+    from acoustemo.errors import ConfigError
+    from acoustemo.model import AcoustEmo
+    from acoustemo.model.classifier import AcousticClassifier
+    from acoustemo.model.prior import pooling_weights
+
+    torch.manual_seed(0)
+    base = tiny_config()
+    words = ["sad", "happy", "calm"]
+    cfg = tiny_config(use_visual=False, acoustic_prior=1000.0, acoustic_prior_source="probe",
+                      clip_prior_source="utterances", clip_prior_emphasis=10.0,
+                      acoustic=dataclasses.replace(base.acoustic, stats_token=True))
+    model = AcoustEmo.from_config(cfg).eval()
+    head = {k: v for k, v in AcousticClassifier(cfg, words).state_dict().items() if not k.startswith("qformers.")}
+    with pytest.raises(ConfigError, match="clip_prior_source=utterances"):
+        explain(model, example, ["sad"], method="prior")  # no head yet
+    model.attach_acoustic_head(words, head, probe_labels=words)
+    e = explain(model, example, ["Sad", "gloomy"], method="prior")
+    own = model.acoustic_prior(Collator(cfg, model.tokenizer, train=False)([example])).utterances[0]
+    parts = pooling_weights(own, torch.tensor([False, False, True]), 10.0) * own[:, 0]
+    assert e.evidence == pytest.approx((parts / parts.sum()).tolist(), abs=1e-6)
+    assert sum(e.evidence) == pytest.approx(1.0) and len(e.attention) == 3
+    (whole,) = answer_logprobs(model, [example], ["Sad", "gloomy"])
+    assert e.answer_logprob == pytest.approx(float(whole), abs=1e-5)
+    one = make_example("o", utterances=((0.2, 1.3, "hello there"),))
+    assert explain(model, one, ["happy"], method="prior").evidence == [1.0]
+    with pytest.raises(ValueError, match="not a word of the acoustic classifier"):
+        explain(model, example, ["furious"], method="prior")

@@ -15,6 +15,15 @@ clip's emotions. The frames are replaced
 everywhere they are read (the utterance's window and the global Q-Former), so the number is about that
 stretch of audio, not about one branch. The transcript is kept.
 
+Evidence (prior). Where the model names a clip of several utterances from its utterances' acoustic priors
+(``model.clip_prior_source: utterances`` with ``model.acoustic_prior``), the clip's first label is decided by a
+weighted mean of those priors (:func:`acoustemo.model.prior.clip_from_utterances`), and each utterance's share
+of the probability that mean gives the first label is the exact account of that decision:
+
+    evidence_i = w_i p_i(first label) / sum_j w_j p_j(first label)      (shares, adding up to 1)
+
+It explains the first label, which is what the prior decides; the LLM's further words are not weighed.
+
 Attention. Inside each utterance, the utterance Q-Former's cross-attention over the utterance's frames
 (:meth:`acoustemo.model.qformer.QFormer.frame_attention`): where in the utterance the queries read.
 
@@ -31,6 +40,7 @@ from pathlib import Path
 import torch
 
 from ..data.collate import IGNORE_INDEX, Collator, Example
+from ..errors import ConfigError
 from ..model.windows import gather_windows, utterance_windows
 
 
@@ -84,7 +94,37 @@ def _before_first_newline(tokenizer, target: torch.Tensor, keep: torch.Tensor) -
     return out
 
 
-EVIDENCE_METHODS = ("occlusion", "gradient")
+EVIDENCE_METHODS = ("occlusion", "gradient", "prior")
+
+
+def explains_by_prior(model) -> bool:
+    """Whether the model's clip label comes from its utterances' priors, which the "prior" evidence accounts for."""
+    cfg = model.config
+    return (cfg.acoustic_prior is not None and cfg.clip_prior_source == "utterances"
+            and getattr(model, "acoustic_head", None) is not None)
+
+
+def prior_evidence(model, example: Example, label: str) -> list[float]:
+    """Each utterance's share of the clip prior's probability of ``label``, the clip's first label (see the module
+    docstring); a clip of one utterance gives it all."""
+    from ..model.prior import neutral_mask, utterance_shares
+
+    if not explains_by_prior(model):
+        raise ConfigError("the prior evidence explains a clip label named from the utterances' priors: the model "
+                          "needs its stage-1 head, model.acoustic_prior and model.clip_prior_source=utterances")
+    n = len(example.utterances or [])
+    words = model.acoustic_head.labels
+    word = label.strip().lower()
+    if word not in words:
+        raise ValueError(f"the first label {label!r} is not a word of the acoustic classifier")
+    if n == 1:
+        return [1.0]
+    batch = Collator(model.config, model.tokenizer, train=False)([example]).to(model.device)
+    own = model.acoustic_prior(batch).utterances[0]
+    if own is None or own.shape[0] != n:
+        raise ValueError(f"{example.id}: the prior evidence needs one window per utterance (its windows are merged)")
+    return utterance_shares(own.cpu(), neutral_mask(words), model.config.clip_prior_emphasis,
+                            words.index(word)).tolist()
 
 
 def gradient_evidence(model, example: Example, labels: list[str], *, first_line: bool = False
@@ -119,7 +159,8 @@ def explain(model, example: Example, labels: list[str],
     ``method``: "occlusion" scores the answer once per utterance with that utterance's frames neutralised (the
     definition; time grows with the square of the utterance count, as each copy reads the whole dialogue);
     "gradient" estimates all of them at once to first order from one forward and one backward pass (linear in
-    the utterances; docs/performance.md compares the two). The gradient needs the LLM's float weights (not --int8)."""
+    the utterances; docs/performance.md compares the two). The gradient needs the LLM's float weights (not --int8).
+    "prior": each utterance's share in the prior that named the clip's first label (:func:`prior_evidence`)."""
     if not labels:
         raise ValueError("explain needs the answer's labels (an empty answer has nothing to explain)")
     if method not in EVIDENCE_METHODS:
@@ -135,7 +176,10 @@ def explain(model, example: Example, labels: list[str],
     begin, end = utterance_windows([u.start for u in utterances], [u.end for u in utterances], example.frame_rate,
                                    length) if utterances else ([], [])
     first_line = utterance_labels is not None
-    if method == "gradient":
+    if method == "prior":
+        evidence = prior_evidence(model, example, labels[0])
+        logprob = float(answer_logprobs(model, [example], labels, first_line=first_line)[0])
+    elif method == "gradient":
         logprob, grad, base = gradient_evidence(model, example, labels, first_line=first_line)
         change = grad * (example.audio.to(grad.device, grad.dtype) - base)  # (L, d)
         evidence = [float(change[b:e].sum()) for b, e in zip(begin, end)]

@@ -195,13 +195,23 @@ class Predictor:
 
     def evidence_method(self, wanted: str | None = None) -> str:
         """How ``--explain`` measures evidence (:func:`acoustemo.inference.explain.explain`): ``wanted``, or the
-        default, "gradient" (linear in the utterances); occlusion where the LLM is in int8 (no backward pass)."""
+        default: "prior" where the clip's first label is named from the utterances' priors (the exact account of
+        that choice), else "gradient" (linear in the utterances), occlusion where the LLM is in int8 (no backward
+        pass)."""
         from ..errors import ConfigError
+        from .explain import explains_by_prior
 
         int8 = self.quantize == "int8"
         if wanted == "gradient" and int8:
             raise ConfigError("--explain-method gradient needs the LLM's float weights: leave out --int8")
-        return wanted or ("occlusion" if int8 else DEFAULT_EVIDENCE_METHOD)
+        if wanted == "prior" and not explains_by_prior(self.model):
+            raise ConfigError("--explain-method prior needs a model that names the clip from its utterances' priors "
+                              "(model.acoustic_prior with model.clip_prior_source=utterances)")
+        if wanted:
+            return wanted
+        if explains_by_prior(self.model):
+            return "prior"
+        return "occlusion" if int8 else DEFAULT_EVIDENCE_METHOD
 
     @property
     def transcribes_with_encoder(self) -> bool:

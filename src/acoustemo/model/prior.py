@@ -35,16 +35,30 @@ def neutral_mask(labels: list[str]) -> torch.Tensor:
     return torch.tensor([w.strip().lower() in NEUTRAL_WORDS for w in labels], dtype=torch.bool)
 
 
+def pooling_weights(utterances: torch.Tensor, neutral: torch.Tensor, emphasis: float) -> torch.Tensor:
+    """(n,) the weight of each utterance in :func:`clip_from_utterances`: ``softmax(emphasis * e)`` over the
+    utterances, ``e`` the probability each gives the labels that are not ``neutral`` ((V,) bool)."""
+    if utterances.ndim != 2 or utterances.shape[0] == 0 or utterances.shape[1] != neutral.shape[0]:
+        raise ValueError(f"utterances {tuple(utterances.shape)} must be (n >= 1, {neutral.shape[0]})")
+    emotional = utterances[:, ~neutral.to(utterances.device)].sum(-1)  # (n,)
+    return torch.softmax(float(emphasis) * emotional, 0)
+
+
 def clip_from_utterances(utterances: torch.Tensor, neutral: torch.Tensor, emphasis: float) -> torch.Tensor:
     """A clip's label distribution (V,) from its utterances' (n, V): their weighted mean, each utterance weighed
     by ``exp(emphasis * e)`` where ``e`` is its emotional mass, the probability it gives the labels that are not
     ``neutral`` ((V,) bool). ``emphasis = 0`` is the plain mean, in which calm utterances outvote one emotional
     line; the larger it is, the more the most emotional utterance alone names the clip."""
-    if utterances.ndim != 2 or utterances.shape[0] == 0 or utterances.shape[1] != neutral.shape[0]:
-        raise ValueError(f"utterances {tuple(utterances.shape)} must be (n >= 1, {neutral.shape[0]})")
-    emotional = utterances[:, ~neutral.to(utterances.device)].sum(-1)  # (n,)
-    weights = torch.softmax(float(emphasis) * emotional, 0)
-    return weights @ utterances
+    return pooling_weights(utterances, neutral, emphasis) @ utterances
+
+
+def utterance_shares(utterances: torch.Tensor, neutral: torch.Tensor, emphasis: float, label: int) -> torch.Tensor:
+    """(n,) each utterance's share of the clip's probability of ``label`` (an index) under
+    :func:`clip_from_utterances`: its weight times its own probability of that label, over their sum. The shares
+    add up to 1 (all equal where no utterance gives the label any probability)."""
+    parts = pooling_weights(utterances, neutral, emphasis) * utterances[:, label]
+    total = parts.sum()
+    return parts / total if total > 0 else torch.full_like(parts, 1.0 / len(parts))
 
 
 class LabelTrie:

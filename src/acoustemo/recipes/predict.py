@@ -39,8 +39,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--explain", action="store_true",
                    help="per utterance: evidence (occlusion) and the Q-Former's frame attention, and a figure per file")
     p.add_argument("--figures", default="explain", help="--explain: folder of the figures (default: explain/)")
-    p.add_argument("--explain-method", choices=("gradient", "occlusion"), default=None,
-                   help="--explain: gradient (one backward pass, linear in the utterances; the default) or occlusion "
+    p.add_argument("--explain-method", choices=("prior", "gradient", "occlusion"), default=None,
+                   help="--explain: prior (each utterance's share in the prior that named the clip's first label; "
+                        "the default for a model that names clips from its utterances, as the shipped one), "
+                        "gradient (one backward pass, linear in the utterances; the default otherwise) or occlusion "
                         "(one scoring per utterance with its sound neutralised; the default with --int8)")
     p.add_argument("--speaker-baseline", nargs="+", default=None, metavar="FILE",
                    help="other recordings of the same speaker: each file is measured against this voice's baseline "
