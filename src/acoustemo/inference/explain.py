@@ -51,6 +51,7 @@ class Explanation:
     attention: list[list[float]]  # one per utterance: the Q-Former's weight on each frame of its window
     windows: list[tuple[int, int]]  # each utterance's frames [begin, end) at frame_rate
     frame_rate: float
+    method: str = "occlusion"  # how the evidence was measured: "occlusion" / "gradient" (nats), "prior" (shares)
 
 
 def baseline_frame(model, audio: torch.Tensor) -> torch.Tensor:
@@ -200,7 +201,7 @@ def explain(model, example: Example, labels: list[str],
                                       torch.tensor(begin, device=model.device), torch.tensor(end, device=model.device))
         weights = q.frame_attention(frames, mask).cpu()
         attention = [weights[i, : e - b].tolist() for i, (b, e) in enumerate(zip(begin, end))]
-    return Explanation(logprob, evidence, attention, list(zip(begin, end)), example.frame_rate)
+    return Explanation(logprob, evidence, attention, list(zip(begin, end)), example.frame_rate, method)
 
 
 def plot_explanation(media: str | Path, utterances, emotions: list[str], explanation: Explanation,
@@ -240,7 +241,7 @@ def plot_explanation(media: str | Path, utterances, emotions: list[str], explana
         if i < len(evidence):
             ax_ev.bar((u.start + u.end) / 2, evidence[i], width=(u.end - u.start) * 0.9, color=colors[i % 10])
     ax_ev.axhline(0.0, color="0.3", linewidth=0.6)
-    ax_ev.set_ylabel("evidence\n(nats)", fontsize=8)
+    ax_ev.set_ylabel("evidence\n(share)" if explanation.method == "prior" else "evidence\n(nats)", fontsize=8)
     ax_ev.tick_params(labelsize=7)
     strip = np.zeros((1, max(1, round(seconds * explanation.frame_rate))))
     for (b, _), weights in zip(explanation.windows, explanation.attention):

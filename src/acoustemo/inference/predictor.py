@@ -41,15 +41,18 @@ class MediaPrediction:
 
     def format(self) -> str:
         """The labels, then one line per utterance: ``  0.42-  2.10 s  text`` (with ``--explain`` the
-        utterance's evidence first, as a number and a bar; from a model that answers per utterance, the
-        utterance's own emotions in brackets after its text)."""
+        utterance's evidence first, as a number and a bar: nats, or a percentage for the prior's shares; from a
+        model that answers per utterance, the utterance's own emotions in brackets after its text)."""
         lines = [f"{self.media}: {', '.join(self.emotions) or '(no emotion named)'}"]
         if not self.utterances:
             lines.append("  (no speech found)")
         evidence = self.explanation.evidence if self.explanation is not None else None
+        shares = self.explanation is not None and self.explanation.method == "prior"
         for i, u in enumerate(self.utterances):
             mark = ""
-            if evidence is not None:
+            if shares:
+                mark = f"{100 * evidence[i]:5.0f} % {'#' * min(20, max(0, round(20 * evidence[i]))):<20} "
+            elif evidence is not None:
                 mark = f"{evidence[i]:+6.2f} {'#' * min(20, max(0, round(4 * evidence[i]))):<20} "
             own = ""
             if self.utterance_emotions is not None:
@@ -75,6 +78,7 @@ class MediaPrediction:
         if self.explanation is not None:
             e = self.explanation
             out["answer_logprob"] = round(e.answer_logprob, 4)
+            out["evidence_method"] = e.method
             for u, evidence, weights in zip(utterances, e.evidence, e.attention):
                 u["evidence"] = round(evidence, 4)
                 u["attention"] = [round(w, 4) for w in weights]
