@@ -13,7 +13,13 @@ end times (ms).
 Mode ``vad`` is what ``acoustemo stream`` cuts: Silero VAD over the dialogue pushed in 0.25 s chunks
 (:class:`acoustemo.inference.stream.Endpointer`), once per ``--vad-silence`` (the silence that ends an utterance);
 its bounds are measured as the speech edges the stream reports, and as the audio it reads (with ``speech_pad``
-of audio either side).
+of audio either side). Mode ``words-in-vad`` is the batch path's ``Transcriber(split="vad")``: the spans of speech
+Silero VAD finds in the whole file, each with Whisper's words in it.
+
+``--accuracy`` also answers every dialogue with the shipped model (``--checkpoint``) on each mode's utterances,
+and on the manifest's true ones, as ``acoustemo predict`` does on a file heard alone: the primary accuracy of the
+clip's first label, and per gold utterance of the first label of the answered utterance that overlaps it most
+(none: wrong). What a mode's boundaries cost or buy in answers.
 """
 
 from __future__ import annotations
@@ -54,6 +60,24 @@ def vad_cutter(min_silence: float, *, edges: bool):
     return cut
 
 
+def answer_hits(predictor, sample, utterances, categories) -> tuple[bool, list[bool]]:
+    """The model's answer on ``sample``'s file with these utterances: is the clip's first label right, and for each
+    gold utterance the first label of the answered utterance overlapping it most."""
+    from acoustemo.metrics.primary import category_of_labels, primary_hit
+
+    if not utterances:
+        return False, [False] * len(sample.utterances)
+    result = predictor(sample.media_path, utterances=list(utterances))
+    own = result.utterance_emotions or [[] for _ in result.utterances]
+    hits = []
+    for u in sample.utterances:
+        overlap = [max(0.0, min(u.end, v.end) - max(u.start, v.start)) for v in result.utterances]
+        best = int(np.argmax(overlap))
+        gold = category_of_labels(list(u.labels), categories)
+        hits.append(overlap[best] > 0 and primary_hit(gold, own[best], categories))
+    return primary_hit(category_of_labels(list(sample.labels), categories), result.emotions, categories), hits
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", required=True)
@@ -62,12 +86,19 @@ def main() -> int:
                    help="the dialogues of this split (choose settings on validation, report test)")
     p.add_argument("--limit", type=int, default=0, help="at most this many dialogues per corpus (0: all)")
     p.add_argument("--min-gap", type=float, default=0.3)
-    p.add_argument("--modes", default="segments,words,vad", help="comma-separated of segments, words, vad")
+    p.add_argument("--modes", default="segments,words,vad,words-in-vad",
+                   help="comma-separated of segments, words, vad (the stream's endpointer), words-in-vad "
+                        "(Transcriber(split='vad'))")
     p.add_argument("--vad-silence", default="0.2", help="vad: seconds of silence that end an utterance")
+    p.add_argument("--accuracy", action="store_true", help="also the model's answers on each mode's utterances")
+    p.add_argument("--checkpoint", default=None, help="--accuracy: a trained model folder (default: the shipped one)")
     p.add_argument("--out", default=None)
     args = p.parse_args()
 
+    from types import SimpleNamespace
+
     from acoustemo.asr import Transcriber
+    from acoustemo.metrics.primary import CUE_CATEGORIES, EMOTION_CATEGORIES
     from acoustemo.data.manifest import read_manifest
     from acoustemo.media import load_audio
 
@@ -82,6 +113,17 @@ def main() -> int:
         for silence in [float(x) for x in args.vad_silence.split(",") if x.strip()]:
             modes[f"stream VAD, silence {silence} s (padded audio)"] = vad_cutter(silence, edges=False)
             modes[f"stream VAD, silence {silence} s (speech edges, reported)"] = vad_cutter(silence, edges=True)
+    if "words-in-vad" in wanted:
+        for silence in [float(x) for x in args.vad_silence.split(",") if x.strip()]:
+            modes[f"words in VAD spans, silence {silence} s (split=vad)"] = Transcriber(
+                split="vad", vad_silence=silence).transcribe
+    predictor = None
+    if args.accuracy:
+        from acoustemo.inference.predictor import Predictor
+        from acoustemo.inference.pretrained import pretrained_path
+
+        predictor = Predictor(args.checkpoint or pretrained_path())
+        modes["the manifest's true utterances"] = lambda wav, name=None, s=None: SimpleNamespace(utterances=s.utterances)
     report = {}
     for corpus in [c.strip() for c in args.corpora.split(",") if c.strip()]:
         manifest = Path(args.data) / corpus / f"{args.split}.jsonl"
@@ -92,9 +134,14 @@ def main() -> int:
         rows = {}
         for mode, cut in modes.items():
             t0 = time.perf_counter()
-            right, errors, counts = 0, [], []
+            right, errors, counts, clip_hits, own_hits = 0, [], [], [], []
             for s in samples:
-                got = cut(load_audio(s.media_path), name=s.id).utterances
+                wav = load_audio(s.media_path)
+                got = (cut(wav, name=s.id, s=s) if mode.startswith("the manifest") else cut(wav, name=s.id)).utterances
+                if predictor is not None:
+                    clip, own = answer_hits(predictor, s, got, CUE_CATEGORIES if corpus == "synth" else EMOTION_CATEGORIES)
+                    clip_hits.append(clip)
+                    own_hits += own
                 counts.append(len(got) - len(s.utterances))
                 if len(got) == len(s.utterances):
                     right += 1
@@ -106,9 +153,14 @@ def main() -> int:
                           "boundary_error_ms": 1000.0 * float(np.mean(errors)) if errors else float("nan"),
                           "seconds": round(time.perf_counter() - t0, 1)}
             r = rows[mode]
+            if predictor is not None:
+                r.update(clip_primary_pct=100.0 * np.mean(clip_hits), utterance_primary_pct=100.0 * np.mean(own_hits),
+                         utterances=len(own_hits))
             print(f"{corpus:<8} {mode:<44} right count {r['right_count_pct']:5.1f} % (fewer {r['fewer_pct']:4.1f} %, "
                   f"more {r['more_pct']:4.1f} %), boundary error {r['boundary_error_ms']:6.0f} ms, "
-                  f"{r['dialogues']} dialogues", flush=True)
+                  f"{r['dialogues']} dialogues" + (f"; primary: clip {r['clip_primary_pct']:5.1f} %, utterances "
+                                                   f"{r['utterance_primary_pct']:5.1f} %" if predictor else ""),
+                  flush=True)
         report[corpus] = rows
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=2) + "\n")

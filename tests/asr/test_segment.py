@@ -55,3 +55,19 @@ def test_every_word_lands_in_exactly_one_utterance_in_order():
     with pytest.raises(ValueError, match="min_gap"):
         split_words(ws, min_gap=-1)
     assert split_words([]) == []
+
+
+def test_words_go_to_the_span_holding_their_middle_and_a_word_in_a_pause_finishes_its_sentence():
+    from acoustemo.asr.segment import words_in_spans
+
+    spans = [(0.0, 1.0), (1.5, 1.6), (2.0, 3.0)]  # span 1 gets no word
+    words = [TimedWord(0.1, 0.4, "Kids"), TimedWord(0.5, 0.9, "talk"),  # inside span 0
+             TimedWord(1.75, 1.85, "loudly."),  # in the pause: the sentence of span 0 had not ended
+             TimedWord(1.86, 1.9, "Dogs"),  # in the pause after a sentence end: begins the next span
+             TimedWord(2.1, 2.6, "bark."), TimedWord(5.0, 5.2, "Late")]  # inside span 2; after every span: the last
+    groups = words_in_spans(words, spans)
+    assert [(k, [w.word for w in g]) for k, g in groups] == [(0, ["Kids", "talk", "loudly."]),
+                                                             (2, ["Dogs", "bark.", "Late"])]
+    early = words_in_spans([TimedWord(-0.5, -0.2, "Oh,"), TimedWord(0.1, 0.2, "well")], spans)
+    assert [(k, len(g)) for k, g in early] == [(0, 2)]  # before the first span: it begins the first
+    assert words_in_spans(words, []) == [] and words_in_spans([], spans) == []

