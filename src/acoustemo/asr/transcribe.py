@@ -104,7 +104,7 @@ class Transcriber:
         if split not in SPLITS:
             raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
         if not vad_silence >= 0:
-            raise ValueError(f"vad_silence must be >= 0 seconds, got {vad_silence}")
+            raise InputError(f"vad silence must be >= 0 seconds, got {vad_silence}")
         self.split, self.min_gap, self.vad_silence = split, min_gap, vad_silence
         self.beam_size, self.vad_filter = beam_size, vad_filter
         self.compression_ratio_threshold = compression_ratio_threshold

@@ -26,6 +26,7 @@ import torch
 
 from ..errors import InputError
 
+DEFAULT_SPLIT = "words"  # how a file's utterances are cut (acoustemo.asr.Transcriber's split)
 DEFAULT_EVIDENCE_METHOD = "gradient"  # --explain's (docs/performance.md: linear in the utterances)
 
 
@@ -112,7 +113,7 @@ class Predictor:
 
     def __init__(self, checkpoint: str | Path, *, overrides: list[str] | None = None,
                  transcriber_model: str | None = None, max_new_tokens: int = 32, device: str | None = None,
-                 beam_size: int = 5, quantize: str | None = None):
+                 beam_size: int = 5, quantize: str | None = None, split: str = DEFAULT_SPLIT):
         from ..cache.store import encoder_name
         from ..device import resolve_device
         from ..encoders import build_audio_encoder, build_visual_encoder
@@ -134,7 +135,11 @@ class Predictor:
             check_encoder_key(self.visual_encoder, t.visual_key, "visual")
         if beam_size < 1:
             raise InputError(f"beam size {beam_size}: must be at least 1")
-        self._transcriber_model, self.beam_size = transcriber_model, beam_size
+        from ..asr.transcribe import SPLITS
+
+        if split not in SPLITS:
+            raise InputError(f"utterance split {split!r}: one of {', '.join(SPLITS)}")
+        self._transcriber_model, self.beam_size, self.split = transcriber_model, beam_size, split
         self._transcriber = None
         self.max_new_tokens = max_new_tokens
         self.speaker_baseline = None  # FrameStats of the voice's other recordings (set_speaker_baseline)
@@ -172,7 +177,8 @@ class Predictor:
         if self._transcriber is None:
             from ..asr import Transcriber
 
-            self._transcriber = Transcriber(self._transcriber_model, device=self.device, beam_size=self.beam_size)
+            self._transcriber = Transcriber(self._transcriber_model, device=self.device, beam_size=self.beam_size,
+                                            split=self.split)
         return self._transcriber.transcribe(wav, name=name).utterances
 
     @torch.no_grad()

@@ -24,7 +24,7 @@ from pathlib import Path
 from ..config import add_device_argument, add_prior_arguments, add_quantization_argument, prior_overrides
 from ..device import resolve_device
 from ..errors import AcoustemoError, one_line
-from ..inference.predictor import Predictor
+from ..inference.predictor import DEFAULT_SPLIT, Predictor
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -32,6 +32,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", default=None,
                    help="a trained model folder (config.yaml + trainable.safetensors); default: the shipped model")
     p.add_argument("--whisper-model", default=None, help="Whisper model for transcription (default: bundled tiny.en)")
+    p.add_argument("--split", choices=("words", "vad", "segments"), default=DEFAULT_SPLIT,
+                   help="how the utterances are cut: at sentence ends and pauses of Whisper's words (words), at the "
+                        "spans of speech Silero VAD finds (vad), or Whisper's segments (default: "
+                        f"{DEFAULT_SPLIT})")
     p.add_argument("--beam-size", type=int, default=5,
                    help="transcription beam size (default 5; 1 is greedy, about twice as fast)")
     p.add_argument("--max-new-tokens", type=int, default=32)
@@ -64,7 +68,7 @@ def run(args) -> int:
     overrides = prior_overrides(args)
     predictor = Predictor(checkpoint, overrides=overrides, transcriber_model=args.whisper_model,
                           beam_size=args.beam_size, max_new_tokens=args.max_new_tokens, device=args.device,
-                          quantize=args.quantize)
+                          quantize=args.quantize, split=args.split)
     if args.speaker_baseline:
         predictor.set_speaker_baseline(args.speaker_baseline)
     failed = 0

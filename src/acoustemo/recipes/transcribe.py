@@ -36,9 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto (a GPU when present), cpu, cuda or cuda:N")
     parser.add_argument("--language", default="en", help="language code, or 'auto' for multilingual models")
     parser.add_argument("--no-vad", action="store_true", help="do not drop non-speech with the Silero VAD filter")
-    parser.add_argument("--split", choices=("words", "segments"), default="words",
-                        help="utterances cut from the timed words at sentence ends and pauses (default), or "
-                             "Whisper's own segments")
+    parser.add_argument("--split", choices=("words", "segments", "vad"), default="words",
+                        help="utterances cut from the timed words at sentence ends and pauses (default), "
+                             "Whisper's own segments, or the spans of speech Silero VAD finds (vad; sharper edges)")
+    parser.add_argument("--vad-silence", type=float, default=0.2,
+                        help="--split vad: seconds of silence that end an utterance (default 0.2)")
     parser.add_argument("--min-gap", type=float, default=0.3,
                         help="--split words: a pause of at least this many seconds ends an utterance (default 0.3)")
 
@@ -60,7 +62,7 @@ def _run(args: argparse.Namespace, Transcriber) -> int:
     from ..device import resolve_device
 
     transcriber = Transcriber(args.model, compute_type=args.compute_type, device=resolve_device(args.device),
-                              split=args.split, min_gap=args.min_gap,
+                              split=args.split, min_gap=args.min_gap, vad_silence=args.vad_silence,
                               beam_size=args.beam_size,
                               language=None if args.language == "auto" else args.language,
                               vad_filter=not args.no_vad)
