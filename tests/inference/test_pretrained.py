@@ -47,3 +47,16 @@ def test_demo_labels_the_given_media_with_the_shipped_model(capsys):
     first = out.strip().splitlines()[0]
     assert first.startswith(str(CLIP)) and parse_emotions(first.split(": ", 1)[1])
     assert "door" in out.lower()  # the timeline line with the transcribed sentence
+
+
+def test_the_shipped_model_names_a_dialogue_from_its_utterances_and_explains_it_by_their_shares(tmp_path, capsys):
+    from pathlib import Path
+
+    cfg = load_config(pretrained_path() / "config.yaml")
+    assert cfg.model.clip_prior_source == "utterances" and cfg.model.acoustic_prior is not None
+    dialogue = Path(__file__).parents[2] / "examples" / "ravdess_actor20_dialogue.flac"
+    assert main(["predict", str(dialogue), "--json", "--explain", "--figures", str(tmp_path)]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["evidence_method"] == "prior"
+    shares = [u["evidence"] for u in result["utterances"]]
+    assert len(shares) >= 2 and min(shares) >= 0 and sum(shares) == pytest.approx(1.0, abs=1e-3)

@@ -26,7 +26,7 @@ import torch
 
 from ..errors import InputError
 
-DEFAULT_SPLIT = "words"  # how a file's utterances are cut (acoustemo.asr.Transcriber's split)
+DEFAULT_SPLIT = "vad"  # how a file's utterances are cut (Transcriber's split; docs/features.md: chosen on validation)
 DEFAULT_EVIDENCE_METHOD = "gradient"  # --explain's (docs/performance.md: linear in the utterances)
 
 
