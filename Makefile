@@ -62,7 +62,7 @@ release-data: install
 # copied into the package (resumes where it stopped)
 release: release-data
 	$(BIN)/acoustemo train --config configs/small-release.yaml $$([ -d runs/release/checkpoints ] && echo --resume)
-	$(BIN)/python scripts/ship_release.py runs/release/final $(PRETRAINED) --acoustic-prior 1000:probe
+	$(BIN)/python scripts/ship_release.py runs/release/final $(PRETRAINED) --acoustic-prior 1000:probe --clip-prior utterances:50
 	$(MAKE) release-eval
 
 release-eval: install
