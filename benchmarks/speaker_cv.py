@@ -385,8 +385,9 @@ def score_fold(model, samples, augmented, held, cache, cfg, dims: int) -> dict:
             scored[PROBE_SOURCE] = [primary_hit(g, [model.labels[int(j)]], categories)
                                     for g, j in zip(gold, probs.argmax(1))]
             if not per_utterance:
+                neutral = neutral_mask(model.labels)
                 for row, emphasis in zip(clip_rows(), CLIP_EMPHASES):
-                    named = torch.stack([clip_from_utterances(w, neutral_mask(model.labels), emphasis)
+                    named = torch.stack([clip_from_utterances(w, neutral, emphasis)
                                          if len(w) > 1 else p for w, p in zip(windows, probs)])
                     scored[row] = [primary_hit(g, [model.labels[int(j)]], categories)
                                    for g, j in zip(gold, named.argmax(1))]

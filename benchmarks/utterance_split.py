@@ -60,6 +60,9 @@ def vad_cutter(min_silence: float, *, edges: bool):
     return cut
 
 
+TRUE_UTTERANCES = "the manifest's true utterances"
+
+
 def answer_hits(predictor, sample, utterances, categories) -> tuple[bool, list[bool]]:
     """The model's answer on ``sample``'s file with these utterances: is the clip's first label right, and for each
     gold utterance the first label of the answered utterance overlapping it most."""
@@ -95,8 +98,6 @@ def main() -> int:
     p.add_argument("--out", default=None)
     args = p.parse_args()
 
-    from types import SimpleNamespace
-
     from acoustemo.asr import Transcriber
     from acoustemo.metrics.primary import CUE_CATEGORIES, EMOTION_CATEGORIES
     from acoustemo.data.manifest import read_manifest
@@ -123,7 +124,7 @@ def main() -> int:
         from acoustemo.inference.pretrained import pretrained_path
 
         predictor = Predictor(args.checkpoint or pretrained_path())
-        modes["the manifest's true utterances"] = lambda wav, name=None, s=None: SimpleNamespace(utterances=s.utterances)
+        modes[TRUE_UTTERANCES] = None  # the manifest's own, read as they are
     report = {}
     for corpus in [c.strip() for c in args.corpora.split(",") if c.strip()]:
         manifest = Path(args.data) / corpus / f"{args.split}.jsonl"
@@ -137,7 +138,7 @@ def main() -> int:
             right, errors, counts, clip_hits, own_hits = 0, [], [], [], []
             for s in samples:
                 wav = load_audio(s.media_path)
-                got = (cut(wav, name=s.id, s=s) if mode.startswith("the manifest") else cut(wav, name=s.id)).utterances
+                got = s.utterances if cut is None else cut(wav, name=s.id).utterances
                 if predictor is not None:
                     clip, own = answer_hits(predictor, s, got, CUE_CATEGORIES if corpus == "synth" else EMOTION_CATEGORIES)
                     clip_hits.append(clip)

@@ -22,6 +22,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 SENTENCE_END = (".", "?", "!", "…")
+SPLITS = ("words", "segments", "vad")  # how a transcript is cut into utterances (acoustemo.asr.Transcriber)
+# s of silence that end an utterance where the VAD cuts (split="vad", and the stream's endpointer): chosen on the
+# validation dialogues (benchmarks/utterance_split.py; docs/features.md)
+DEFAULT_VAD_SILENCE = 0.2
 DEFAULT_MIN_GAP = 0.3  # s: shorter than the pauses between turns, longer than most pauses inside a sentence
 
 

@@ -22,9 +22,7 @@ from ..utterance import Utterance
 from ..encoders.whisper import bundled_whisper_path
 from ..errors import InputError
 from ..media import SAMPLE_RATE, load_audio
-from .segment import DEFAULT_MIN_GAP, split_words, utterance_text, words_in_spans
-
-DEFAULT_VAD_SILENCE = 0.2  # s of silence that end an utterance with split="vad" (the stream's endpointer's)
+from .segment import DEFAULT_MIN_GAP, DEFAULT_VAD_SILENCE, SPLITS, split_words, utterance_text, words_in_spans
 
 
 class NoSpeechWarning(UserWarning):
@@ -52,9 +50,6 @@ class Transcript:
         return {"language": self.language, "duration": round(self.duration, 3),
                 "utterances": [{**u.to_json(), "words": [asdict(w) for w in ws]}
                                for u, ws in zip(self.utterances, self.words)]}
-
-
-SPLITS = ("words", "segments", "vad")
 
 
 def speech_spans(wav: np.ndarray, *, min_silence: float = DEFAULT_VAD_SILENCE, min_speech: float = 0.25,
@@ -130,12 +125,11 @@ class Transcriber:
                   for w in (seg.words or [])]
             # segment bounds from the words when available (tighter than Whisper's 20 ms tokens)
             pieces.append((text, ws, ws[0].start if ws else float(seg.start), ws[-1].end if ws else float(seg.end)))
-        if self.split == "vad" and pieces and all(ws for _, ws, _, _ in pieces):
+        flat = [w for _, ws, _, _ in pieces for w in ws] if pieces and all(ws for _, ws, _, _ in pieces) else []
+        if self.split == "vad" and flat:
             spans = speech_spans(wav, min_silence=self.vad_silence)
-            flat = [w for _, ws, _, _ in pieces for w in ws]
             pieces = [(utterance_text(g), g, *spans[k]) for k, g in words_in_spans(flat, spans)]
-        elif self.split == "words" and pieces and all(ws for _, ws, _, _ in pieces):
-            flat = [w for _, ws, _, _ in pieces for w in ws]
+        elif self.split == "words" and flat:
             ends, k = set(), -1
             for _, ws, _, _ in pieces:
                 k += len(ws)

@@ -135,7 +135,7 @@ class Predictor:
             check_encoder_key(self.visual_encoder, t.visual_key, "visual")
         if beam_size < 1:
             raise InputError(f"beam size {beam_size}: must be at least 1")
-        from ..asr.transcribe import SPLITS
+        from ..asr.segment import SPLITS
 
         if split not in SPLITS:
             raise InputError(f"utterance split {split!r}: one of {', '.join(SPLITS)}")

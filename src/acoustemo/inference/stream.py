@@ -50,13 +50,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..asr.segment import DEFAULT_VAD_SILENCE
 from ..errors import InputError
 from ..media import SAMPLE_RATE
 from ..utterance import Utterance
 
 DEFAULT_CONTEXT = 3  # utterances of the dialogue so far in each answer, the newest included (docs/performance.md: 6
 # gave the same first labels on the validation dialogues, 0.25 s later)
-DEFAULT_MIN_SILENCE = 0.2  # seconds (benchmarks/utterance_split.py, validation dialogues; docs/features.md)
+DEFAULT_MIN_SILENCE = DEFAULT_VAD_SILENCE  # seconds (benchmarks/utterance_split.py, validation; docs/features.md)
 
 
 @dataclass

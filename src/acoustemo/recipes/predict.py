@@ -21,6 +21,7 @@ import json
 import sys
 from pathlib import Path
 
+from ..asr.segment import SPLITS
 from ..config import add_device_argument, add_prior_arguments, add_quantization_argument, prior_overrides
 from ..device import resolve_device
 from ..errors import AcoustemoError, one_line
@@ -32,7 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", default=None,
                    help="a trained model folder (config.yaml + trainable.safetensors); default: the shipped model")
     p.add_argument("--whisper-model", default=None, help="Whisper model for transcription (default: bundled tiny.en)")
-    p.add_argument("--split", choices=("words", "vad", "segments"), default=DEFAULT_SPLIT,
+    p.add_argument("--split", choices=SPLITS, default=DEFAULT_SPLIT,
                    help="how the utterances are cut: at sentence ends and pauses of Whisper's words (words), at the "
                         "spans of speech Silero VAD finds (vad), or Whisper's segments (default: "
                         f"{DEFAULT_SPLIT})")

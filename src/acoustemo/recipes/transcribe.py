@@ -18,6 +18,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from ..asr.segment import DEFAULT_VAD_SILENCE, SPLITS
 from ..errors import InputError, excerpt, one_line
 
 
@@ -36,11 +37,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto (a GPU when present), cpu, cuda or cuda:N")
     parser.add_argument("--language", default="en", help="language code, or 'auto' for multilingual models")
     parser.add_argument("--no-vad", action="store_true", help="do not drop non-speech with the Silero VAD filter")
-    parser.add_argument("--split", choices=("words", "segments", "vad"), default="words",
+    parser.add_argument("--split", choices=SPLITS, default="words",
                         help="utterances cut from the timed words at sentence ends and pauses (default), "
                              "Whisper's own segments, or the spans of speech Silero VAD finds (vad; sharper edges)")
-    parser.add_argument("--vad-silence", type=float, default=0.2,
-                        help="--split vad: seconds of silence that end an utterance (default 0.2)")
+    parser.add_argument("--vad-silence", type=float, default=DEFAULT_VAD_SILENCE,
+                        help=f"--split vad: seconds of silence that end an utterance (default {DEFAULT_VAD_SILENCE})")
     parser.add_argument("--min-gap", type=float, default=0.3,
                         help="--split words: a pause of at least this many seconds ends an utterance (default 0.3)")
 
