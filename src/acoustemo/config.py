@@ -213,6 +213,8 @@ class AcousticConfig:
     # `acoustemo merge` (the part before the first "/"); unlisted prefixes weigh 1, 0 leaves them out.
     # E.g. {synth: 0.1}: synthetic speech informs the probe, real speech decides it
     probe_weights: dict[str, float] = field(default_factory=dict)
+    # with probe_init: the inverse L2 strength of the probe's logistic regression (sklearn's C; baseline (b) uses 0.1)
+    probe_c: float = 0.1
     # with probe_init: the heads start by reading the probe's class scores out of the statistics tokens, so the
     # untrained classifier answers as the probe does and training starts from there
     probe_readout: bool = False
@@ -222,7 +224,7 @@ class AcousticConfig:
     pooling_only: bool = False
 
     def __post_init__(self):
-        _positive(self, "lr", "batch_size", "max_grad_norm")
+        _positive(self, "lr", "batch_size", "max_grad_norm", "probe_c")
         if self.probe_readout and not self.probe_init:
             raise ConfigError("probe_readout needs probe_init=true")
         if self.pooling_only and not self.probe_readout:

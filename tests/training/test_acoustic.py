@@ -168,6 +168,20 @@ def test_utterance_labels_train_the_windows_and_fit_the_probe_per_utterance_and_
         tiny_train_config(corpus, tmp_path / "x", "train.acoustic.utterance_weight=-1")
 
 
+def test_the_probes_regularisation_comes_from_the_config(corpus, tmp_path, monkeypatch):
+    from sklearn.linear_model import LogisticRegression
+
+    cfg = tiny_train_config(corpus, tmp_path / "run", "model.use_visual=false", "model.acoustic.stats_token=true")
+    strengths = []
+    fit = LogisticRegression.fit
+    monkeypatch.setattr(LogisticRegression, "fit", lambda self, x, y, **kw: strengths.append(self.C) or fit(self, x, y, **kw))
+    stage_one(cfg, epochs=0, batch_size=8, probe_init=True)
+    stage_one(cfg, epochs=0, batch_size=8, probe_init=True, probe_c=0.03)
+    assert strengths == [0.1, 0.03]
+    with pytest.raises(Exception, match="train.acoustic: probe_c=0.0 must be > 0"):
+        tiny_train_config(corpus, tmp_path / "x", "train.acoustic.probe_c=0")
+
+
 def test_probe_rows_weigh_each_corpus_by_its_id_prefix():
     from acoustemo.errors import ConfigError
     from acoustemo.training.acoustic import probe_rows

@@ -267,7 +267,7 @@ class AcousticTrainer:
         if a.probe_init:  # with train.speaker_baseline_dropout: fitted on both forms of every sample
             init_stats_from_probe(model, examples + (self.raw if self.raw_share else []), self.vocab,
                                   utterances=a.utterance_weight > 0, clips=a.probe_clips, weights=a.probe_weights,
-                                  readout=a.probe_readout)
+                                  readout=a.probe_readout, c=a.probe_c)
         if a.freeze_probe:
             for q in model.qformers.values():  # what the probe was fitted on, and its projection, stay as they are
                 frozen = [*q.stats_proj[0].parameters()]
