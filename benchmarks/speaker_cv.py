@@ -138,6 +138,7 @@ def cross_validate(examples, folds, categories, per_utterance, dims, fit_mode, s
 CORPORA = {"ravdess-single": EMOTION_CATEGORIES, "ravdess": EMOTION_CATEGORIES, "synth": CUE_CATEGORIES,
            "emodb": EMOTION_CATEGORIES}
 PROBE_SOURCE = "stage 1, probe source"  # model.acoustic_prior_source=probe: the probe per utterance
+NO_BASELINE = ", no speaker baseline"  # the row again with raw frames (a speaker-relative model)
 # model.clip_prior_source=utterances: a clip of several utterances named from their probe priors, per emphasis
 CLIP_ROW = "stage 1, clip from utterances, emphasis"
 CLIP_EMPHASES = (0.0, 2.0, 5.0, 10.0, 20.0, 50.0)
@@ -350,7 +351,7 @@ def score_fold(model, samples, augmented, held, cache, cfg, dims: int) -> dict:
     from acoustemo.training.acoustic import predict_acoustic, predict_acoustic_windows
 
     key = resolve_key(cache, "audio", cfg.train.audio_key)
-    forms = [("stage 1", True)] + ([("stage 1, no speaker baseline", False)]
+    forms = [("stage 1", True)] + ([("stage 1" + NO_BASELINE, False)]
                                    if cfg.model.speaker_normalization != "none" else [])
     out = {}
     for corpus in score_sets(samples, augmented, held):
@@ -374,22 +375,26 @@ def score_fold(model, samples, augmented, held, cache, cfg, dims: int) -> dict:
             else:
                 probs = predict_acoustic(model, examples)
             scored[row] = [primary_hit(g, [model.labels[int(j)]], categories) for g, j in zip(gold, probs.argmax(1))]
-        if model.probe_labels is not None:  # model.acoustic_prior_source=probe: utterances and one-utterance clips
-            examples = [ds.example(i, relative=True) for i in range(len(ds))]
+        # model.acoustic_prior_source=probe: utterances and one-utterance clips (and, for a speaker-relative model,
+        # the same with raw frames: one file of a voice of which nothing else is known)
+        for row, relative in [(PROBE_SOURCE, True)] + ([(PROBE_SOURCE + NO_BASELINE, False)] if len(forms) > 1
+                                                       else []):
+            if model.probe_labels is None:
+                break
+            examples = [ds.example(i, relative=relative) for i in range(len(ds))]
             windows = predict_acoustic_windows(model, examples, source="probe")
             if per_utterance:
                 probs = torch.cat([w for ex, w in zip(examples, windows) if labelled_windows(ex)])
             else:
                 probs = torch.stack([w[0] if len(w) == 1 else p
                                      for w, p in zip(windows, predict_acoustic(model, examples))])
-            scored[PROBE_SOURCE] = [primary_hit(g, [model.labels[int(j)]], categories)
-                                    for g, j in zip(gold, probs.argmax(1))]
-            if not per_utterance:
+            scored[row] = [primary_hit(g, [model.labels[int(j)]], categories) for g, j in zip(gold, probs.argmax(1))]
+            if not per_utterance and relative:
                 neutral = neutral_mask(model.labels)
-                for row, emphasis in zip(clip_rows(), CLIP_EMPHASES):
+                for clip_row, emphasis in zip(clip_rows(), CLIP_EMPHASES):
                     named = torch.stack([clip_from_utterances(w, neutral, emphasis)
                                          if len(w) > 1 else p for w, p in zip(windows, probs)])
-                    scored[row] = [primary_hit(g, [model.labels[int(j)]], categories)
+                    scored[clip_row] = [primary_hit(g, [model.labels[int(j)]], categories)
                                    for g, j in zip(gold, named.argmax(1))]
         out[corpus] = {**scored, BASELINE_B: [bool(p == g) for p, g in zip(fit_predict(x_train, y_train, x_test), gold)]}
     return out
