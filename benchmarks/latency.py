@@ -2,10 +2,12 @@
 ``acoustemo serve``), with and without ``--explain``, and how the cost grows with the clip's length.
 
     python benchmarks/latency.py [--checkpoint DIR] [--repeats 3] [--lengths 10,30,60] [--out docs/latency.json]
+    python benchmarks/latency.py --cold-only --cold-repeats 5      # the cold start alone
 
 The clips are speech: the example RAVDESS dialogue (examples/, 7.7 s, three sentences), then distinct
-sentences spoken by espeak-ng, to 10, 30 and 60 s (``--lengths``, at most 90 s). Cold: a fresh ``acoustemo predict`` process on the 10 s clip (Python start,
-imports, model load, then one file). Warm: the median of ``--repeats`` calls of a loaded
+sentences spoken by espeak-ng, to 10, 30 and 60 s (``--lengths``, at most 90 s). Cold: a fresh
+``acoustemo predict`` process on the 10 s clip (Python start, imports, model load, then one file; the median of
+``--cold-repeats`` processes). Warm: the median of ``--repeats`` calls of a loaded
 :class:`acoustemo.inference.predictor.Predictor`, split into its stages (decode, transcription, audio encoder, generation
 of the answer, explanation), as ``predict`` runs by default and with ``--beam-size 1 --int8`` (greedy
 transcription, the LLM's linear layers in int8). Nothing is asserted: it reports. Run it on an idle machine.
@@ -107,8 +109,13 @@ def main() -> int:
     p.add_argument("--lengths", default=",".join(map(str, LENGTHS)),
                    help="clip lengths in seconds, comma-separated (default: %(default)s; 10 is always made: the cold "
                         "call uses it)")
+    p.add_argument("--cold-repeats", type=int, default=1,
+                   help="fresh `acoustemo predict` processes for the cold time (the median is reported)")
+    p.add_argument("--cold-only", action="store_true", help="measure the cold start only")
     p.add_argument("--out", default=None, help="also write the numbers to this JSON file")
     args = p.parse_args()
+    if args.cold_repeats < 1:
+        p.error(f"--cold-repeats {args.cold_repeats}: at least 1")
     try:
         lengths = sorted({int(n) for n in args.lengths.split(",") if n.strip()})
     except ValueError:
@@ -129,17 +136,26 @@ def main() -> int:
     clips = {n: make_clip(n, tmp / f"speech-{n}s.flac") for n in sorted({10, *lengths})}
 
     cmd = [sys.executable, "-m", "acoustemo.cli", "predict", str(clips[10]), "--checkpoint", checkpoint]
-    t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, capture_output=True)
-    cold = time.perf_counter() - t0
-    print(f"cold `acoustemo predict` on a 10 s clip: {cold:.1f} s", flush=True)
+    colds = []
+    for _ in range(args.cold_repeats):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True)
+        colds.append(time.perf_counter() - t0)
+    cold = statistics.median(colds)
+    print(f"cold `acoustemo predict` on a 10 s clip: {cold:.1f} s (median of {len(colds)}: "
+          f"{', '.join(f'{c:.1f}' for c in colds)})", flush=True)
+    if args.cold_only:
+        if args.out:
+            Path(args.out).write_text(json.dumps({"checkpoint": checkpoint, "cold_predict_10s": cold,
+                                                  "cold_runs": colds}, indent=2) + "\n")
+        return 0
 
     t0 = time.perf_counter()
     predictor = Predictor(checkpoint)
     load = time.perf_counter() - t0
     warm_request(predictor, clips[10], explain=False)  # first call: the transcriber loads, caches warm up
     report = {"checkpoint": checkpoint, "threads": torch.get_num_threads(), "cold_predict_10s": cold,
-              "model_load": load, "warm": {}}
+              "cold_runs": colds, "model_load": load, "warm": {}}
     print(f"model, transcriber and encoder load: {load:.1f} s; torch threads {torch.get_num_threads()}")
     print(f"{'clip':>6} {'explain':>8} {'total':>7} {'decode':>7} {'transcr.':>8} {'encoder':>8} {'answer':>8} "
           f"{'explain':>8}  utterances")

@@ -330,3 +330,73 @@ def test_merged_lora_gives_the_same_answers_faster_and_refuses_to_be_saved(tmp_p
     torch.testing.assert_close(after, before, rtol=1e-4, atol=1e-4)
     with pytest.raises(RuntimeError, match="merged"):
         model.save_trainable(tmp_path / "w.safetensors")
+
+
+def trained_tiny_checkpoint(tmp_path):
+    """A tiny model whose LoRA factors are not zero, its trainable tensors saved: (model, file)."""
+    torch.manual_seed(0)
+    model = AcoustEmo.from_config(tiny_config()).eval()
+    with torch.no_grad():
+        for name, p in model.llm.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5)
+    model.save_trainable(tmp_path / "w.safetensors")
+    return model, tmp_path / "w.safetensors"
+
+
+def test_lora_folded_while_loading_equals_peft_merge_exactly(tmp_path):
+    model, weights = trained_tiny_checkpoint(tmp_path)
+    torch.manual_seed(0)  # the frozen parts rebuilt as they were
+    folded = AcoustEmo.from_config(tiny_config(), fold_lora=True).eval()
+    assert not any("lora_" in n for n, _ in folded.named_parameters())
+    folded.load_trainable(weights)
+    merged = dict(model.merge_lora().named_parameters())
+    own = dict(folded.named_parameters())
+    assert own.keys() == merged.keys()
+    for name, p in own.items():
+        assert torch.equal(p, merged[name]), name  # the same operation as peft's: bit for bit
+    with pytest.raises(RuntimeError, match="merged"):
+        folded.save_trainable(tmp_path / "again.safetensors")
+    with pytest.raises(RuntimeError, match="already holds folded LoRA"):
+        folded.load_trainable(weights)  # its factors would be added twice
+
+
+def test_folding_refuses_factors_that_do_not_fit_and_changes_nothing(tmp_path):
+    from acoustemo.io import load_tensors, save_tensors
+    from acoustemo.model.lora import fold_lora, split_lora
+
+    _, weights = trained_tiny_checkpoint(tmp_path)
+    state = load_tensors(weights)
+    rest, factors = split_lora(state)
+    assert factors and not any("lora_" in k for k in rest)
+    module = sorted(factors)[0]
+    torch.manual_seed(0)
+    plain = AcoustEmo.from_config(tiny_config(), fold_lora=True).eval()
+    before = {n: p.clone() for n, p in plain.llm.named_parameters()}
+    bad = {**factors, module: {"A": factors[module]["A"]}}
+    with pytest.raises(ValueError, match="factor B missing"):
+        fold_lora(plain.llm, bad, 2.0)
+    bad = {**factors, module: {"A": factors[module]["A"][:, :-1], "B": factors[module]["B"]}}
+    with pytest.raises(ValueError, match="do not fit"):
+        fold_lora(plain.llm, bad, 2.0)
+    with pytest.raises(ValueError, match="not a linear layer"):
+        fold_lora(plain.llm, {**factors, "model.norm": factors[module]}, 2.0)
+    assert all(torch.equal(p, before[n]) for n, p in plain.llm.named_parameters())
+    # a checkpoint without one projection's factors is incomplete; with factors the config does not adapt, foreign
+    save_tensors(tmp_path / "short.safetensors", {k: v for k, v in state.items() if f".{module}.lora_" not in k})
+    with pytest.raises(KeyError, match="LoRA factors missing"):
+        plain.load_trainable(tmp_path / "short.safetensors")
+    import dataclasses
+
+    torch.manual_seed(0)
+    lora = dataclasses.replace(tiny_config().lora, target_modules=["q_proj"])
+    fewer = AcoustEmo.from_config(tiny_config(lora=lora), fold_lora=True)
+    with pytest.raises(KeyError, match="modules the config does not adapt"):
+        fewer.load_trainable(weights)
+
+
+def test_lora_is_not_folded_into_bitsandbytes_weights():
+    from acoustemo.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="cannot be folded into 8bit"):
+        AcoustEmo.from_config(tiny_config(), fold_lora=True, quantize="8bit")

@@ -32,10 +32,13 @@ def checkpoint_config(checkpoint: str | os.PathLike, config: str | None = None,
 
 
 def load_model(checkpoint: str | os.PathLike, cfg: Config | None = None, *,
-               device: str | torch.device | None = None, quantize: str | None = None):
+               device: str | torch.device | None = None, quantize: str | None = None, merge_lora: bool = False):
     """The :class:`~acoustemo.model.AcoustEmo` of ``checkpoint`` in eval mode (``cfg``: its config by default;
     ``quantize``: "8bit" / "4bit" LLM weights through bitsandbytes, "int8" its linear layers dynamically quantised
-    after loading, :meth:`AcoustEmo.int8_decode <acoustemo.model.AcoustEmo.int8_decode>`; both inference only)."""
+    after loading, :meth:`AcoustEmo.int8_decode <acoustemo.model.AcoustEmo.int8_decode>`; both inference only).
+    ``merge_lora``: the LoRA factors added into the LLM's weights as they are read (the model
+    :meth:`~acoustemo.model.AcoustEmo.merge_lora` gives, a second faster to load: peft is not used; inference only,
+    not with "8bit" / "4bit"; "int8" always merges)."""
     from ..model import AcoustEmo
 
     checkpoint = Path(checkpoint)
@@ -48,7 +51,8 @@ def load_model(checkpoint: str | os.PathLike, cfg: Config | None = None, *,
         # are trainable tensors of the checkpoint, checked by the strict load below
         cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, qformer_weights=None))
     torch.manual_seed(cfg.train.seed)
-    model = AcoustEmo.from_config(cfg.model, device=device, quantize=None if quantize == "int8" else quantize)
+    model = AcoustEmo.from_config(cfg.model, device=device, quantize=None if quantize == "int8" else quantize,
+                                  fold_lora=merge_lora or quantize == "int8")
     try:
         model.load_trainable(weights)
     except (KeyError, ValueError) as e:

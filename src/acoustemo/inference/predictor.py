@@ -123,9 +123,9 @@ class Predictor:
         self.quantize = quantize
         self.device = resolve_device(device or "auto")
         self.cfg = checkpoint_config(checkpoint, None, overrides)
-        self.model = load_model(checkpoint, self.cfg, device=self.device, quantize=quantize)
-        if quantize is None:  # LoRA folded into the full-precision weights: faster answers, same model
-            self.model.merge_lora()
+        # LoRA folded into the full-precision weights: faster answers, same model (bitsandbytes keeps adapters)
+        self.model = load_model(checkpoint, self.cfg, device=self.device, quantize=quantize,
+                                merge_lora=quantize in (None, "int8"))
         t = self.cfg.train
         self.audio_encoder = build_audio_encoder(encoder_name(t.audio_key or "whisper"), device=self.device)
         check_encoder_key(self.audio_encoder, t.audio_key, "audio")

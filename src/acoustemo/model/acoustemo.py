@@ -57,7 +57,10 @@ class AcoustEmo(nn.Module):
     positions marked ``k``, in reading order.
     """
 
-    def __init__(self, config: ModelConfig, llm: nn.Module, tokenizer=None):
+    def __init__(self, config: ModelConfig, llm: nn.Module, tokenizer=None, *, fold_lora: bool = False):
+        """``fold_lora``: for inference only, the LLM is left as it is and :meth:`load_trainable` adds the
+        checkpoint's LoRA factors into its weights (:mod:`acoustemo.model.lora`; what :meth:`merge_lora` gives,
+        without building peft's adapters first). Such a model cannot be saved or trained."""
         super().__init__()
         self.config = config
         self.tokenizer = tokenizer
@@ -74,7 +77,7 @@ class AcoustEmo(nn.Module):
                                               for k in kinds})
 
         llm.requires_grad_(False)
-        if config.lora.enabled:
+        if config.lora.enabled and not fold_lora:
             from peft import LoraConfig, get_peft_model
 
             lora = config.lora
@@ -91,7 +94,8 @@ class AcoustEmo(nn.Module):
             else:
                 llm.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
         self.llm = llm
-        self.lora_merged = False  # merge_lora folded LoRA into the LLM: inference only
+        self.lora_merged = fold_lora and config.lora.enabled  # LoRA goes (or went) into the LLM: inference only
+        self._lora_folded = False
         # the stage-1 classifier over these Q-Formers and the trie of its label words, for model.acoustic_prior
         # (attach_acoustic_head); kept out of the module's parameters: its Q-Formers are these, its head not trained
         self.__dict__["acoustic_head"] = None
@@ -122,19 +126,23 @@ class AcoustEmo(nn.Module):
 
     @classmethod
     def from_config(cls, config: ModelConfig, *, device: str | torch.device | None = None,
-                    dtype: torch.dtype | None = None, quantize: str | None = None) -> "AcoustEmo":
+                    dtype: torch.dtype | None = None, quantize: str | None = None,
+                    fold_lora: bool = False) -> "AcoustEmo":
         """Load the LLM named by the config on ``device`` (default: the best present, see
         :func:`acoustemo.device.resolve_device`) in ``dtype`` (default: ``config.llm_dtype`` resolved for that
         device) and build the model around it. On ``device="meta"`` nothing is read or allocated: for
         parameter counts and memory estimates. ``quantize``: "8bit" / "4bit" loads the LLM through bitsandbytes
-        (inference on CUDA; the Q-Formers, projections and LoRA stay in ``dtype``)."""
+        (inference on CUDA; the Q-Formers, projections and LoRA stay in ``dtype``). ``fold_lora``: see
+        :class:`AcoustEmo` (not with ``quantize``: LoRA cannot be added into 8- or 4-bit weights)."""
         from ..device import llm_dtype, resolve_device
 
         device = resolve_device(device or "auto")
         dtype = dtype or llm_dtype(config.llm_dtype, device)
+        if fold_lora and quantize:
+            raise ConfigError(f"LoRA cannot be folded into {quantize} LLM weights: load it with its adapters")
         llm, tokenizer = load_llm(config, dtype=dtype, device=device, quantize=quantize)
         with torch.device(device):  # LoRA weights too
-            return cls(config, llm, tokenizer)
+            return cls(config, llm, tokenizer, fold_lora=fold_lora)
 
     # ----------------------------------------------------------------- which parameters train
     def _trains_qformer(self, kind: str) -> bool:
@@ -155,11 +163,13 @@ class AcoustEmo(nn.Module):
         """For inference only: fold the LoRA weights into the LLM's (one matmul per projection instead of three;
         generation is bound by reading the weights, about 20 % faster for SmolLM2-135M on a CPU). The model
         cannot be saved or trained afterwards."""
+        if self.lora_merged or not self.config.lora.enabled:
+            return self
         from peft import PeftModel
 
         if isinstance(self.llm, PeftModel):
             self.llm = self.llm.merge_and_unload()
-            self.lora_merged = True
+            self.lora_merged = self._lora_folded = True
         return self
 
     def int8_decode(self) -> "AcoustEmo":
@@ -185,8 +195,11 @@ class AcoustEmo(nn.Module):
         save_tensors(path, self.trainable_state_dict())
 
     def load_trainable(self, path: str | Path, *, strict: bool = True) -> None:
-        """Load a safetensors file of (some of) this model's tensors; unknown keys are an error."""
+        """Load a safetensors file of (some of) this model's tensors; unknown keys are an error. A model built with
+        ``fold_lora`` adds the file's LoRA factors into its LLM (once: a second file with LoRA is refused)."""
         state = load_tensors(path, what="trainable tensors")
+        if self.lora_merged:
+            state = self._fold_lora(path, state, strict=strict)
         own = dict(self.named_parameters())
         unknown = sorted(set(state) - set(own))
         if unknown:
@@ -199,6 +212,27 @@ class AcoustEmo(nn.Module):
                 if own[n].shape != t.shape:
                     raise ValueError(f"{path}: {n} has shape {tuple(t.shape)}, the model {tuple(own[n].shape)}")
                 own[n].copy_(t)
+
+    def _fold_lora(self, path, state: dict[str, torch.Tensor], *, strict: bool) -> dict[str, torch.Tensor]:
+        """``state`` without its LoRA factors, which go into the LLM's weights (:func:`acoustemo.model.lora.fold_lora`)."""
+        from .lora import fold_lora, lora_targets, split_lora
+
+        state, factors = split_lora(state)
+        if not factors:
+            return state
+        if self._lora_folded:
+            raise RuntimeError(f"{path}: this model's LLM already holds folded LoRA weights")
+        lora = self.config.lora
+        targets = set(lora_targets(self.llm, lora.target_modules))
+        unknown = sorted(set(factors) - targets)
+        if unknown:
+            raise KeyError(f"{path}: LoRA factors for modules the config does not adapt: {', '.join(unknown[:5])}")
+        missing = sorted(targets - set(factors))
+        if strict and missing:
+            raise KeyError(f"{path}: LoRA factors missing: {', '.join(missing[:5])}")
+        fold_lora(self.llm, factors, lora.alpha / lora.rank)
+        self._lora_folded = True
+        return state
 
     def attach_acoustic_head(self, labels: list[str], head: dict[str, torch.Tensor], *,
                              probe_labels: list[str] | None = None) -> None:
