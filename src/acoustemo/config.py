@@ -215,6 +215,9 @@ class AcousticConfig:
     probe_weights: dict[str, float] = field(default_factory=dict)
     # with probe_init: the inverse L2 strength of the probe's logistic regression (sklearn's C; baseline (b) uses 0.1)
     probe_c: float = 0.1
+    # with probe_init: each class's rows weigh the same in the probe's fit (sklearn's class_weight="balanced", on
+    # top of probe_weights), so that the calm utterances around a dialogue's emotional one do not set its prior
+    probe_balance: bool = False
     # with probe_init: the heads start by reading the probe's class scores out of the statistics tokens, so the
     # untrained classifier answers as the probe does and training starts from there
     probe_readout: bool = False
@@ -246,6 +249,8 @@ class AcousticConfig:
                 raise ConfigError(f"probe_weights.{prefix}={w} must be >= 0")
         if self.probe_weights and not self.probe_init:
             raise ConfigError("probe_weights needs probe_init=true")
+        if self.probe_balance and not self.probe_init:
+            raise ConfigError("probe_balance needs probe_init=true")
 
 
 @dataclass

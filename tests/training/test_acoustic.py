@@ -204,6 +204,29 @@ def test_probe_rows_weigh_each_corpus_by_its_id_prefix():
         probe_rows(real, vocab, weights={"real": 0})
 
 
+def test_balanced_probe_rows_give_every_class_the_same_weight_and_keep_the_mean():
+    from acoustemo.config import AcousticConfig
+    from acoustemo.errors import ConfigError
+    from acoustemo.training.acoustic import probe_rows
+
+    # 6 calm rows, 3 happy, 1 sad; synth rows at a quarter before balancing
+    examples = ([make_example(f"real/{i}", labels=("calm",), seed=i) for i in range(4)]
+                + [make_example(f"real/h{i}", labels=("happy",), seed=10 + i) for i in range(3)]
+                + [make_example("real/s", labels=("sad",), seed=20)]
+                + [make_example(f"synth/{i}", labels=("calm",), seed=30 + i) for i in range(2)])
+    vocab = {"happy": 0, "sad": 1, "calm": 2}
+    for weights in ({}, {"synth": 0.25}):
+        _, y, w = probe_rows(examples, vocab, weights=weights, balance=True)
+        _, _, plain = probe_rows(examples, vocab, weights=weights)
+        per_class = {c: sum(wi for yi, wi in zip(y, w) if yi == c) for c in set(y)}
+        assert pytest.approx(list(per_class.values())) == [sum(plain) / 3] * 3
+        assert sum(w) == pytest.approx(sum(plain))
+        calm = [(wi, pi) for yi, wi, pi in zip(y, w, plain) if yi == 2]  # within a class the ratios are kept
+        assert all(wi / pi == pytest.approx(calm[0][0] / calm[0][1]) for wi, pi in calm)
+    with pytest.raises(ConfigError, match="probe_balance needs probe_init"):
+        AcousticConfig(probe_balance=True)
+
+
 def test_label_init_puts_each_statistics_token_nearest_its_own_label_word(corpus, tmp_path):
     from acoustemo.data.dataset import dataset_for
     from acoustemo.training.acoustic import init_projections_from_labels

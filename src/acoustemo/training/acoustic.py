@@ -124,7 +124,8 @@ def _balanced_order(primary: list[str], g: torch.Generator) -> list[int]:
 @torch.no_grad()
 def init_stats_from_probe(model: AcousticClassifier, examples: list[Example], vocab: dict[str, int], *,
                           c: float = 0.1, utterances: bool = False, clips: bool = False,
-                          weights: dict[str, float] | None = None, readout: bool = False) -> float:
+                          weights: dict[str, float] | None = None, balance: bool = False,
+                          readout: bool = False) -> float:
     """Start each Q-Former's statistics token from a linear speech-emotion probe.
 
     A standardised logistic regression (``C = c``) is fitted on the rows of :func:`probe_rows` (the mean and
@@ -143,7 +144,7 @@ def init_stats_from_probe(model: AcousticClassifier, examples: list[Example], vo
     if not qformer.cfg.stats_token:
         raise ConfigError("init_stats_from_probe needs statistics tokens (model.acoustic.stats_token=true)")
     feats, y, sample_weight = probe_rows(examples, vocab, standardize=qformer.standardize, utterances=utterances,
-                                         clips=clips, weights=weights)
+                                         clips=clips, weights=weights, balance=balance)
     coef, bias, classes, accuracy = fit_linear_probe(feats, y, c=c, sample_weight=sample_weight)  # (classes, 2d)
     n = min(coef.shape[0], qformer.stats_proj[0].out_features)  # the probe rows the projection has room for
     word = {i: w for w, i in vocab.items()}
@@ -173,7 +174,8 @@ def init_stats_from_probe(model: AcousticClassifier, examples: list[Example], vo
 
 
 def probe_rows(examples: list[Example], vocab: dict[str, int], *, standardize=None, utterances: bool = False,
-               clips: bool = False, weights: dict[str, float] | None = None) -> tuple[list, list[int], list[float]]:
+               clips: bool = False, weights: dict[str, float] | None = None,
+               balance: bool = False) -> tuple[list, list[int], list[float]]:
     """The probe's training rows: ``(features, vocab index of the first label, sample weight)``.
 
     One row per clip: the mean and standard deviation of its frames (after ``standardize``). With
@@ -182,6 +184,7 @@ def probe_rows(examples: list[Example], vocab: dict[str, int], *, standardize=No
     beside its utterances' (what the global Q-Former sees). ``weights`` maps the prefix of a sample's id
     (``acoustemo merge``'s, before the first "/") to the weight of its rows (1 when unlisted; rows of weight 0
     are left out); a prefix that no sample has is an error (a misspelt corpus would silently weigh 1).
+    ``balance``: the weights scaled so that every class's rows weigh the same in all (their mean stays 1).
     """
     weights = dict(weights or {})
     prefix = [ex.id.split("/", 1)[0] for ex in examples]
@@ -203,6 +206,12 @@ def probe_rows(examples: list[Example], vocab: dict[str, int], *, standardize=No
             sample_weight.append(w)
     if not feats:
         raise ConfigError("train.acoustic.probe_weights leaves the probe no training rows")
+    if balance:
+        total = {}
+        for label, w in zip(y, sample_weight):
+            total[label] = total.get(label, 0.0) + w
+        share = sum(sample_weight) / len(total)  # what each class weighs in all
+        sample_weight = [w * share / total[label] for label, w in zip(y, sample_weight)]
     return feats, y, sample_weight
 
 
@@ -267,7 +276,7 @@ class AcousticTrainer:
         if a.probe_init:  # with train.speaker_baseline_dropout: fitted on both forms of every sample
             init_stats_from_probe(model, examples + (self.raw if self.raw_share else []), self.vocab,
                                   utterances=a.utterance_weight > 0, clips=a.probe_clips, weights=a.probe_weights,
-                                  readout=a.probe_readout, c=a.probe_c)
+                                  balance=a.probe_balance, readout=a.probe_readout, c=a.probe_c)
         if a.freeze_probe:
             for q in model.qformers.values():  # what the probe was fitted on, and its projection, stay as they are
                 frozen = [*q.stats_proj[0].parameters()]
