@@ -14,7 +14,8 @@ Mode ``vad`` is what ``acoustemo stream`` cuts: Silero VAD over the dialogue pus
 (:class:`acoustemo.inference.stream.Endpointer`), once per ``--vad-silence`` (the silence that ends an utterance);
 its bounds are measured as the speech edges the stream reports, and as the audio it reads (with ``speech_pad``
 of audio either side). Mode ``words-in-vad`` is the batch path's ``Transcriber(split="vad")``: the spans of speech
-Silero VAD finds in the whole file, each with Whisper's words in it.
+Silero VAD finds in the whole file, each with Whisper's words in it; ``--vad-join`` also gives it with spans joined
+where Whisper's words say the sentence goes on (``Transcriber(vad_join=...)``).
 
 ``--accuracy`` also answers every dialogue with the shipped model (``--checkpoint``) on each mode's utterances,
 and on the manifest's true ones, as ``acoustemo predict`` does on a file heard alone: the primary accuracy of the
@@ -93,6 +94,9 @@ def main() -> int:
                    help="comma-separated of segments, words, vad (the stream's endpointer), words-in-vad "
                         "(Transcriber(split='vad'))")
     p.add_argument("--vad-silence", default="0.2", help="vad: seconds of silence that end an utterance")
+    p.add_argument("--vad-join", default="none",
+                   help="words-in-vad: comma-separated rules joining spans whose sentence goes on (none, unfinished, "
+                        "continued)")
     p.add_argument("--accuracy", action="store_true", help="also the model's answers on each mode's utterances")
     p.add_argument("--checkpoint", default=None, help="--accuracy: a trained model folder (default: the shipped one)")
     p.add_argument("--out", default=None)
@@ -116,8 +120,10 @@ def main() -> int:
             modes[f"stream VAD, silence {silence} s (speech edges, reported)"] = vad_cutter(silence, edges=True)
     if "words-in-vad" in wanted:
         for silence in [float(x) for x in args.vad_silence.split(",") if x.strip()]:
-            modes[f"words in VAD spans, silence {silence} s (split=vad)"] = Transcriber(
-                split="vad", vad_silence=silence).transcribe
+            for join in args.vad_join.split(","):
+                modes[f"words in VAD spans, silence {silence} s (split=vad)" + ("" if join == "none" else
+                                                                                 f", joined {join}")] = Transcriber(
+                    split="vad", vad_silence=silence, vad_join=join).transcribe
     predictor = None
     if args.accuracy:
         from acoustemo.inference.predictor import Predictor

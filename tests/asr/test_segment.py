@@ -71,3 +71,24 @@ def test_words_go_to_the_span_holding_their_middle_and_a_word_in_a_pause_finishe
     early = words_in_spans([TimedWord(-0.5, -0.2, "Oh,"), TimedWord(0.1, 0.2, "well")], spans)
     assert [(k, len(g)) for k, g in early] == [(0, 2)]  # before the first span: it begins the first
     assert words_in_spans(words, []) == [] and words_in_spans([], spans) == []
+
+
+def test_spans_are_joined_where_the_sentence_goes_on_across_the_pause():
+    from acoustemo.asr.segment import join_unfinished
+
+    spans = [(0.0, 1.0), (1.3, 2.0), (2.5, 3.0), (3.4, 4.0)]
+    groups = [(0, [TimedWord(0.1, 0.9, "Kids are talking")]),  # no sentence end: the pause is inside it
+              (1, [TimedWord(1.4, 1.9, "by the door.")]),
+              (2, [TimedWord(2.6, 2.9, "Dogs bark")]),  # unfinished too, but the next begins with a capital
+              (3, [TimedWord(3.5, 3.9, "Kids play.")])]
+
+    def cut(rule):
+        return [(bounds, " ".join(w.word for w in ws)) for bounds, ws in join_unfinished(groups, spans, rule)]
+
+    assert cut("none") == [(spans[k], ws[0].word) for k, ws in groups]
+    assert cut("unfinished") == [((0.0, 2.0), "Kids are talking by the door."), ((2.5, 4.0), "Dogs bark Kids play.")]
+    assert cut("continued") == [((0.0, 2.0), "Kids are talking by the door."), ((2.5, 3.0), "Dogs bark"),
+                                ((3.4, 4.0), "Kids play.")]
+    assert join_unfinished([], spans) == []
+    with pytest.raises(ValueError, match="vad join must be one of"):
+        join_unfinished(groups, spans, "always")

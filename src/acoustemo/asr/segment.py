@@ -14,7 +14,8 @@ and never inside a word. Text is the words joined as Whisper spelled them.
 :func:`words_in_spans` takes the utterances from a voice-activity detector instead (``Transcriber(split="vad")``):
 each span of speech is an utterance with the detector's edges, which are sharper than Whisper's word times, and
 its words are those whose middle falls in it (a word outside every span finishes the sentence before it, or
-begins the next span).
+begins the next span). :func:`join_unfinished` then joins a span whose words do not finish a sentence with the next
+one (``vad_join``): a speaker's pause inside a sentence is not the end of an utterance.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ SPLITS = ("words", "segments", "vad")  # how a transcript is cut into utterances
 # s of silence that end an utterance where the VAD cuts (split="vad", and the stream's endpointer): chosen on the
 # validation dialogues (benchmarks/utterance_split.py; docs/features.md)
 DEFAULT_VAD_SILENCE = 0.2
+VAD_JOINS = ("none", "unfinished", "continued")  # join_unfinished's rules (Transcriber(vad_join=...))
 DEFAULT_MIN_GAP = 0.3  # s: shorter than the pauses between turns, longer than most pauses inside a sentence
 
 
@@ -98,3 +100,23 @@ def words_in_spans(words: list[TimedWord], spans: list[tuple[float, float]]) -> 
         groups.setdefault(k, []).append(w)
         previous = (k, w)
     return sorted(groups.items())
+
+
+def join_unfinished(groups: list[tuple[int, list[TimedWord]]], spans: list[tuple[float, float]], rule: str = "unfinished"
+                    ) -> list[tuple[tuple[float, float], list[TimedWord]]]:
+    """``(bounds, words)`` of each utterance from :func:`words_in_spans`' groups, a group joined with the next where
+    the sentence goes on across the pause between them. ``rule``: "unfinished", the group's last word does not end
+    a sentence; "continued", that and the next group's first word does not start with a capital letter (Whisper
+    capitalises a new sentence); "none", no group is joined. The bounds are the first span's start and the last's
+    end."""
+    if rule not in VAD_JOINS:
+        raise ValueError(f"vad join must be one of {', '.join(VAD_JOINS)}, got {rule!r}")
+    out: list[tuple[tuple[float, float], list[TimedWord]]] = []
+    for k, words in groups:
+        if out and rule != "none" and not ends_sentence(out[-1][1][-1].word) and (
+                rule == "unfinished" or not words[0].word.strip()[:1].isupper()):
+            (start, _), previous = out[-1]
+            out[-1] = ((start, spans[k][1]), previous + words)
+        else:
+            out.append((spans[k], list(words)))
+    return out

@@ -22,7 +22,8 @@ from ..utterance import Utterance
 from ..encoders.whisper import bundled_whisper_path
 from ..errors import InputError
 from ..media import SAMPLE_RATE, load_audio
-from .segment import DEFAULT_MIN_GAP, DEFAULT_VAD_SILENCE, SPLITS, split_words, utterance_text, words_in_spans
+from .segment import (DEFAULT_MIN_GAP, DEFAULT_VAD_SILENCE, SPLITS, VAD_JOINS, join_unfinished, split_words,
+                      utterance_text, words_in_spans)
 
 
 class NoSpeechWarning(UserWarning):
@@ -74,14 +75,16 @@ class Transcriber:
     5 as Whisper's default (1 is greedy decoding: faster, a few more word errors). ``language``: fixed language code, or None to detect it (multilingual models).
     ``split``: how utterances are cut: "words" (sentence ends and pauses of at least ``min_gap`` s), "segments"
     (Whisper's own), "vad" (the spans of speech :func:`speech_spans` finds, ``vad_silence`` s of silence ending
-    one, each with the words in it; a span without words is left out).
+    one, each with the words in it; a span without words is left out). ``vad_join``: with "vad", which spans are
+    joined where Whisper's words say the sentence goes on across the pause (:func:`~acoustemo.asr.segment.join_unfinished`;
+    "none" joins none).
     """
 
     def __init__(self, model: str | os.PathLike | None = None, *, compute_type: str | None = None,
                  beam_size: int = 5, language: str | None = "en", vad_filter: bool = True,
                  num_threads: int = 0, compression_ratio_threshold: float | None = 2.4, device="cpu",
                  split: str = "words", min_gap: float | None = DEFAULT_MIN_GAP,
-                 vad_silence: float = DEFAULT_VAD_SILENCE):
+                 vad_silence: float = DEFAULT_VAD_SILENCE, vad_join: str = "none"):
         import torch
         from faster_whisper import WhisperModel
 
@@ -98,6 +101,9 @@ class Transcriber:
         self.model_ref = path
         if split not in SPLITS:
             raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+        if vad_join not in VAD_JOINS:
+            raise InputError(f"vad join {vad_join!r}: one of {', '.join(VAD_JOINS)}")
+        self.vad_join = vad_join
         if not vad_silence >= 0:
             raise InputError(f"vad silence must be >= 0 seconds, got {vad_silence}")
         self.split, self.min_gap, self.vad_silence = split, min_gap, vad_silence
@@ -128,7 +134,8 @@ class Transcriber:
         flat = [w for _, ws, _, _ in pieces for w in ws] if pieces and all(ws for _, ws, _, _ in pieces) else []
         if self.split == "vad" and flat:
             spans = speech_spans(wav, min_silence=self.vad_silence)
-            pieces = [(utterance_text(g), g, *spans[k]) for k, g in words_in_spans(flat, spans)]
+            pieces = [(utterance_text(g), g, *bounds)
+                      for bounds, g in join_unfinished(words_in_spans(flat, spans), spans, self.vad_join)]
         elif self.split == "words" and flat:
             ends, k = set(), -1
             for _, ws, _, _ in pieces:
