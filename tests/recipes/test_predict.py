@@ -39,6 +39,18 @@ def test_predict_transcribes_encodes_and_generates(checkpoint):
     assert result.to_json()["utterances"][0]["text"] == u.text
 
 
+def test_a_transcriber_loaded_beside_the_model_transcribes_as_one_loaded_on_demand(checkpoint, tmp_path):
+    eager = Predictor(checkpoint, max_new_tokens=3, preload_transcriber=True)
+    lazy = Predictor(checkpoint, max_new_tokens=3)
+    assert lazy._transcriber is None
+    a, b = eager(CLIP), lazy(CLIP)
+    assert (a.utterances, a.text) == (b.utterances, b.text)
+    # a transcription model that cannot load says so when a file needs it, as it does when loaded on demand
+    broken = Predictor(checkpoint, transcriber_model=str(tmp_path / "missing-whisper"), preload_transcriber=True)
+    with pytest.raises(InputError, match="missing-whisper: cannot load the Whisper model"):
+        broken(CLIP)
+
+
 def test_predict_cli_prints_json(checkpoint, capsys):
     assert main(["predict", str(CLIP), "--checkpoint", str(checkpoint), "--json", "--max-new-tokens", "3"]) == 0
     line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

@@ -102,8 +102,8 @@ def words_in_spans(words: list[TimedWord], spans: list[tuple[float, float]]) -> 
     return sorted(groups.items())
 
 
-def join_unfinished(groups: list[tuple[int, list[TimedWord]]], spans: list[tuple[float, float]], rule: str = "unfinished"
-                    ) -> list[tuple[tuple[float, float], list[TimedWord]]]:
+def join_unfinished(groups: list[tuple[int, list[TimedWord]]], spans: list[tuple[float, float]],
+                    rule: str = "unfinished") -> list[tuple[tuple[float, float], list[TimedWord]]]:
     """``(bounds, words)`` of each utterance from :func:`words_in_spans`' groups, a group joined with the next where
     the sentence goes on across the pause between them. ``rule``: "unfinished", the group's last word does not end
     a sentence; "continued", that and the next group's first word does not start with a capital letter (Whisper

@@ -76,8 +76,8 @@ class Transcriber:
     ``split``: how utterances are cut: "words" (sentence ends and pauses of at least ``min_gap`` s), "segments"
     (Whisper's own), "vad" (the spans of speech :func:`speech_spans` finds, ``vad_silence`` s of silence ending
     one, each with the words in it; a span without words is left out). ``vad_join``: with "vad", which spans are
-    joined where Whisper's words say the sentence goes on across the pause (:func:`~acoustemo.asr.segment.join_unfinished`;
-    "none" joins none).
+    joined where Whisper's words say the sentence goes on across the pause
+    (:func:`~acoustemo.asr.segment.join_unfinished`; "none" joins none).
     """
 
     def __init__(self, model: str | os.PathLike | None = None, *, compute_type: str | None = None,

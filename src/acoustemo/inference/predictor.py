@@ -113,7 +113,11 @@ class Predictor:
 
     def __init__(self, checkpoint: str | Path, *, overrides: list[str] | None = None,
                  transcriber_model: str | None = None, max_new_tokens: int = 32, device: str | None = None,
-                 beam_size: int = 5, quantize: str | None = None, split: str = DEFAULT_SPLIT):
+                 beam_size: int = 5, quantize: str | None = None, split: str = DEFAULT_SPLIT,
+                 preload_transcriber: bool = False):
+        """``preload_transcriber``: Whisper's transcription model loads on a thread while the model does (for a
+        caller that will transcribe, as ``predict`` and ``serve`` do: CTranslate2 reads it without holding the
+        GIL); by default it loads on the first file that needs it."""
         from ..cache.store import encoder_name
         from ..device import resolve_device
         from ..encoders import build_audio_encoder, build_visual_encoder
@@ -123,6 +127,20 @@ class Predictor:
         self.quantize = quantize
         self.device = resolve_device(device or "auto")
         self.cfg = checkpoint_config(checkpoint, None, overrides)
+        if beam_size < 1:
+            raise InputError(f"beam size {beam_size}: must be at least 1")
+        from ..asr.segment import SPLITS
+
+        if split not in SPLITS:
+            raise InputError(f"utterance split {split!r}: one of {', '.join(SPLITS)}")
+        self._transcriber_model, self.beam_size, self.split = transcriber_model, beam_size, split
+        self._transcriber = self._transcriber_loading = None
+        if preload_transcriber:
+            from concurrent.futures import ThreadPoolExecutor
+
+            pool = ThreadPoolExecutor(max_workers=1)
+            self._transcriber_loading = pool.submit(self._new_transcriber)
+            pool.shutdown(wait=False)  # its thread ends with the load
         # LoRA folded into the full-precision weights: faster answers, same model (bitsandbytes keeps adapters)
         self.model = load_model(checkpoint, self.cfg, device=self.device, quantize=quantize,
                                 merge_lora=quantize in (None, "int8"))
@@ -133,14 +151,6 @@ class Predictor:
         if self.cfg.model.use_visual:
             self.visual_encoder = build_visual_encoder(encoder_name(t.visual_key or "fer"), device=self.device)
             check_encoder_key(self.visual_encoder, t.visual_key, "visual")
-        if beam_size < 1:
-            raise InputError(f"beam size {beam_size}: must be at least 1")
-        from ..asr.segment import SPLITS
-
-        if split not in SPLITS:
-            raise InputError(f"utterance split {split!r}: one of {', '.join(SPLITS)}")
-        self._transcriber_model, self.beam_size, self.split = transcriber_model, beam_size, split
-        self._transcriber = None
         self.max_new_tokens = max_new_tokens
         self.speaker_baseline = None  # FrameStats of the voice's other recordings (set_speaker_baseline)
 
@@ -173,12 +183,15 @@ class Predictor:
         stats = own if self.speaker_baseline is None else self.speaker_baseline.merge(own)
         return SpeakerBaseline.of_model(self.model, self.audio_encoder.frame_rate).normalize(audio, stats)
 
+    def _new_transcriber(self):
+        from ..asr import Transcriber
+
+        return Transcriber(self._transcriber_model, device=self.device, beam_size=self.beam_size, split=self.split)
+
     def transcribe(self, wav, name: str):
         if self._transcriber is None:
-            from ..asr import Transcriber
-
-            self._transcriber = Transcriber(self._transcriber_model, device=self.device, beam_size=self.beam_size,
-                                            split=self.split)
+            loading, self._transcriber_loading = self._transcriber_loading, None
+            self._transcriber = loading.result() if loading is not None else self._new_transcriber()
         return self._transcriber.transcribe(wav, name=name).utterances
 
     @torch.no_grad()

@@ -214,7 +214,8 @@ class AcoustEmo(nn.Module):
                 own[n].copy_(t)
 
     def _fold_lora(self, path, state: dict[str, torch.Tensor], *, strict: bool) -> dict[str, torch.Tensor]:
-        """``state`` without its LoRA factors, which go into the LLM's weights (:func:`acoustemo.model.lora.fold_lora`)."""
+        """``state`` without its LoRA factors, which go into the LLM's weights
+        (:func:`acoustemo.model.lora.fold_lora`)."""
         from .lora import fold_lora, lora_targets, split_lora
 
         state, factors = split_lora(state)

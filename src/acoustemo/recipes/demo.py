@@ -76,7 +76,7 @@ def run_shipped(args) -> int:
     if not media:
         raise InputError(f"{EXAMPLES.resolve()}: no example media here; run from the repository root or give --media")
     t0 = time.perf_counter()
-    predictor = Predictor(pretrained_path(), quantize=args.quantize)
+    predictor = Predictor(pretrained_path(), quantize=args.quantize, preload_transcriber=True)
     print(f"shipped model loaded ({time.perf_counter() - t0:.1f} s)", file=sys.stderr, flush=True)
     failed = 0
     for m in media:

@@ -69,7 +69,7 @@ def run(args) -> int:
     overrides = prior_overrides(args)
     predictor = Predictor(checkpoint, overrides=overrides, transcriber_model=args.whisper_model,
                           beam_size=args.beam_size, max_new_tokens=args.max_new_tokens, device=args.device,
-                          quantize=args.quantize, split=args.split)
+                          quantize=args.quantize, split=args.split, preload_transcriber=True)
     if args.speaker_baseline:
         predictor.set_speaker_baseline(args.speaker_baseline)
     failed = 0

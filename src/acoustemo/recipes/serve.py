@@ -152,7 +152,7 @@ def run(args) -> int:
         checkpoint = pretrained_path()
     limit_malloc_arenas()  # before the model and the server's threads allocate
     predictor = Predictor(checkpoint, transcriber_model=args.whisper_model, beam_size=args.beam_size,
-                          device=args.device, quantize=args.quantize)
+                          device=args.device, quantize=args.quantize, preload_transcriber=True)
     service = Service(predictor, max_mb=args.max_mb, max_seconds=args.max_seconds, explain=not args.no_explain)
     live = LiveSessions(service, max_live=args.max_live) if args.max_live > 0 else None
     print(f"acoustemo serve: http://{args.host}:{args.port} (Ctrl-C stops)", file=sys.stderr, flush=True)
