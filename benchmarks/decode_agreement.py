@@ -54,7 +54,7 @@ def main() -> int:
     torch.set_grad_enabled(False)
     folder = Path(args.checkpoint) if args.checkpoint else pretrained_path()
     cfg = checkpoint_config(folder)
-    fp32 = load_model(folder, device="cpu").merge_lora()
+    fp32 = load_model(folder, device="cpu", merge_lora=True)
     int8 = copy.deepcopy(fp32).int8_decode()
     cache = FeatureCache(Path(args.data) / "cache")
     report = {"checkpoint": str(folder), "split": args.split, "sets": {}}

@@ -266,8 +266,8 @@ def llm_cv(data: Path, config: str, name: str, overrides: list[str], folds_k: in
             if w not in done["priors"] or (sets and not set(sets) <= set(done["priors"][w])):
                 model_cfg = checkpoint_config(final, overrides=acoustic_prior_overrides(w))
                 t0 = time.perf_counter()
-                done["priors"][w] = score_llm_fold(load_model(final, model_cfg), samples, held, cache, model_cfg,
-                                                   sets)
+                model = load_model(final, model_cfg, merge_lora=True)  # the same answers, faster
+                done["priors"][w] = score_llm_fold(model, samples, held, cache, model_cfg, sets)
                 done["priors"][w]["seconds"] = round(time.perf_counter() - t0, 1)
                 atomic_write_json(done_file, done)
             print(f"  LLM stage {name!r} fold {k}, prior {w}: " + ", ".join(
@@ -290,7 +290,6 @@ def score_llm_fold(model, samples, held, cache, cfg, sets: list[str] | None = No
     from acoustemo.metrics.primary import primary_hit
 
     key = resolve_key(cache, "audio", cfg.train.audio_key)
-    model.merge_lora()  # the same answers, faster
     out, answered = {}, {}
     for corpus in [c for c in score_sets(samples, [], held) if not sets or c in sets]:
         per_utterance = corpus == "ravdess-utterances"
