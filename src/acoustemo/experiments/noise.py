@@ -294,22 +294,31 @@ def format_table(table: dict) -> str:
 
 
 def plot(table: dict, path: Path) -> None:
-    """One panel per metric: score against SNR (clean at the right), one line per model name."""
+    """One panel per metric: score against SNR (clean first, then from high to low), one line per model name; the
+    gain levels, where measured, as a dashed line of their own to the right (a quieter recording is not a noisier
+    one)."""
     plt = pyplot()
     levels = table["levels"]
-    x = list(range(len(levels)))
     # clean, then SNR from high to low, then gain from small to large cuts
-    order = sorted(x, key=lambda i: (math.inf, 0.0) if levels[i] == "clean" else (-math.inf, float(levels[i].split()[1]))
-                   if levels[i].startswith("gain") else (float(levels[i].split()[0]), 0.0), reverse=True)
-    fig, axes = plt.subplots(1, len(table["metrics"]), figsize=(4.2 * len(table["metrics"]), 3.4), dpi=120)
+    order = sorted(range(len(levels)), key=lambda i: (math.inf, 0.0) if levels[i] == "clean" else (
+        -math.inf, float(levels[i].split()[1])) if levels[i].startswith("gain") else (float(levels[i].split()[0]), 0.0),
+        reverse=True)
+    noise = [i for i in order if not levels[i].startswith("gain")]
+    gain = [i for i in order if levels[i].startswith("gain")]
+    parts = [(noise, list(range(len(noise))), "-")]
+    if gain:
+        parts.append((gain, list(range(len(noise) + 1, len(noise) + 1 + len(gain))), "--"))
+    fig, axes = plt.subplots(1, len(table["metrics"]), figsize=(4.6 * len(table["metrics"]), 3.6), dpi=120)
     for ax, m in zip(axes if len(table["metrics"]) > 1 else [axes], table["metrics"]):
-        for r in table["rows"]:
-            ax.errorbar(x, [r["levels"][levels[i]][m]["mean"] for i in order],
-                        yerr=[0.0 if len(r["models"]) < 2 else r["levels"][levels[i]][m]["std"] for i in order],
-                        marker="o", capsize=3,
-                        label=f"{r['name']} (n={len(r['models'])})")
-        ax.set_xticks(x, [levels[i] for i in order])
-        ax.set_xlabel("SNR (pink noise), then gain" if any(lv.startswith("gain") for lv in levels) else "SNR")
+        for n, r in enumerate(table["rows"]):
+            for k, (part, xs, style) in enumerate(parts):
+                ax.errorbar(xs, [r["levels"][levels[i]][m]["mean"] for i in part],
+                            yerr=[0.0 if len(r["models"]) < 2 else r["levels"][levels[i]][m]["std"] for i in part],
+                            marker="o", capsize=3, linestyle=style, color=f"C{n}",
+                            label=f"{r['name']} (n={len(r['models'])})" if k == 0 else None)
+        ticks = [(x, levels[i]) for part, xs, _ in parts for i, x in zip(part, xs)]
+        ax.set_xticks([x for x, _ in ticks], [label for _, label in ticks], rotation=35, ha="right", fontsize=8)
+        ax.set_xlabel("SNR (pink noise), then gain (dashed)" if gain else "SNR")
         ax.set_ylabel(f"{m} (%)")
         ax.grid(alpha=0.3)
     axes_list = axes if len(table["metrics"]) > 1 else [axes]
