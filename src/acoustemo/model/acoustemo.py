@@ -165,11 +165,8 @@ class AcoustEmo(nn.Module):
         cannot be saved or trained afterwards."""
         if self.lora_merged or not self.config.lora.enabled:
             return self
-        from peft import PeftModel
-
-        if isinstance(self.llm, PeftModel):
-            self.llm = self.llm.merge_and_unload()
-            self.lora_merged = self._lora_folded = True
+        self.llm = self.llm.merge_and_unload()  # peft's adapters: enabled and not yet merged
+        self.lora_merged = self._lora_folded = True
         return self
 
     def int8_decode(self) -> "AcoustEmo":

@@ -184,7 +184,7 @@ def probe_rows(examples: list[Example], vocab: dict[str, int], *, standardize=No
     beside its utterances' (what the global Q-Former sees). ``weights`` maps the prefix of a sample's id
     (``acoustemo merge``'s, before the first "/") to the weight of its rows (1 when unlisted; rows of weight 0
     are left out); a prefix that no sample has is an error (a misspelt corpus would silently weigh 1).
-    ``balance``: the weights scaled so that every class's rows weigh the same in all (their mean stays 1).
+    ``balance``: the weights scaled so that every class's rows weigh the same in all (their sum unchanged).
     """
     weights = dict(weights or {})
     prefix = [ex.id.split("/", 1)[0] for ex in examples]
